@@ -1,0 +1,366 @@
+#include <utility>  // before asio: Boost 1.74's asio needs it under C++20
+
+#include "runtime/scheduler.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/fiber/algo/algorithm.hpp>
+#include <boost/fiber/context.hpp>
+#include <boost/fiber/fiber.hpp>
+#include <boost/fiber/operations.hpp>
+#include <boost/fiber/properties.hpp>
+#include <boost/fiber/scheduler.hpp>
+
+#include <exception>
+
+#include "runtime/inbox_state.h"
+#include "runtime/stack_pool.h"
+#include "runtime/this_process.h"
+#include "util/log.h"
+
+namespace panal::detail {
+namespace {
+
+using boost::fibers::context;
+
+thread_local scheduler* tls_scheduler = nullptr;
+thread_local process* tls_process = nullptr;
+
+// Ties a fiber to its process, so that the algorithm can tell which process
+// it is about to resume (this_process::self() is then a thread-local read).
+struct process_tag : boost::fibers::fiber_properties {
+  process_tag(context* ctx, process* p) : fiber_properties(ctx), proc(p) {}
+  process* proc;
+};
+
+// Boost.Fiber scheduling algorithm: FIFO ready queue, and the thread's
+// io_context runs whenever no fiber is ready. Every dispatcher turn (once
+// per round of ready fibers) drains the cross-thread queue; every
+// kPollEvery turns it also polls the io_context so that sockets and timers
+// are served even when fibers are always ready.
+class fiber_algorithm final : public boost::fibers::algo::algorithm {
+ public:
+  explicit fiber_algorithm(scheduler& s) : sched_(s) {}
+
+  void awakened(context* ctx) noexcept override { ctx->ready_link(ready_); }
+
+  context* pick_next() noexcept override {
+    if (context::active()->is_context(boost::fibers::type::dispatcher_context)) sched_.on_dispatcher_turn();
+    if (ready_.empty()) {
+      tls_process = nullptr;
+      return nullptr;
+    }
+    context* ctx = &ready_.front();
+    ready_.pop_front();
+    auto* tag = static_cast<process_tag*>(ctx->get_properties());
+    tls_process = tag ? tag->proc : nullptr;
+    return ctx;
+  }
+
+  bool has_ready_fibers() const noexcept override { return !ready_.empty(); }
+
+  void suspend_until(std::chrono::steady_clock::time_point const& deadline) noexcept override {
+    sched_.drain_incoming();  // may make fibers ready
+    if (ready_.empty()) sched_.wait_for_events(deadline);
+  }
+
+  void notify() noexcept override { sched_.interrupt(); }
+
+ private:
+  scheduler& sched_;
+  boost::fibers::scheduler::ready_queue_type ready_;
+};
+
+constexpr unsigned kPollEvery = 32;
+
+}  // namespace
+
+struct scheduler::timer_set {
+  std::unordered_map<std::uint64_t, std::unique_ptr<boost::asio::steady_timer>> pending;
+};
+
+scheduler::scheduler(runtime& rt, unsigned index)
+    : rt_(rt),
+      index_(index),
+      io_(std::make_unique<boost::asio::io_context>(1)),
+      stacks_(std::make_unique<stack_pool>(rt.options().stack_size)),
+      timers_(std::make_unique<timer_set>()) {}
+
+scheduler::~scheduler() { join(); }
+
+scheduler* scheduler::current() { return tls_scheduler; }
+process* scheduler::current_process() { return tls_process; }
+
+std::uint64_t scheduler::next_id() {
+  return (next_serial_.fetch_add(1, std::memory_order_relaxed) << index_bits) | index_;
+}
+
+void scheduler::start() {
+  thread_ = std::thread([this] { run_thread(); });
+}
+
+void scheduler::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void scheduler::run_thread() {
+  tls_scheduler = this;
+  boost::fibers::use_scheduling_algorithm<fiber_algorithm>(*this);
+  auto work = boost::asio::make_work_guard(*io_);
+  main_ctx_ = context::active();
+  // The thread's main fiber sleeps until stop was asked and every process
+  // has finished; the dispatcher runs processes and the io_context meanwhile.
+  while (!(stopping_ && table_.empty())) {
+    main_waiting_ = true;
+    main_ctx_->suspend();
+  }
+  for (auto& [id, t] : timers_->pending) t->cancel();
+  timers_->pending.clear();
+  work.reset();
+  tls_scheduler = nullptr;
+  // Boost.Fiber's thread-exit cleanup releases the finished fibers (and
+  // their stacks, back to stacks_) after this returns.
+}
+
+// ---- cross-thread queue ------------------------------------------------------
+
+void scheduler::post(signal s) {
+  bool was_empty;
+  {
+    std::lock_guard lock(incoming_mutex_);
+    was_empty = incoming_.empty();
+    incoming_.push_back(std::move(s));
+    if (was_empty) has_incoming_.store(true, std::memory_order_release);
+  }
+  // One wake-up per batch: later senders find the queue non-empty.
+  if (was_empty) boost::asio::post(*io_, [this] { drain_incoming(); });
+}
+
+void scheduler::drain_incoming() {
+  if (!has_incoming_.load(std::memory_order_acquire)) return;
+  {
+    std::lock_guard lock(incoming_mutex_);
+    draining_.swap(incoming_);
+    has_incoming_.store(false, std::memory_order_relaxed);
+  }
+  for (auto& s : draining_) handle(std::move(s));
+  draining_.clear();
+}
+
+void scheduler::on_dispatcher_turn() {
+  drain_incoming();
+  if (++turns_ % kPollEvery == 0) io_->poll();
+}
+
+void scheduler::wait_for_events(clock::time_point deadline) {
+  if (deadline == clock::time_point::max()) {
+    io_->run_one();
+  } else {
+    io_->run_one_until(deadline);
+  }
+}
+
+void scheduler::interrupt() {
+  boost::asio::post(*io_, [] {});
+}
+
+// ---- signals --------------------------------------------------------------------
+
+process* scheduler::find(const pid& p) {
+  auto it = table_.find(p.id);
+  if (it == table_.end() || it->second->self != p) return nullptr;
+  return it->second;
+}
+
+void route(runtime& rt, signal&& s) {
+  if (!rt.is_local(s.to)) {
+    // Remote pids are served by the distribution layer (not yet present).
+    log::debug("runtime", "dropping signal to non-local pid ", s.to);
+    return;
+  }
+  scheduler& target = rt.scheduler_for(s.to);
+  if (scheduler::current() == &target) {
+    target.handle(std::move(s));
+  } else {
+    target.post(std::move(s));
+  }
+}
+
+void scheduler::handle(signal&& s) {
+  using k = signal::kind;
+  if (s.what == k::spawn) {
+    start_process(std::move(*s.payload.get_if<std::unique_ptr<process>>()));
+    return;
+  }
+  if (s.what == k::run) {
+    (*s.payload.get_if<std::function<void()>>())();
+    return;
+  }
+  process* p = find(s.to);
+  if (p == nullptr || p->done) {
+    // The target is gone: a link or monitor on it is answered with noproc.
+    if (s.what == k::link) {
+      route(rt_, signal{k::link_exit, s.to, s.from, {}, exit_reason::noproc()});
+    } else if (s.what == k::monitor) {
+      route(rt_, signal{k::down, s.to, s.from, s.tag, exit_reason::noproc()});
+    }
+    return;
+  }
+  switch (s.what) {
+    case k::message:
+      p->deliver(std::move(s.payload));
+      break;
+    case k::exit:
+      p->on_exit_signal(s.from, std::move(*s.payload.get_if<exit_reason>()), false);
+      break;
+    case k::link_exit:
+      p->on_exit_signal(s.from, std::move(*s.payload.get_if<exit_reason>()), true);
+      break;
+    case k::link:
+      p->links.insert(s.from);
+      break;
+    case k::unlink:
+      p->links.erase(s.from);
+      break;
+    case k::monitor:
+      p->monitored_by.emplace(s.tag, s.from);
+      break;
+    case k::demonitor:
+      p->monitored_by.erase(s.tag);
+      break;
+    case k::down:
+      // Dropped if the monitor was taken back meanwhile (inboxes keep all).
+      if (p->external || p->monitors.erase(s.tag) > 0) {
+        p->deliver(down_msg{s.tag, s.from, std::move(*s.payload.get_if<exit_reason>())});
+      }
+      break;
+    case k::spawn:
+    case k::run:
+      break;
+  }
+}
+
+// ---- process lifecycle ------------------------------------------------------------
+
+void scheduler::start_process(std::unique_ptr<process> p) {
+  process* raw = p.get();
+  table_.emplace(raw->self.id, raw);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  if (raw->external) {
+    p.release();  // owned by the table; freed in finish_process
+    return;
+  }
+  if (stopping_) raw->pending_exit = exit_reason::killed();
+  pooled_stack stack{stacks_.get(), raw->stack_size};
+  boost::fibers::fiber(boost::fibers::launch::post, std::allocator_arg, stack,
+                       [this, owned = std::move(p)]() mutable {
+                         process* proc = owned.get();
+                         run_process(proc);
+                         owned.reset();
+                       })
+      .detach();
+}
+
+void scheduler::run_process(process* p) {
+  context* ctx = context::active();
+  p->ctx = ctx;
+  ctx->set_properties(new process_tag(ctx, p));
+  tls_process = p;
+  exit_reason reason;
+  try {
+    p->check_exit();  // killed before it ever ran
+    p->body();
+    if (p->pending_exit) reason = *p->pending_exit;
+  } catch (process_exit& e) {
+    reason = std::move(e.reason);
+  } catch (const std::exception& e) {
+    reason = exit_reason::error(e.what());
+  } catch (...) {
+    reason = exit_reason::error("unknown exception");
+  }
+  try {
+    p->body = nullptr;  // destroy what the body captured while the pid still lives
+  } catch (...) {
+  }
+  if (reason.what == exit_reason::kind::error) {
+    log::error("runtime", "process ", p->self, " crashed: ", reason.detail);
+  }
+  finish_process(*p, reason);
+  static_cast<process_tag*>(ctx->get_properties())->proc = nullptr;
+  tls_process = nullptr;
+}
+
+void scheduler::finish_process(process& p, const exit_reason& reason) {
+  using k = signal::kind;
+  p.done = true;
+  for (const auto& name : p.names) rt_.unregister_name(name, p.self);
+  const exit_reason to_links = reason.what == exit_reason::kind::kill ? exit_reason::killed() : reason;
+  for (const pid& other : p.links) route(rt_, signal{k::link_exit, p.self, other, {}, to_links});
+  for (const auto& [tag, watcher] : p.monitored_by) route(rt_, signal{k::down, p.self, watcher, tag, reason});
+  for (const auto& [tag, target] : p.monitors) route(rt_, signal{k::demonitor, p.self, target, tag, {}});
+  p.links.clear();
+  p.monitored_by.clear();
+  p.monitors.clear();
+  p.mailbox.clear();
+  table_.erase(p.self.id);
+  count_.fetch_sub(1, std::memory_order_relaxed);
+  if (p.external) {
+    {
+      std::lock_guard lock(p.external->mutex);
+      p.external->closed = true;
+    }
+    p.external->ready.notify_all();
+    delete &p;
+  }
+  if (stopping_ && table_.empty() && main_waiting_) {
+    main_waiting_ = false;
+    context::active()->schedule(main_ctx_);
+  }
+}
+
+void scheduler::begin_stop() {
+  stopping_ = true;
+  std::vector<process*> all;
+  all.reserve(table_.size());
+  for (auto& [id, p] : table_) all.push_back(p);
+  for (process* p : all) {
+    if (p->external) {
+      finish_process(*p, exit_reason::shutdown());
+    } else {
+      p->kill_with(exit_reason::killed());
+    }
+  }
+  if (table_.empty() && main_waiting_) {
+    main_waiting_ = false;
+    context::active()->schedule(main_ctx_);
+  }
+}
+
+void scheduler::close_external(const pid& self) {
+  process* p = find(self);
+  if (p != nullptr && p->external) finish_process(*p, exit_reason::normal());
+}
+
+// ---- timers ---------------------------------------------------------------------------
+
+ref scheduler::send_after(clock::duration delay, const pid& to, message m) {
+  const std::uint64_t id = next_id();
+  auto timer = std::make_unique<boost::asio::steady_timer>(*io_, delay);
+  timer->async_wait([this, id, to, m = std::move(m)](const boost::system::error_code& ec) mutable {
+    timers_->pending.erase(id);  // destroys the timer; `m` lives in this handler
+    if (!ec) route(rt_, signal{signal::kind::message, pid{}, to, {}, std::move(m)});
+  });
+  timers_->pending.emplace(id, std::move(timer));
+  return ref{rt_.node(), rt_.incarnation(), id};
+}
+
+bool scheduler::cancel_timer(std::uint64_t id) {
+  auto it = timers_->pending.find(id);
+  if (it == timers_->pending.end()) return false;
+  it->second->cancel();  // the handler runs with operation_aborted and erases it
+  return true;
+}
+
+}  // namespace panal::detail

@@ -1,0 +1,24 @@
+#include "util/error.h"
+
+namespace panal {
+
+const char* to_string(errc c) {
+  switch (c) {
+    case errc::ok: return "ok";
+    case errc::timeout: return "timeout";
+    case errc::noproc: return "noproc";
+    case errc::name_taken: return "name_taken";
+    case errc::not_running: return "not_running";
+    case errc::bad_argument: return "bad_argument";
+    case errc::not_found: return "not_found";
+    case errc::already_exists: return "already_exists";
+    case errc::start_failed: return "start_failed";
+  }
+  return "unknown";
+}
+
+std::ostream& operator<<(std::ostream& os, const error& e) {
+  return os << to_string(e.code) << ": " << e.message;
+}
+
+}  // namespace panal

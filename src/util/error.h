@@ -1,0 +1,80 @@
+// Errors as values: a typed code plus a message for people.
+//
+// Every layer reports failure by returning result<T>; only the Python edge
+// turns errors into exceptions (one exception class per code). Codes are
+// stable: they cross the wire as integers.
+//
+// Thread-safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace panal {
+
+enum class errc : std::uint16_t {
+  ok = 0,
+  timeout = 1,          // no answer in time
+  noproc = 2,           // the process does not exist or died before answering
+  name_taken = 3,       // register_name: another live process holds the name
+  not_running = 4,      // the runtime is stopped or stopping
+  bad_argument = 5,     // the caller passed something invalid
+  not_found = 6,        // e.g. no child with that id
+  already_exists = 7,   // e.g. a child with that id exists
+  start_failed = 8,     // a child's start function failed
+};
+
+const char* to_string(errc c);
+
+struct error {
+  errc code = errc::ok;
+  std::string message;
+
+  friend bool operator==(const error&, const error&) = default;
+};
+
+std::ostream& operator<<(std::ostream& os, const error& e);
+
+// Either a T or an error. result<void> carries only success or an error.
+template <class T>
+class [[nodiscard]] result {
+ public:
+  result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit
+  result(error e) : v_(std::in_place_index<1>, std::move(e)) {}      // NOLINT: implicit
+  result(errc c, std::string msg) : v_(std::in_place_index<1>, error{c, std::move(msg)}) {}
+
+  bool ok() const { return v_.index() == 0; }
+  explicit operator bool() const { return ok(); }
+  T& value() & { return std::get<0>(v_); }
+  const T& value() const& { return std::get<0>(v_); }
+  T&& value() && { return std::get<0>(std::move(v_)); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  T& operator*() { return value(); }
+  const error& err() const { return std::get<1>(v_); }
+  errc code() const { return ok() ? errc::ok : err().code; }
+
+ private:
+  std::variant<T, error> v_;
+};
+
+template <>
+class [[nodiscard]] result<void> {
+ public:
+  result() = default;
+  result(error e) : e_(std::move(e)) {}  // NOLINT: implicit
+  result(errc c, std::string msg) : e_{c, std::move(msg)} {}
+
+  bool ok() const { return e_.code == errc::ok; }
+  explicit operator bool() const { return ok(); }
+  const error& err() const { return e_; }
+  errc code() const { return e_.code; }
+
+ private:
+  error e_;
+};
+
+}  // namespace panal
