@@ -10,6 +10,7 @@
 #include "runtime/scheduler.h"
 #include "runtime/spawn.h"
 #include "runtime/system_messages.h"
+#include "runtime/this_process.h"
 
 namespace panal {
 
@@ -125,6 +126,13 @@ void runtime::unregister_name(std::string_view name, const pid& p) {
   if (it != names_->by_name.end() && it->second == p) names_->by_name.erase(it);
 }
 
+result<message> runtime::call(const pid& to, message request, clock::duration timeout) {
+  if (this_process::inside() && &this_process::current_runtime() == this) {
+    return this_process::call(to, std::move(request), timeout);
+  }
+  return open_inbox().call(to, std::move(request), timeout);
+}
+
 // ---- inbox ----------------------------------------------------------------------
 
 inbox runtime::open_inbox() {
@@ -137,6 +145,7 @@ inbox runtime::open_inbox() {
   if (!running()) {
     st->closed = true;
   } else {
+    s.count_spawned();
     route(*this, signal{signal::kind::spawn, {}, self, {}, std::move(proc)});
   }
   return inbox(this, self, std::move(st));

@@ -46,7 +46,12 @@ inline constexpr clock::duration infinity = clock::duration::max();
 struct runtime_options {
   unsigned threads = 0;                   // 0: one per hardware thread
   std::string node_name = "nonode@nohost";
-  std::size_t stack_size = 256 * 1024;    // per process; guarded by a no-access page
+  std::size_t stack_size = 256 * 1024;    // per process
+  // A no-access page below each stack turns an overflow into a fault
+  // instead of silent corruption. Each guarded stack costs two kernel
+  // memory mappings, so vm.max_map_count (65530 by default) allows about
+  // 32,000 live processes; without guard pages the stacks merge into few.
+  bool guard_pages = true;
 };
 
 struct spawn_options {
@@ -117,6 +122,10 @@ class runtime {
 
   pid whereis(std::string_view name) const;
   inbox open_inbox();
+
+  // Request-reply from anywhere: inside a process of this runtime it is
+  // this_process::call; elsewhere it waits on a temporary inbox.
+  result<message> call(const pid& to, message request, clock::duration timeout = infinity);
 
   // Live processes, including inboxes.
   std::size_t process_count() const;

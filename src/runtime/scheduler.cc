@@ -85,7 +85,7 @@ scheduler::scheduler(runtime& rt, unsigned index)
     : rt_(rt),
       index_(index),
       io_(std::make_unique<boost::asio::io_context>(1)),
-      stacks_(std::make_unique<stack_pool>(rt.options().stack_size)),
+      stacks_(std::make_unique<stack_pool>(rt.options().stack_size, rt.options().guard_pages)),
       timers_(std::make_unique<timer_set>()) {}
 
 scheduler::~scheduler() { join(); }
@@ -247,20 +247,26 @@ void scheduler::handle(signal&& s) {
 void scheduler::start_process(std::unique_ptr<process> p) {
   process* raw = p.get();
   table_.emplace(raw->self.id, raw);
-  count_.fetch_add(1, std::memory_order_relaxed);
   if (raw->external) {
     p.release();  // owned by the table; freed in finish_process
     return;
   }
   if (stopping_) raw->pending_exit = exit_reason::killed();
-  pooled_stack stack{stacks_.get(), raw->stack_size};
-  boost::fibers::fiber(boost::fibers::launch::post, std::allocator_arg, stack,
-                       [this, owned = std::move(p)]() mutable {
-                         process* proc = owned.get();
-                         run_process(proc);
-                         owned.reset();
-                       })
-      .detach();
+  try {
+    pooled_stack stack{stacks_.get(), raw->stack_size};
+    boost::fibers::fiber(boost::fibers::launch::post, std::allocator_arg, stack,
+                         [this, raw] {
+                           run_process(raw);
+                           delete raw;
+                         })
+        .detach();
+    p.release();  // the fiber owns it now
+  } catch (const std::exception& e) {
+    // No stack (e.g. the kernel's map count is exhausted): the process ends
+    // before it runs, and its links and monitors are told why.
+    log::error("runtime", "cannot start process ", raw->self, ": ", e.what());
+    finish_process(*raw, exit_reason::error(std::string("cannot allocate a process stack: ") + e.what()));
+  }
 }
 
 void scheduler::run_process(process* p) {
@@ -277,15 +283,14 @@ void scheduler::run_process(process* p) {
     reason = std::move(e.reason);
   } catch (const std::exception& e) {
     reason = exit_reason::error(e.what());
+    log::error("runtime", "process ", p->self, " crashed: ", e.what());
   } catch (...) {
     reason = exit_reason::error("unknown exception");
+    log::error("runtime", "process ", p->self, " crashed with an exception of unknown type");
   }
   try {
     p->body = nullptr;  // destroy what the body captured while the pid still lives
   } catch (...) {
-  }
-  if (reason.what == exit_reason::kind::error) {
-    log::error("runtime", "process ", p->self, " crashed: ", reason.detail);
   }
   finish_process(*p, reason);
   static_cast<process_tag*>(ctx->get_properties())->proc = nullptr;
@@ -359,7 +364,7 @@ ref scheduler::send_after(clock::duration delay, const pid& to, message m) {
 bool scheduler::cancel_timer(std::uint64_t id) {
   auto it = timers_->pending.find(id);
   if (it == timers_->pending.end()) return false;
-  it->second->cancel();  // the handler runs with operation_aborted and erases it
+  timers_->pending.erase(it);  // destroying the timer cancels it: its handler sees operation_aborted
   return true;
 }
 

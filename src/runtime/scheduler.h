@@ -43,6 +43,7 @@ class scheduler {
   void post(signal s);
   std::uint64_t next_id();  // a fresh pid/ref id whose low bits name this scheduler
   std::size_t process_count() const { return count_.load(std::memory_order_relaxed); }
+  void count_spawned() { count_.fetch_add(1, std::memory_order_relaxed); }
   static constexpr unsigned index_bits = 8;
 
   // The scheduler of the calling thread, or nullptr on a foreign thread.

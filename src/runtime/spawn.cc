@@ -17,6 +17,7 @@ result<pid> spawn(runtime& rt, std::function<void()> body, const spawn_options& 
   auto proc = std::make_unique<process>(s, self, links.parent, std::move(body), stack);
   if (links.link_to) proc->links.insert(links.link_to);
   if (links.monitored_by) proc->monitored_by.emplace(links.monitor_tag, links.monitored_by);
+  s.count_spawned();  // counted from now, so process_count() never misses a queued spawn
   route(rt, signal{signal::kind::spawn, links.parent, self, {}, std::move(proc)});
   return self;
 }

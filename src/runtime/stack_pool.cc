@@ -29,8 +29,8 @@ std::size_t round_up(std::size_t n) {
 
 }  // namespace
 
-stack_pool::stack_pool(std::size_t default_size, std::size_t max_cached)
-    : default_size_(round_up(default_size)), max_cached_(max_cached) {}
+stack_pool::stack_pool(std::size_t default_size, bool guard_pages, std::size_t max_cached)
+    : default_size_(round_up(default_size)), guard_(guard_pages ? page_size() : 0), max_cached_(max_cached) {}
 
 stack_pool::~stack_pool() {
   for (auto& sctx : cached_) {
@@ -46,11 +46,14 @@ boost::context::stack_context stack_pool::allocate(std::size_t size) {
     PANAL_UNPOISON(static_cast<char*>(sctx.sp) - usable, usable);
     return sctx;
   }
-  const std::size_t total = usable + page_size();  // + guard page at the low end
+  const std::size_t total = usable + guard_;  // the guard is at the low end: stacks grow down
   void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (base == MAP_FAILED) throw std::bad_alloc();
-  ::mprotect(base, page_size(), PROT_NONE);
-  PANAL_UNPOISON(static_cast<char*>(base) + page_size(), usable);
+  if (guard_ != 0 && ::mprotect(base, guard_, PROT_NONE) != 0) {
+    ::munmap(base, total);
+    throw std::bad_alloc();
+  }
+  PANAL_UNPOISON(static_cast<char*>(base) + guard_, usable);
   boost::context::stack_context sctx;
   sctx.size = total;
   sctx.sp = static_cast<char*>(base) + total;
@@ -58,7 +61,7 @@ boost::context::stack_context stack_pool::allocate(std::size_t size) {
 }
 
 void stack_pool::deallocate(boost::context::stack_context& sctx) {
-  if (sctx.size == default_size_ + page_size() && cached_.size() < max_cached_) {
+  if (sctx.size == default_size_ + guard_ && cached_.size() < max_cached_) {
     cached_.push_back(sctx);
     return;
   }

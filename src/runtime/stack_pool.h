@@ -16,7 +16,7 @@ namespace panal::detail {
 
 class stack_pool {
  public:
-  explicit stack_pool(std::size_t default_size, std::size_t max_cached = 128);
+  stack_pool(std::size_t default_size, bool guard_pages, std::size_t max_cached = 128);
   ~stack_pool();
   stack_pool(const stack_pool&) = delete;
   stack_pool& operator=(const stack_pool&) = delete;
@@ -26,6 +26,7 @@ class stack_pool {
 
  private:
   std::size_t default_size_;
+  std::size_t guard_;  // bytes of no-access guard below each stack: one page or none
   std::size_t max_cached_;
   std::vector<boost::context::stack_context> cached_;
 };
