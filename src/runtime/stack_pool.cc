@@ -5,14 +5,6 @@
 
 #include <new>
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-// A fiber's last frames never return, so ASan's shadow for a used stack may
-// still say "poisoned"; clear it before a stack is handed out again.
-#define PANAL_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
-#else
-#define PANAL_UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
 
 namespace panal::detail {
 namespace {
@@ -43,7 +35,6 @@ boost::context::stack_context stack_pool::allocate(std::size_t size) {
   if (usable == default_size_ && !cached_.empty()) {
     auto sctx = cached_.back();
     cached_.pop_back();
-    PANAL_UNPOISON(static_cast<char*>(sctx.sp) - usable, usable);
     return sctx;
   }
   const std::size_t total = usable + guard_;  // the guard is at the low end: stacks grow down
@@ -53,7 +44,6 @@ boost::context::stack_context stack_pool::allocate(std::size_t size) {
     ::munmap(base, total);
     throw std::bad_alloc();
   }
-  PANAL_UNPOISON(static_cast<char*>(base) + guard_, usable);
   boost::context::stack_context sctx;
   sctx.size = total;
   sctx.sp = static_cast<char*>(base) + total;
