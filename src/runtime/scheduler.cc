@@ -13,6 +13,7 @@
 #include <boost/fiber/properties.hpp>
 #include <boost/fiber/scheduler.hpp>
 
+#include <algorithm>
 #include <exception>
 
 #include "runtime/inbox_state.h"
@@ -74,6 +75,14 @@ class fiber_algorithm final : public boost::fibers::algo::algorithm {
 };
 
 constexpr unsigned kPollEvery = 32;
+
+inline void spin_pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 
 }  // namespace
 
@@ -155,6 +164,21 @@ void scheduler::on_dispatcher_turn() {
 }
 
 void scheduler::wait_for_events(clock::time_point deadline) {
+  // Spin a little before sleeping, as Erlang's schedulers do: waking a
+  // sleeping thread costs tens of microseconds (more on a VM), and a reply
+  // from another thread often comes sooner than that.
+  const auto spin = rt_.options().spin_before_sleep;
+  if (spin > clock::duration::zero()) {
+    const auto spin_end = std::min(deadline, clock::now() + spin);
+    for (unsigned i = 1;; ++i) {
+      if (has_incoming_.load(std::memory_order_acquire)) return;
+      if (i % 64 == 0) {
+        if (io_->poll() > 0) return;  // sockets, timers, posted work
+        if (clock::now() >= spin_end) break;
+      }
+      spin_pause();
+    }
+  }
   if (deadline == clock::time_point::max()) {
     io_->run_one();
   } else {

@@ -16,7 +16,7 @@ namespace panal::detail {
 
 class stack_pool {
  public:
-  stack_pool(std::size_t default_size, bool guard_pages, std::size_t max_cached = 128);
+  stack_pool(std::size_t default_size, bool guard_pages, std::size_t max_cached = 1024);
   ~stack_pool();
   stack_pool(const stack_pool&) = delete;
   stack_pool& operator=(const stack_pool&) = delete;

@@ -129,11 +129,13 @@ TEST(Signals, KillCannotBeTrappedAndLinksSeeKilled) {
   runtime rt({.threads = 2});
   inbox in = rt.open_inbox();
   const pid me = in.self();
-  auto stubborn = rt.spawn([] {
+  auto stubborn = rt.spawn([me] {
     tp::trap_exit(true);
+    tp::send(me, std::string("trapping"));  // a signal sent before this point would kill it
     for (;;) tp::receive();
   });
   ASSERT_TRUE(stubborn);
+  ASSERT_TRUE(in.receive_as<std::string>(test::kWait));
   ASSERT_TRUE(rt.spawn([me, s = *stubborn] {
     tp::trap_exit(true);
     tp::link(s);

@@ -1,0 +1,53 @@
+# panal: `make demo` and `make test` do all set-up on a fresh Debian 12 machine.
+VENV     := .venv
+PY       := $(abspath $(VENV))/bin/python
+BUILD    := build/release
+ASAN     := build/asan
+JOBS     ?= 2
+CMAKE_COMMON := -DPython_EXECUTABLE=$(PY)
+
+.PHONY: all deps venv build build-asan python test test-cpp test-asan test-python demo bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(PY): | deps
+	/usr/bin/python3 -m venv --system-site-packages $(VENV)
+
+venv: deps $(PY)
+
+build: venv
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPANAL_TESTS=ON -DPANAL_BENCH=ON \
+	  -DPANAL_PYTHON=ON $(CMAKE_COMMON) > /dev/null
+	cmake --build $(BUILD) -j$(JOBS)
+
+build-asan: venv
+	cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DPANAL_TESTS=ON -DPANAL_SANITIZE=ON $(CMAKE_COMMON) > /dev/null
+	cmake --build $(ASAN) -j$(JOBS) --target panal_tests
+
+# The Python package, built through setup.py's CMake build_ext; it reuses
+# $(BUILD) so that nothing is compiled twice.
+python: build
+	PANAL_BUILD_DIR=$(abspath $(BUILD)) $(PY) -m pip install --no-build-isolation --no-index -q .
+
+test-cpp: build
+	cd $(BUILD) && ctest --output-on-failure
+
+test-asan: build-asan
+	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure
+
+test-python: python
+	cd tests/python && $(PY) -m pytest -q
+
+test: test-cpp test-asan test-python
+
+demo: python
+	$(PY) examples/runtime_demo.py
+
+bench: build
+	scripts/bench.sh $(BUILD)
+
+clean:
+	rm -rf build $(VENV) python/panal/_core*.so *.egg-info python/*.egg-info

@@ -1,0 +1,69 @@
+"""panal's exceptions: one class per error code of the C++ core.
+
+Every error a call can meet is a subclass of :class:`panal.Error`, so
+``except panal.Error`` catches them all; the specific classes say what went
+wrong. The numeric ``code`` matches ``panal::errc`` in src/util/error.h.
+"""
+
+
+class Error(Exception):
+    """Base class of every panal error."""
+
+    code = -1
+
+
+class Timeout(Error):
+    """No answer came in time. The operation may or may not have happened."""
+
+    code = 1
+
+
+class NoProcess(Error):
+    """The process asked does not exist, or died before it answered."""
+
+    code = 2
+
+
+class NameTaken(Error):
+    """Another live process holds that registered name."""
+
+    code = 3
+
+
+class NotRunning(Error):
+    """The runtime or node was stopped; create a new one to go on."""
+
+    code = 4
+
+
+class BadArgument(Error, ValueError):
+    """An argument was invalid; the message says which and why."""
+
+    code = 5
+
+
+class NotFound(Error, LookupError):
+    """Nothing by that name or id exists."""
+
+    code = 6
+
+
+class AlreadyExists(Error):
+    """Something with that name or id exists already."""
+
+    code = 7
+
+
+class StartFailed(Error):
+    """A process or child could not be started; the message says why."""
+
+    code = 8
+
+
+_BY_CODE = {cls.code: cls for cls in (Timeout, NoProcess, NameTaken, NotRunning, BadArgument, NotFound,
+                                      AlreadyExists, StartFailed)}
+
+
+def error_class(code: int) -> type:
+    """The exception class for an error code (panal.Error for unknown codes)."""
+    return _BY_CODE.get(code, Error)

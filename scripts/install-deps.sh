@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages panal needs; quick when all are present.
+# Usage: scripts/install-deps.sh [extra-package ...]
+set -euo pipefail
+
+packages=(
+  # build
+  cmake g++ make ccache pkg-config
+  # C++ libraries: Boost 1.74 (Debian's default; its -dev packages install
+  # cleanly with libmsgpack-cxx-dev, Boost 1.81's conflict), msgpack-c
+  libboost-dev libboost-fiber-dev libboost-context-dev libmsgpack-cxx-dev
+  # C++ tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # Python module and tests (PyPI is not used: everything comes from apt)
+  python3-dev python3-venv python3-pip python3-setuptools python3-wheel
+  pybind11-dev python3-pybind11 python3-pytest
+)
+packages+=("$@")
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+echo "installing: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
