@@ -25,7 +25,7 @@ build: venv
 
 build-asan: venv
 	cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DPANAL_TESTS=ON -DPANAL_SANITIZE=ON $(CMAKE_COMMON) > /dev/null
-	cmake --build $(ASAN) -j$(JOBS) --target panal_tests
+	cmake --build $(ASAN) -j$(JOBS)
 
 # The Python package, built through setup.py's CMake build_ext; it reuses
 # $(BUILD) so that nothing is compiled twice.
