@@ -13,6 +13,9 @@ const char* to_string(errc c) {
     case errc::not_found: return "not_found";
     case errc::already_exists: return "already_exists";
     case errc::start_failed: return "start_failed";
+    case errc::malformed: return "malformed";
+    case errc::unauthorized: return "unauthorized";
+    case errc::connection_lost: return "connection_lost";
   }
   return "unknown";
 }

@@ -25,6 +25,9 @@ enum class errc : std::uint16_t {
   not_found = 6,        // e.g. no child with that id
   already_exists = 7,   // e.g. a child with that id exists
   start_failed = 8,     // a child's start function failed
+  malformed = 9,        // bytes from the network that are not a valid frame or message
+  unauthorized = 10,    // wrong cookie, token or key
+  connection_lost = 11, // the peer went away
 };
 
 const char* to_string(errc c);
