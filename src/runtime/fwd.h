@@ -14,5 +14,6 @@ struct runtime_options;
 namespace detail {
 class process;
 class scheduler;
+struct signal;
 }  // namespace detail
 }  // namespace panal

@@ -79,6 +79,9 @@ class message {
     return *get_if<T>();
   }
 
+  // The held type (typeid(void) when empty).
+  const std::type_info& type() const noexcept { return ops_ ? ops_->type() : typeid(void); }
+
   // The C++ type name (mangled), for logs of unexpected messages.
   const char* type_name() const noexcept { return ops_ ? ops_->type().name() : "empty"; }
 

@@ -30,7 +30,9 @@ void process::deliver(message m) {
 
 void process::on_exit_signal(const pid& from, exit_reason reason, bool from_link) {
   if (done) return;
-  if (from_link) links.erase(from);
+  // An exit signal from a link acts only while the link exists: a late one
+  // (after unlink, or a node-down notice for a link already gone) is dropped.
+  if (from_link && links.erase(from) == 0) return;
   if (reason.what == exit_reason::kind::kill && !from_link) {
     kill_with(exit_reason::killed());  // untrappable
   } else if (trap_exit || external) {

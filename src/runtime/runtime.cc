@@ -212,7 +212,7 @@ result<message> inbox::call(const pid& to, message request, clock::duration time
   if (!rt_ || !rt_->running()) return {errc::not_running, "the runtime is not running"};
   ref mon = monitor(to);
   ref tag = rt_->make_ref();
-  rt_->send(to, call_request{self_, tag, std::move(request)});
+  route(*rt_, signal{signal::kind::message, self_, to, {}, call_request{self_, tag, std::move(request)}});
   auto m = receive_if(
       [&](const message& x) {
         if (auto* r = x.get_if<call_reply>()) return r->tag == tag;

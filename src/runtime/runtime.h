@@ -104,6 +104,15 @@ class inbox {
   std::shared_ptr<state> state_;
 };
 
+// Where signals to pids of other nodes go: implemented by the distribution
+// layer (src/dist), installed with runtime::set_remote_router. forward() may
+// be called from any thread and must not block.
+class remote_router {
+ public:
+  virtual ~remote_router() = default;
+  virtual void forward(detail::signal&& s) = 0;
+};
+
 class runtime {
  public:
   explicit runtime(runtime_options options = {});
@@ -144,6 +153,11 @@ class runtime {
   unsigned pick_thread(int requested);
   bool is_local(const pid& p) const { return p.node == node_ && p.incarnation == incarnation_; }
   ref make_ref();
+  // Installs (or, with nullptr, removes) the router for non-local pids.
+  // The router must outlive its installation. Without one, signals to other
+  // nodes are dropped, and links/monitors on them answered with noconnection.
+  void set_remote_router(remote_router* r) { remote_.store(r, std::memory_order_release); }
+  remote_router* remote() const { return remote_.load(std::memory_order_acquire); }
   // Registered names: a name maps to at most one live local process.
   result<void> register_name(std::string name, const pid& p);
   void unregister_name(std::string_view name, const pid& p);
@@ -158,6 +172,7 @@ class runtime {
   std::atomic<unsigned> next_thread_{0};
   std::atomic<std::uint64_t> next_ref_{1};
   std::atomic<bool> stopping_{false};
+  std::atomic<remote_router*> remote_{nullptr};
   std::mutex stop_mutex_;
   bool stopped_ = false;
 };

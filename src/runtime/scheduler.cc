@@ -200,8 +200,13 @@ process* scheduler::find(const pid& p) {
 
 void route(runtime& rt, signal&& s) {
   if (!rt.is_local(s.to)) {
-    // Remote pids are served by the distribution layer (not yet present).
-    log::debug("runtime", "dropping signal to non-local pid ", s.to);
+    if (remote_router* r = rt.remote()) {
+      r->forward(std::move(s));
+    } else if (s.what == signal::kind::link) {
+      route(rt, signal{signal::kind::link_exit, s.to, s.from, {}, exit_reason::noconnection()});
+    } else if (s.what == signal::kind::monitor) {
+      route(rt, signal{signal::kind::down, s.to, s.from, s.tag, exit_reason::noconnection()});
+    }
     return;
   }
   scheduler& target = rt.scheduler_for(s.to);

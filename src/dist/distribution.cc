@@ -1,0 +1,844 @@
+#include <utility>  // before asio: Boost 1.74's asio needs it under C++20
+
+#include "dist/distribution.h"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include "dist/codec.h"
+#include "dist/cookie.h"
+#include "dist/node_name.h"
+#include "dist/protocol.h"
+#include "runtime/io.h"
+#include "runtime/process.h"
+#include "runtime/scheduler.h"
+#include "runtime/this_process.h"
+#include "util/log.h"
+#include "wire/frame.h"
+
+namespace panal::dist {
+
+namespace tp = this_process;
+using boost::asio::ip::tcp;
+using detail::route;
+using detail::signal;
+using sk = signal::kind;
+
+namespace {
+
+constexpr const char* kControllerName = "panal_dist";
+
+// ---- messages on the wire between controllers ---------------------------------
+
+struct spawn_request {
+  std::string fn;
+  std::string args;
+  MSGPACK_DEFINE(fn, args);
+};
+struct spawn_reply {
+  bool ok = false;
+  pid started;
+  int code = 0;
+  std::string error;
+  MSGPACK_DEFINE(ok, started, code, error);
+};
+
+// ---- local messages -------------------------------------------------------------
+
+struct outgoing {
+  std::string bytes;  // one or more whole frames
+};
+struct conn_state;
+struct ctl_connect {
+  std::string node;
+};
+struct ctl_conn_ready {
+  std::string node;
+  std::uint32_t incarnation;
+  pid reader;
+  pid writer;
+  std::shared_ptr<conn_state> state;
+  bool initiated_here;
+};
+struct ctl_peers {
+  std::vector<std::string> nodes;
+};
+struct ctl_monitor_nodes {
+  pid who;
+};
+struct ctl_reconnect {};
+struct ctl_stop {};
+
+// The state of one connection, shared by its reader and writer processes
+// (both on one thread), its watchdog timer, and forward() on any thread.
+struct conn_state {
+  explicit conn_state(tcp::socket s) : socket(std::move(s)), watchdog(socket.get_executor()) {}
+
+  // Guarded by `mutex`: what crosses this connection and must hear of its end.
+  std::mutex mutex;
+  bool closed = false;
+  std::set<std::pair<pid, pid>> links;                // (local, remote)
+  std::map<ref, std::pair<pid, pid>> monitors_out;    // tag -> (local watcher, remote target)
+  std::map<ref, std::pair<pid, pid>> monitors_in;     // tag -> (remote watcher, local target)
+
+  // The connection's own thread only.
+  tcp::socket socket;
+  boost::asio::steady_timer watchdog;
+  clock::time_point last_rx = clock::now();
+  std::string peer;
+  std::uint32_t peer_node = 0;
+  std::uint32_t peer_incarnation = 0;
+  pid writer;
+};
+
+// Bookkeeping of a signal crossing the connection; local->remote when
+// `outbound`. Caller holds st.mutex.
+void record(conn_state& st, const signal& s, bool outbound) {
+  const pid& local = outbound ? s.from : s.to;
+  const pid& remote = outbound ? s.to : s.from;
+  switch (s.what) {
+    case sk::link: st.links.emplace(local, remote); break;
+    case sk::unlink:
+    case sk::link_exit: st.links.erase({local, remote}); break;
+    case sk::monitor:
+      if (outbound) st.monitors_out[s.tag] = {local, remote};
+      else st.monitors_in[s.tag] = {remote, local};
+      break;
+    case sk::demonitor:
+      if (outbound) st.monitors_out.erase(s.tag);
+      else st.monitors_in.erase(s.tag);
+      break;
+    case sk::down:
+      if (outbound) st.monitors_in.erase(s.tag);
+      else st.monitors_out.erase(s.tag);
+      break;
+    default: break;
+  }
+}
+
+// Tells a linker or monitor that its peer is unreachable.
+void answer_unreachable(runtime& rt, const signal& s, const exit_reason& why) {
+  if (s.what == sk::link) route(rt, signal{sk::link_exit, s.to, s.from, {}, why});
+  if (s.what == sk::monitor) route(rt, signal{sk::down, s.to, s.from, s.tag, why});
+}
+
+}  // namespace
+
+struct conn_entry {
+  std::string node;
+  std::uint32_t incarnation = 0;
+  pid reader;
+  pid writer;
+  std::shared_ptr<conn_state> state;
+  bool initiated_here = false;
+};
+
+struct distribution::impl final : remote_router, std::enable_shared_from_this<distribution::impl> {
+  impl(runtime& r, dist_options o, node_address a) : rt(r), opts(std::move(o)), addr(std::move(a)) {}
+
+  runtime& rt;
+  dist_options opts;
+  node_address addr;
+  std::string my_name;
+  pid controller;
+  int listen_fd = -1;
+
+  mutable std::shared_mutex conns_mutex;
+  std::unordered_map<std::uint32_t, conn_entry> conns;  // by node index
+
+  std::mutex spawns_mutex;
+  std::unordered_map<std::string, spawn_fn> spawns;
+
+  void forward(signal&& s) override;
+  std::optional<conn_entry> find(std::uint32_t node) const {
+    std::shared_lock lock(conns_mutex);
+    auto it = conns.find(node);
+    if (it == conns.end()) return std::nullopt;
+    return it->second;
+  }
+
+  // Processes.
+  void controller_main();
+  void acceptor_main(int fd);
+  void connector_main(std::string node);
+  void connection_main(tcp::socket sock, std::optional<std::string> dialed);
+  void writer_main(std::shared_ptr<conn_state> st);
+  void reader_loop(const std::shared_ptr<conn_state>& st, wire::frame_reader& frames);
+  void arm_watchdog(const std::shared_ptr<conn_state>& st);
+  void connection_lost(conn_state& st);
+};
+
+// ---- routing ------------------------------------------------------------------
+
+void distribution::impl::forward(signal&& s) {
+  if (s.to.node == rt.node()) {  // a pid of an earlier run of this node: long dead
+    answer_unreachable(rt, s, exit_reason::noproc());
+    return;
+  }
+  auto entry = find(s.to.node);
+  if (!entry) {
+    answer_unreachable(rt, s, exit_reason::noconnection());
+    return;
+  }
+  if (entry->incarnation != s.to.incarnation) {  // the node restarted since
+    answer_unreachable(rt, s, exit_reason::noproc());
+    return;
+  }
+  auto frame = encode_signal(s);
+  if (!frame) {
+    log::warn("dist", "not sent to ", s.to, ": ", frame.err().message);
+    return;
+  }
+  {
+    std::lock_guard lock(entry->state->mutex);
+    if (entry->state->closed) {
+      answer_unreachable(rt, s, exit_reason::noconnection());
+      return;
+    }
+    record(*entry->state, s, true);
+  }
+  rt.send(entry->writer, outgoing{std::move(*frame)});
+}
+
+// ---- connections --------------------------------------------------------------------
+
+namespace {
+
+// Reads until one whole frame is there; the payload, or why not.
+result<std::string> read_frame(tcp::socket& sock, wire::frame_reader& frames) {
+  for (;;) {
+    auto f = frames.next();
+    if (!f) return f.err();
+    if (*f) return std::string(**f);
+    char* buf = frames.prepare(64 * 1024);
+    auto [ec, n] = io::await([&](auto h) { sock.async_read_some(boost::asio::buffer(buf, 64 * 1024), h); });
+    if (ec) return {errc::connection_lost, ec.message()};
+    frames.commit(n);
+  }
+}
+
+result<void> write_all(tcp::socket& sock, const std::string& bytes) {
+  auto [ec, n] = io::await([&](auto h) { boost::asio::async_write(sock, boost::asio::buffer(bytes), h); });
+  if (ec) return {errc::connection_lost, ec.message()};
+  return {};
+}
+
+}  // namespace
+
+void distribution::impl::connection_main(tcp::socket sock, std::optional<std::string> dialed) {
+  const std::string where = dialed ? *dialed : "an incoming connection";
+  // The handshake must finish in time; a silent or slow peer is cut off.
+  boost::asio::steady_timer deadline(io::context(), opts.handshake_timeout);
+  deadline.async_wait([s = &sock](const boost::system::error_code& ec) {
+    if (!ec) s->close();
+  });
+  wire::frame_reader frames(opts.max_frame);
+  const challenge mine = random_challenge();
+  if (!write_all(sock, encode_hello({protocol_version, my_name, rt.incarnation(), mine}))) return;
+
+  auto first = read_frame(sock, frames);
+  if (!first) {
+    log::warn("dist", "handshake with ", where, " failed: ", first.err().message);
+    return;
+  }
+  auto hello = decode(*first);
+  if (!hello || hello->kind != frame_kind::hello) {
+    log::warn("dist", "handshake with ", where, " failed: expected a hello frame");
+    return;
+  }
+  const std::string peer = hello->hello.name;
+  if (hello->hello.version != protocol_version) {
+    log::warn("dist", "refused ", peer, ": protocol version ", hello->hello.version, ", this node speaks ",
+              protocol_version);
+    (void)write_all(sock, encode_refused("unsupported protocol version"));
+    return;
+  }
+  if (!parse_node_name(peer) || peer == my_name || (dialed && peer != *dialed)) {
+    log::warn("dist", "refused ", where, ": it calls itself '", peer, "'");
+    (void)write_all(sock, encode_refused("unexpected node name"));
+    return;
+  }
+  if (!write_all(sock, encode_proof({prove(opts.cookie, hello->hello.nonce, my_name)}))) return;
+  auto second = read_frame(sock, frames);
+  if (!second) {
+    log::warn("dist", "handshake with ", peer, " failed: ", second.err().message);
+    return;
+  }
+  auto proof = decode(*second);
+  if (proof && proof->kind == frame_kind::refused) {
+    log::error("dist", "node ", peer, " refused this node: ", proof->refused.reason);
+    return;
+  }
+  if (!proof || proof->kind != frame_kind::proof) {
+    log::warn("dist", "handshake with ", peer, " failed: expected a proof frame");
+    return;
+  }
+  if (!verify(opts.cookie, mine, peer, proof->proof.mac)) {
+    log::error("dist", "refused connection from ", peer, ": wrong cookie");
+    (void)write_all(sock, encode_refused("wrong cookie"));
+    return;
+  }
+  deadline.cancel();
+
+  auto st = std::make_shared<conn_state>(std::move(sock));
+  st->peer = peer;
+  st->peer_node = node_index(peer);
+  st->peer_incarnation = hello->hello.incarnation;
+  auto writer = tp::spawn_link([self = shared_from_this(), st] { self->writer_main(st); },
+                               {.thread = spawn_options::same_thread});
+  if (!writer) return;
+  st->writer = *writer;
+  // Whatever ends this process, the connection ends with it, and everyone
+  // who linked to or monitored a process over it hears noconnection.
+  struct on_exit {
+    impl* self;
+    std::shared_ptr<conn_state> st;
+    ~on_exit() { self->connection_lost(*st); }
+  } guard{this, st};
+
+  auto accepted = tp::call(controller, ctl_conn_ready{peer, st->peer_incarnation, tp::self(), st->writer, st,
+                                                      dialed.has_value()},
+                           opts.handshake_timeout);
+  if (!accepted || !accepted->get<bool>()) return;
+  st->last_rx = clock::now();
+  arm_watchdog(st);
+  reader_loop(st, frames);
+}
+
+void distribution::impl::arm_watchdog(const std::shared_ptr<conn_state>& st) {
+  st->watchdog.expires_after(opts.tick);
+  st->watchdog.async_wait([self = shared_from_this(), st](const boost::system::error_code& ec) {
+    if (ec) return;
+    const auto& opts = self->opts;
+    const auto silent = clock::now() - st->last_rx;
+    if (silent > opts.down_after) {
+      log::warn("dist", "node ", st->peer, " silent for ",
+                std::chrono::duration_cast<std::chrono::milliseconds>(silent).count(), " ms; disconnecting");
+      boost::system::error_code ignored;
+      st->socket.close(ignored);
+      return;
+    }
+    self->arm_watchdog(st);
+  });
+}
+
+void distribution::impl::reader_loop(const std::shared_ptr<conn_state>& st, wire::frame_reader& frames) {
+  for (;;) {
+    auto f = frames.next();
+    if (!f) {
+      log::error("dist", "closing connection to ", st->peer, ": ", f.err().message);
+      tp::exit(exit_reason::error(f.err().message));
+    }
+    if (!*f) {
+      char* buf = frames.prepare(64 * 1024);
+      auto [ec, n] = io::await([&](auto h) { st->socket.async_read_some(boost::asio::buffer(buf, 64 * 1024), h); });
+      if (ec) {
+        log::info("dist", "connection to ", st->peer, " closed: ", ec.message());
+        tp::exit(exit_reason::noconnection());
+      }
+      frames.commit(n);
+      st->last_rx = clock::now();
+      continue;
+    }
+    auto d = decode(**f);
+    if (!d) {
+      log::error("dist", "closing connection to ", st->peer, ": ", d.err().message);
+      tp::exit(exit_reason::error(d.err().message));
+    }
+    switch (d->kind) {
+      case frame_kind::tick:
+        break;
+      case frame_kind::signal: {
+        signal& s = *d->sig;
+        // A peer speaks only for its own processes, and only to ours.
+        const bool anonymous = !s.from && s.what == sk::message;  // sent from outside any process
+        if ((!anonymous && (s.from.node != st->peer_node || s.from.incarnation != st->peer_incarnation)) ||
+            !rt.is_local(s.to)) {
+          log::warn("dist", "dropping a signal from ", st->peer, " with foreign pids ", s.from, " -> ", s.to);
+          break;
+        }
+        {
+          std::lock_guard lock(st->mutex);
+          record(*st, s, false);
+        }
+        route(rt, std::move(s));
+        break;
+      }
+      case frame_kind::send_named: {
+        if (d->named.from && d->named.from.node != st->peer_node) break;
+        const pid target = rt.whereis(d->named.name);
+        if (target) route(rt, signal{sk::message, d->named.from, target, {}, std::move(d->named.body)});
+        break;
+      }
+      case frame_kind::peers:
+        tp::send(controller, ctl_peers{std::move(d->peers.nodes)});
+        break;
+      case frame_kind::refused:
+        log::error("dist", "node ", st->peer, " refused this node: ", d->refused.reason);
+        tp::exit(exit_reason::shutdown("refused"));
+      case frame_kind::hello:
+      case frame_kind::proof:
+        log::error("dist", "closing connection to ", st->peer, ": handshake frame after the handshake");
+        tp::exit(exit_reason::error("protocol violation"));
+    }
+  }
+}
+
+void distribution::impl::writer_main(std::shared_ptr<conn_state> st) {
+  const std::string tick = encode_tick();
+  std::vector<std::string> batch;
+  std::vector<boost::asio::const_buffer> buffers;
+  for (;;) {
+    batch.clear();
+    auto m = tp::receive(opts.tick);
+    if (!m) {
+      batch.push_back(tick);  // idle: tell the peer we are alive
+    } else if (auto* o = m->get_if<outgoing>()) {
+      batch.push_back(std::move(o->bytes));
+    }
+    // Gather what else is queued into one write.
+    std::size_t bytes = batch.empty() ? 0 : batch.back().size();
+    while (bytes < (256u << 10)) {
+      auto more = tp::receive(clock::duration::zero());
+      if (!more) break;
+      if (auto* o = more->get_if<outgoing>()) {
+        bytes += o->bytes.size();
+        batch.push_back(std::move(o->bytes));
+      }
+    }
+    if (batch.empty()) continue;
+    buffers.clear();
+    for (auto& b : batch) buffers.emplace_back(boost::asio::buffer(b));
+    auto [ec, n] = io::await([&](auto h) { boost::asio::async_write(st->socket, buffers, h); });
+    if (ec) tp::exit(exit_reason::noconnection());
+  }
+}
+
+void distribution::impl::connection_lost(conn_state& st) {
+  decltype(st.links) links;
+  decltype(st.monitors_out) monitors_out;
+  decltype(st.monitors_in) monitors_in;
+  {
+    std::lock_guard lock(st.mutex);
+    if (st.closed) return;
+    st.closed = true;
+    links.swap(st.links);
+    monitors_out.swap(st.monitors_out);
+    monitors_in.swap(st.monitors_in);
+  }
+  boost::system::error_code ignored;
+  st.watchdog.cancel();
+  st.socket.close(ignored);
+  if (st.writer) route(rt, signal{sk::exit, {}, st.writer, {}, exit_reason::kill()});
+  for (const auto& [local, remote] : links) {
+    route(rt, signal{sk::link_exit, remote, local, {}, exit_reason::noconnection()});
+  }
+  for (const auto& [tag, w] : monitors_out) {
+    route(rt, signal{sk::down, w.second, w.first, tag, exit_reason::noconnection()});
+  }
+  for (const auto& [tag, w] : monitors_in) route(rt, signal{sk::demonitor, w.first, w.second, tag, {}});
+}
+
+// ---- listener and connector ----------------------------------------------------------
+
+void distribution::impl::acceptor_main(int fd) {
+  tcp::acceptor acceptor(io::context(), tcp::v4(), fd);
+  for (;;) {
+    tcp::socket sock(io::context());
+    auto [ec, n] = io::await([&](auto h) { acceptor.async_accept(sock, h); });
+    if (ec) {
+      log::warn("dist", "accept failed: ", ec.message());
+      tp::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    sock.set_option(tcp::no_delay(true));
+    // The connection runs on any thread: hand the descriptor over.
+    const int conn_fd = sock.release();
+    auto spawned = tp::spawn([self = shared_from_this(), conn_fd] {
+      self->connection_main(tcp::socket(io::context(), tcp::v4(), conn_fd), std::nullopt);
+    });
+    if (!spawned) ::close(conn_fd);
+  }
+}
+
+void distribution::impl::connector_main(std::string node) {
+  auto a = parse_node_name(node);
+  if (!a) return;
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(a->host, ec);
+  tcp::socket sock(io::context());
+  if (ec) {
+    // A host name: resolve it (blocking, but only at connection time).
+    tcp::resolver resolver(io::context());
+    auto results = resolver.resolve(a->host, std::to_string(a->port), ec);
+    if (ec || results.empty()) {
+      log::warn("dist", "cannot resolve ", node, ": ", ec.message());
+      return;
+    }
+    address = results.begin()->endpoint().address();
+  }
+  auto [cec, n] = io::await([&](auto h) { sock.async_connect(tcp::endpoint(address, a->port), h); });
+  if (cec) {
+    log::debug("dist", "cannot connect to ", node, ": ", cec.message());
+    return;
+  }
+  sock.set_option(tcp::no_delay(true));
+  connection_main(std::move(sock), node);
+}
+
+// ---- the controller ---------------------------------------------------------------------
+
+void distribution::impl::controller_main() {
+  tp::trap_exit(true);
+  struct known_node {
+    clock::time_point last_up;
+    pid connector;  // non-null while a connection attempt runs
+  };
+  std::map<std::string, known_node> known;
+  std::map<std::string, std::vector<call_request>> waiting;  // connect() callers
+  std::map<pid, std::string> readers;                        // connection reader -> node
+  std::vector<pid> node_watchers;
+
+  auto reply_waiting = [&](const std::string& node, const result<void>& outcome) {
+    auto it = waiting.find(node);
+    if (it == waiting.end()) return;
+    for (auto& req : it->second) tp::reply(req, result<void>(outcome));
+    waiting.erase(it);
+  };
+  auto start_connector = [&](const std::string& node) {
+    auto& k = known[node];
+    if (k.connector) return;
+    auto c = tp::spawn_monitor([self = shared_from_this(), node] { self->connector_main(node); });
+    if (c) k.connector = c->first;
+  };
+  auto connected = [&](const std::string& node) {
+    std::shared_lock lock(conns_mutex);
+    auto it = conns.find(node_index(node));
+    return it != conns.end();
+  };
+  auto connected_names = [&] {
+    std::vector<std::string> out;
+    std::shared_lock lock(conns_mutex);
+    for (auto& [idx, e] : conns) out.push_back(e.node);
+    return out;
+  };
+  auto send_frame = [&](const pid& writer, std::string frame) { tp::send(writer, outgoing{std::move(frame)}); };
+
+  tp::send_after(opts.reconnect_every, tp::self(), ctl_reconnect{});
+  for (;;) {
+    auto m = tp::receive();
+    if (auto* req = m->get_if<call_request>()) {
+      if (auto* c = req->body.get_if<ctl_connect>()) {
+        if (c->node == my_name || connected(c->node)) {
+          tp::reply(*req, result<void>());
+          continue;
+        }
+        if (!parse_node_name(c->node)) {
+          tp::reply(*req, result<void>(parse_node_name(c->node).err()));
+          continue;
+        }
+        const std::string node = c->node;  // `c` lives in *req, which moves next
+        known[node].last_up = clock::now();
+        waiting[node].push_back(std::move(*req));
+        start_connector(node);
+      } else if (auto* r = req->body.get_if<ctl_conn_ready>()) {
+        const std::uint32_t idx = node_index(r->node);
+        bool accept = true;
+        std::shared_ptr<conn_state> replaced;
+        pid replaced_reader;
+        {
+          std::unique_lock lock(conns_mutex);
+          auto it = conns.find(idx);
+          if (it != conns.end() && it->second.incarnation == r->incarnation) {
+            // Both nodes dialled each other: keep the connection the node
+            // with the lower name started, on both sides.
+            const std::string& lower = std::min(my_name, r->node);
+            const bool new_by_lower = (r->initiated_here ? my_name : r->node) == lower;
+            const bool old_by_lower = (it->second.initiated_here ? my_name : r->node) == lower;
+            accept = new_by_lower && !old_by_lower;
+          }
+          if (accept) {
+            if (it != conns.end()) {
+              replaced = it->second.state;
+              replaced_reader = it->second.reader;
+            }
+            conns[idx] = conn_entry{r->node, r->incarnation, r->reader, r->writer, r->state, r->initiated_here};
+          }
+        }
+        tp::reply(*req, accept);
+        if (!accept) {
+          reply_waiting(r->node, result<void>());
+          continue;
+        }
+        if (replaced) {
+          readers.erase(replaced_reader);
+          tp::exit(replaced_reader, exit_reason::kill());
+        }
+        tp::monitor(r->reader);
+        readers[r->reader] = r->node;
+        known[r->node].last_up = clock::now();
+        log::info("dist", "connected to node ", r->node);
+        // Full mesh: tell the newcomer whom we know, and the others about it.
+        auto names = connected_names();
+        send_frame(r->writer, encode_peers(names));
+        {
+          std::shared_lock lock(conns_mutex);
+          for (auto& [i, e] : conns) {
+            if (e.node != r->node) send_frame(e.writer, encode_peers({r->node}));
+          }
+        }
+        if (!replaced) {
+          for (const pid& w : node_watchers) tp::send(w, node_up{r->node});
+        }
+        reply_waiting(r->node, result<void>());
+      } else if (auto* s = req->body.get_if<spawn_request>()) {
+        spawn_fn fn;
+        {
+          std::lock_guard lock(spawns_mutex);
+          if (auto it = spawns.find(s->fn); it != spawns.end()) fn = it->second;
+        }
+        spawn_reply out;
+        if (!fn) {
+          out.code = static_cast<int>(errc::not_found);
+          out.error = "no spawnable function '" + s->fn + "' on " + my_name;
+        } else if (auto p = fn(s->args)) {
+          out.ok = true;
+          out.started = *p;
+        } else {
+          out.code = static_cast<int>(p.code());
+          out.error = p.err().message;
+        }
+        tp::reply(*req, out);
+      } else if (req->body.is<ctl_stop>()) {
+        std::vector<pid> ends;
+        for (auto& [reader, node] : readers) ends.push_back(reader);
+        for (auto& [node, k] : known) {
+          if (k.connector) ends.push_back(k.connector);
+        }
+        std::vector<ref> watches;
+        for (const pid& p : ends) {
+          watches.push_back(tp::monitor(p));
+          tp::exit(p, exit_reason::kill());
+        }
+        for (const ref& w : watches) {
+          tp::receive_if([&](const message& x) {
+            auto* d = x.get_if<down_msg>();
+            return d != nullptr && d->monitor == w;
+          });
+        }
+        {
+          std::unique_lock lock(conns_mutex);
+          conns.clear();
+        }
+        tp::reply(*req, result<void>());
+        tp::exit(exit_reason::shutdown());
+      }
+    } else if (auto* d = m->get_if<down_msg>()) {
+      if (auto it = readers.find(d->who); it != readers.end()) {
+        const std::string node = it->second;
+        readers.erase(it);
+        bool removed = false;
+        {
+          std::unique_lock lock(conns_mutex);
+          auto c = conns.find(node_index(node));
+          if (c != conns.end() && c->second.reader == d->who) {
+            conns.erase(c);
+            removed = true;
+          }
+        }
+        if (removed) {
+          log::warn("dist", "node ", node, " down (", d->reason, ")");
+          known[node].last_up = clock::now();
+          for (const pid& w : node_watchers) tp::send(w, node_down{node, to_string(d->reason)});
+        }
+        continue;
+      }
+      for (auto& [node, k] : known) {
+        if (k.connector == d->who) {
+          k.connector = {};
+          if (!connected(node)) reply_waiting(node, result<void>(errc::connection_lost, "cannot connect to " + node));
+        }
+      }
+    } else if (auto* p = m->get_if<ctl_peers>()) {
+      for (auto& node : p->nodes) {
+        if (node == my_name || connected(node) || !parse_node_name(node)) continue;
+        known[node].last_up = clock::now();
+        start_connector(node);
+      }
+    } else if (m->is<ctl_reconnect>()) {
+      const auto now = clock::now();
+      for (auto it = known.begin(); it != known.end();) {
+        if (connected(it->first)) {
+          it->second.last_up = now;
+        } else if (now - it->second.last_up > opts.forget_after && !it->second.connector) {
+          log::info("dist", "forgetting node ", it->first, " after ",
+                    std::chrono::duration_cast<std::chrono::seconds>(opts.forget_after).count(), " s unreachable");
+          it = known.erase(it);
+          continue;
+        } else {
+          start_connector(it->first);
+        }
+        ++it;
+      }
+      tp::send_after(opts.reconnect_every, tp::self(), ctl_reconnect{});
+    } else if (auto* w = m->get_if<ctl_monitor_nodes>()) {
+      node_watchers.push_back(w->who);
+    }
+  }
+}
+
+// ---- the public face --------------------------------------------------------------------
+
+distribution::distribution(std::shared_ptr<impl> i) : impl_(std::move(i)) {}
+
+result<std::unique_ptr<distribution>> distribution::start(runtime& rt, dist_options options) {
+  const std::string name = node_name(rt.node());
+  auto addr = parse_node_name(name);
+  if (!addr) return addr.err();
+  if (options.cookie.empty()) return {errc::bad_argument, "distribution needs a cookie"};
+  static std::once_flag types_once;
+  std::call_once(types_once, [] {
+    message_types::global().add<spawn_request>("panal.dist.spawn_request");
+    message_types::global().add<spawn_reply>("panal.dist.spawn_reply");
+  });
+
+  auto i = std::make_shared<impl>(rt, std::move(options), *addr);
+  i->my_name = name;
+  // Bind here, so that a port in use is reported to the caller.
+  int fd = -1;
+  {
+    boost::asio::io_context tmp;
+    boost::system::error_code ec;
+    auto host = boost::asio::ip::make_address(addr->host, ec);
+    if (ec) {
+      tcp::resolver resolver(tmp);
+      auto results = resolver.resolve(addr->host, std::to_string(addr->port), ec);
+      if (ec || results.empty()) return {errc::bad_argument, "cannot resolve " + addr->host};
+      host = results.begin()->endpoint().address();
+    }
+    tcp::acceptor acceptor(tmp);
+    acceptor.open(tcp::v4(), ec);
+    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor.bind(tcp::endpoint(host, addr->port), ec);
+    if (!ec) acceptor.listen(128, ec);
+    if (ec) return {errc::bad_argument, "cannot listen on " + addr->host + ":" + std::to_string(addr->port) + ": " + ec.message()};
+    fd = acceptor.release();
+  }
+  // The controller records its pid and answers before anything else runs,
+  // so every process of the distribution sees `controller` set.
+  inbox ready = rt.open_inbox();
+  auto ctl = rt.spawn([i, fd, ack = ready.self()] {
+    auto named = tp::register_name(kControllerName);
+    if (!named) {
+      ::close(fd);
+      tp::send(ack, named.err());
+      return;
+    }
+    i->controller = tp::self();
+    tp::send(ack, error{});
+    auto acc = tp::spawn_link([i, fd] { i->acceptor_main(fd); });
+    if (!acc) ::close(fd);
+    i->controller_main();
+  });
+  if (!ctl) {
+    ::close(fd);
+    return ctl.err();
+  }
+  auto started = ready.receive_as<error>(std::chrono::seconds(10));
+  if (!started) return {errc::timeout, "the distribution controller did not start"};
+  if (started->code != errc::ok) return *started;
+  rt.set_remote_router(i.get());
+  log::info("dist", "node ", name, " listening");
+  return std::unique_ptr<distribution>(new distribution(std::move(i)));
+}
+
+distribution::~distribution() { stop(); }
+
+void distribution::stop() {
+  if (!impl_ || !impl_->controller) return;
+  impl_->rt.set_remote_router(nullptr);
+  if (impl_->rt.running()) (void)impl_->rt.call(impl_->controller, ctl_stop{}, std::chrono::seconds(10));
+  impl_->controller = {};
+}
+
+const std::string& distribution::name() const { return impl_->my_name; }
+
+result<void> distribution::connect(const std::string& node, clock::duration timeout) {
+  auto r = impl_->rt.call(impl_->controller, ctl_connect{node}, timeout);
+  if (!r) return r.err();
+  return std::move(r->get<result<void>>());
+}
+
+std::vector<std::string> distribution::nodes() const {
+  std::vector<std::string> out;
+  std::shared_lock lock(impl_->conns_mutex);
+  for (auto& [idx, e] : impl_->conns) out.push_back(e.node);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void distribution::monitor_nodes(const pid& subscriber) {
+  impl_->rt.send(impl_->controller, ctl_monitor_nodes{subscriber});
+}
+
+result<void> distribution::send_named(const std::string& node, const std::string& name, message m, const pid& from) {
+  if (node == impl_->my_name) {
+    const pid target = impl_->rt.whereis(name);
+    if (!target) return {errc::noproc, "no process registered as '" + name + "'"};
+    route(impl_->rt, signal{sk::message, from, target, {}, std::move(m)});
+    return {};
+  }
+  auto entry = impl_->find(node_index(node));
+  if (!entry) return {errc::connection_lost, "not connected to " + node};
+  auto frame = encode_send_named(from, name, m);
+  if (!frame) return frame.err();
+  impl_->rt.send(entry->writer, outgoing{std::move(*frame)});
+  return {};
+}
+
+void distribution::register_spawn(const std::string& name, spawn_fn fn) {
+  std::lock_guard lock(impl_->spawns_mutex);
+  impl_->spawns[name] = std::move(fn);
+}
+
+result<pid> distribution::spawn_on(const std::string& node, const std::string& fn, const std::string& args,
+                                   clock::duration timeout) {
+  const ref tag = impl_->rt.make_ref();
+  auto outcome = [&](const message& m) -> result<pid> {
+    const auto& r = m.get<call_reply>();
+    const auto* out = r.body.get_if<spawn_reply>();
+    if (out == nullptr) return {errc::malformed, "bad spawn reply from " + node};
+    if (!out->ok) return {static_cast<errc>(out->code), out->error};
+    return out->started;
+  };
+  auto is_reply = [&](const message& x) {
+    auto* r = x.get_if<call_reply>();
+    return r != nullptr && r->tag == tag;
+  };
+  if (tp::inside()) {
+    auto sent = send_named(node, kControllerName, call_request{tp::self(), tag, spawn_request{fn, args}}, tp::self());
+    if (!sent) return sent.err();
+    auto m = tp::receive_if(is_reply, timeout);
+    if (!m) return {errc::timeout, "no answer from " + node + " to spawn " + fn};
+    return outcome(*m);
+  }
+  inbox in = impl_->rt.open_inbox();
+  auto sent = send_named(node, kControllerName, call_request{in.self(), tag, spawn_request{fn, args}}, in.self());
+  if (!sent) return sent.err();
+  auto m = in.receive_if(is_reply, timeout);
+  if (!m) return {errc::timeout, "no answer from " + node + " to spawn " + fn};
+  return outcome(*m);
+}
+
+}  // namespace panal::dist

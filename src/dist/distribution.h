@@ -1,0 +1,95 @@
+// Distribution: nodes that find each other and pass signals between them.
+//
+// Promises:
+// - A node listens on the host:port of its name. Connecting to one node of a
+//   cluster joins the full mesh: peers tell each other the nodes they know.
+// - Handshake: both sides prove they hold the cookie without sending it
+//   (random challenge + HMAC-SHA256, constant-time check). A wrong cookie is
+//   refused on both sides with a log line; nothing but handshake frames is
+//   accepted before the handshake completes.
+// - Heartbeats: a peer from which nothing arrives for `down_after` is
+//   declared down and disconnected. Lost nodes are retried every
+//   `reconnect_every` until `forget_after`.
+// - Signals to pids of other nodes (messages, exits, links, monitors) travel
+//   in order per pair of processes. When a node is lost, every local process
+//   linked to one of its processes gets an exit signal `noconnection`, and
+//   every local monitor of one of its processes a DOWN `noconnection`.
+// - Only message types registered in dist::message_types cross nodes; others
+//   are dropped with a log line.
+// - Malformed, truncated or oversized frames close that one connection with a
+//   logged reason; they never crash the node.
+//
+// Thread-safety: every member may be called from any thread or process,
+// except stop() and the destructor, which must not run inside a process of
+// this runtime. The runtime must outlive the distribution.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/runtime.h"
+#include "util/error.h"
+
+namespace panal::dist {
+
+struct dist_options {
+  std::string cookie;                                          // the cluster's shared secret
+  clock::duration tick = std::chrono::seconds(1);              // heartbeat when idle
+  clock::duration down_after = std::chrono::seconds(4);        // silence that means "down"
+  clock::duration handshake_timeout = std::chrono::seconds(5);
+  clock::duration reconnect_every = std::chrono::seconds(1);
+  clock::duration forget_after = std::chrono::seconds(60);
+  std::size_t max_frame = 64u << 20;
+};
+
+// Sent to processes that called monitor_nodes().
+struct node_up {
+  std::string node;
+};
+struct node_down {
+  std::string node;
+  std::string reason;
+};
+
+class distribution {
+ public:
+  // The runtime's node name must be "name@host:port"; the listener binds it.
+  static result<std::unique_ptr<distribution>> start(runtime& rt, dist_options options);
+  ~distribution();
+  distribution(const distribution&) = delete;
+  distribution& operator=(const distribution&) = delete;
+
+  void stop();
+
+  // Connects to `node` (and through it to its peers); returns when the
+  // handshake with `node` completed or failed.
+  result<void> connect(const std::string& node, clock::duration timeout = std::chrono::seconds(10));
+  std::vector<std::string> nodes() const;  // connected peers
+  const std::string& name() const;
+
+  // node_up / node_down messages to `subscriber` (any local pid).
+  void monitor_nodes(const pid& subscriber);
+
+  // Sends to the process registered as `name` on `node` (this node included).
+  result<void> send_named(const std::string& node, const std::string& name, message m, const pid& from = {});
+
+  // A function other nodes may spawn by name: it runs in this node's
+  // distribution controller, gets the caller's argument bytes and must
+  // return quickly with the pid it started.
+  using spawn_fn = std::function<result<pid>(const std::string& args)>;
+  void register_spawn(const std::string& name, spawn_fn fn);
+  // Runs `fn` on `node` with `args`; the new pid, or why not.
+  result<pid> spawn_on(const std::string& node, const std::string& fn, const std::string& args,
+                       clock::duration timeout = std::chrono::seconds(10));
+
+  struct impl;
+
+ private:
+  explicit distribution(std::shared_ptr<impl> i);
+  std::shared_ptr<impl> impl_;  // shared with the distribution's processes
+};
+
+}  // namespace panal::dist

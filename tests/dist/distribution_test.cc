@@ -1,0 +1,151 @@
+// Distribution between two runtimes in one OS process: handshake, cookies,
+// remote send, links and monitors, node down. (Real multi-process clusters
+// are tested in tests/cluster with the panal_test_node program.)
+#include "dist/distribution.h"
+
+#include <gtest/gtest.h>
+
+#include "runtime/this_process.h"
+#include "../test_ports.h"
+#include "../test_util.h"
+
+namespace panal::dist {
+namespace {
+
+using namespace std::chrono_literals;
+namespace tp = this_process;
+
+struct node {
+  explicit node(const std::string& name, std::string cookie = "secret", clock::duration down_after = 1s)
+      : rt({.threads = 2, .node_name = test::node_on_free_port(name)}) {
+    auto d = distribution::start(rt, {.cookie = std::move(cookie), .tick = 100ms, .down_after = down_after,
+                                      .reconnect_every = 100ms});
+    EXPECT_TRUE(d) << d.err();
+    if (d) dist = std::move(*d);
+  }
+  ~node() {
+    if (dist) dist->stop();
+    rt.stop();
+  }
+  std::string name() const { return node_name(rt.node()); }
+  runtime rt;
+  std::unique_ptr<distribution> dist;
+};
+
+TEST(Distribution, RejectsABadNodeName) {
+  runtime rt({.threads = 1, .node_name = "nohost"});
+  auto d = distribution::start(rt, {.cookie = "x"});
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.code(), errc::bad_argument);
+}
+
+TEST(Distribution, ConnectsAndSendsBothWays) {
+  node a("a"), b("b");
+  ASSERT_TRUE(a.dist->connect(b.name()));
+  EXPECT_EQ(a.dist->nodes(), std::vector<std::string>{b.name()});
+  ASSERT_TRUE(test::eventually([&] { return b.dist->nodes() == std::vector<std::string>{a.name()}; }));
+
+  // An echo on b; a process on a calls it.
+  auto echo = b.rt.spawn([] {
+    for (;;) {
+      auto req = tp::receive_as<call_request>();
+      tp::reply(*req, req->body.get<std::string>() + "!");
+    }
+  });
+  ASSERT_TRUE(echo);
+  auto r = a.rt.call(*echo, std::string("hi"), test::kWait);
+  ASSERT_TRUE(r) << r.err();
+  EXPECT_EQ(r->get<std::string>(), "hi!");
+}
+
+TEST(Distribution, WrongCookieIsRefused) {
+  node a("a", "one"), b("b", "two");
+  auto r = a.dist->connect(b.name(), 3s);
+  EXPECT_FALSE(r);
+  EXPECT_TRUE(a.dist->nodes().empty());
+  EXPECT_TRUE(b.dist->nodes().empty());
+}
+
+TEST(Distribution, RemoteMonitorAndLinkSeeTheProcessEnd) {
+  node a("a"), b("b");
+  ASSERT_TRUE(a.dist->connect(b.name()));
+  auto victim = b.rt.spawn([] {
+    tp::receive();
+    throw std::runtime_error("remote crash");
+  });
+  ASSERT_TRUE(victim);
+  inbox in = a.rt.open_inbox();
+  const pid me = in.self();
+  ASSERT_TRUE(a.rt.spawn([me, v = *victim] {
+    tp::trap_exit(true);
+    tp::link(v);
+    tp::monitor(v);
+    tp::send(me, true);
+    auto e = tp::receive_as<exit_msg>(test::kWait);
+    auto d = tp::receive_as<down_msg>(test::kWait);
+    tp::send(me, std::pair{e ? e->reason : exit_reason{}, d ? d->reason : exit_reason{}});
+  }));
+  ASSERT_TRUE(in.receive_as<bool>(test::kWait));
+  std::this_thread::sleep_for(100ms);  // the link and monitor travel first
+  b.rt.send(*victim, 1);
+  auto r = in.receive_as<std::pair<exit_reason, exit_reason>>(test::kWait);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->first, exit_reason::error("remote crash"));
+  EXPECT_EQ(r->second, exit_reason::error("remote crash"));
+}
+
+TEST(Distribution, LosingANodeDeliversNoconnection) {
+  auto a = std::make_unique<node>("a");
+  auto b = std::make_unique<node>("b");
+  ASSERT_TRUE(a->dist->connect(b->name()));
+  auto far = b->rt.spawn([] {
+    for (;;) tp::receive();
+  });
+  ASSERT_TRUE(far);
+  inbox in = a->rt.open_inbox();
+  const pid me = in.self();
+  ASSERT_TRUE(a->rt.spawn([me, f = *far] {
+    tp::monitor(f);
+    tp::send(me, true);
+    auto d = tp::receive_as<down_msg>(test::kWait);
+    tp::send(me, d ? d->reason : exit_reason{});
+  }));
+  ASSERT_TRUE(in.receive_as<bool>(test::kWait));
+  std::this_thread::sleep_for(100ms);
+  b.reset();  // node b goes away
+  auto reason = in.receive_as<exit_reason>(test::kWait);
+  ASSERT_TRUE(reason);
+  EXPECT_EQ(*reason, exit_reason::noconnection());
+}
+
+TEST(Distribution, ThreeNodesFormAMeshFromOneSeed) {
+  node a("a"), b("b"), c("c");
+  ASSERT_TRUE(b.dist->connect(a.name()));
+  ASSERT_TRUE(c.dist->connect(a.name()));
+  for (node* n : {&a, &b, &c}) {
+    EXPECT_TRUE(test::eventually([&] { return n->dist->nodes().size() == 2; })) << n->name();
+  }
+}
+
+TEST(Distribution, SendNamedAndSpawnOn) {
+  node a("a"), b("b");
+  ASSERT_TRUE(a.dist->connect(b.name()));
+  b.dist->register_spawn("echo_once", [](const std::string& args) {
+    return tp::spawn([args] {
+      auto m = tp::receive_as<pid>();
+      tp::send(*m, args);
+    });
+  });
+  auto p = a.dist->spawn_on(b.name(), "echo_once", "payload");
+  ASSERT_TRUE(p) << p.err();
+  EXPECT_EQ(p->node, b.rt.node());
+  inbox in = a.rt.open_inbox();
+  a.rt.send(*p, in.self());
+  auto got = in.receive_as<std::string>(test::kWait);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, "payload");
+  EXPECT_EQ(a.dist->spawn_on(b.name(), "nope", "").code(), errc::not_found);
+}
+
+}  // namespace
+}  // namespace panal::dist
