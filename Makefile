@@ -38,8 +38,9 @@ test-cpp: build
 test-asan: build-asan
 	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure
 
+# Python tests, and the multi-node tests (real node processes on 127.0.0.1).
 test-python: python
-	cd tests/python && $(PY) -m pytest -q
+	cd tests && PANAL_BUILD_DIR=$(abspath $(BUILD)) $(PY) -m pytest -q python cluster
 
 test: test-cpp test-asan test-python
 

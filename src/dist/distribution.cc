@@ -74,9 +74,6 @@ struct ctl_conn_ready {
 struct ctl_peers {
   std::vector<std::string> nodes;
 };
-struct ctl_monitor_nodes {
-  pid who;
-};
 struct ctl_reconnect {};
 struct ctl_stop {};
 
@@ -100,6 +97,8 @@ struct conn_state {
   std::uint32_t peer_node = 0;
   std::uint32_t peer_incarnation = 0;
   pid writer;
+  std::uint64_t id = 0;        // set when the controller accepted the connection
+  exit_reason why_closed = exit_reason::noconnection();
 };
 
 // Bookkeeping of a signal crossing the connection; local->remote when
@@ -159,6 +158,14 @@ struct distribution::impl final : remote_router, std::enable_shared_from_this<di
 
   std::mutex spawns_mutex;
   std::unordered_map<std::string, spawn_fn> spawns;
+
+  std::mutex watchers_mutex;
+  std::vector<pid> node_watchers;
+  std::atomic<std::uint64_t> next_connection{1};
+  std::vector<pid> watchers() {
+    std::lock_guard lock(watchers_mutex);
+    return node_watchers;
+  }
 
   void forward(signal&& s) override;
   std::optional<conn_entry> find(std::uint32_t node) const {
@@ -311,6 +318,9 @@ void distribution::impl::connection_main(tcp::socket sock, std::optional<std::st
                                                       dialed.has_value()},
                            opts.handshake_timeout);
   if (!accepted || !accepted->get<bool>()) return;
+  st->id = next_connection.fetch_add(1);
+  // From this process, so that watchers see it before anything the peer sends.
+  for (const pid& w : watchers()) tp::send(w, node_up{peer, st->id});
   st->last_rx = clock::now();
   arm_watchdog(st);
   reader_loop(st, frames);
@@ -345,6 +355,7 @@ void distribution::impl::reader_loop(const std::shared_ptr<conn_state>& st, wire
       auto [ec, n] = io::await([&](auto h) { st->socket.async_read_some(boost::asio::buffer(buf, 64 * 1024), h); });
       if (ec) {
         log::info("dist", "connection to ", st->peer, " closed: ", ec.message());
+        st->why_closed = exit_reason::noconnection();
         tp::exit(exit_reason::noconnection());
       }
       frames.commit(n);
@@ -448,6 +459,11 @@ void distribution::impl::connection_lost(conn_state& st) {
     route(rt, signal{sk::down, w.second, w.first, tag, exit_reason::noconnection()});
   }
   for (const auto& [tag, w] : monitors_in) route(rt, signal{sk::demonitor, w.first, w.second, tag, {}});
+  if (st.id != 0) {
+    for (const pid& w : watchers()) {
+      route(rt, signal{sk::message, {}, w, {}, node_down{st.peer, to_string(st.why_closed), st.id}});
+    }
+  }
 }
 
 // ---- listener and connector ----------------------------------------------------------
@@ -508,7 +524,6 @@ void distribution::impl::controller_main() {
   std::map<std::string, known_node> known;
   std::map<std::string, std::vector<call_request>> waiting;  // connect() callers
   std::map<pid, std::string> readers;                        // connection reader -> node
-  std::vector<pid> node_watchers;
 
   auto reply_waiting = [&](const std::string& node, const result<void>& outcome) {
     auto it = waiting.find(node);
@@ -598,9 +613,6 @@ void distribution::impl::controller_main() {
             if (e.node != r->node) send_frame(e.writer, encode_peers({r->node}));
           }
         }
-        if (!replaced) {
-          for (const pid& w : node_watchers) tp::send(w, node_up{r->node});
-        }
         reply_waiting(r->node, result<void>());
       } else if (auto* s = req->body.get_if<spawn_request>()) {
         spawn_fn fn;
@@ -660,7 +672,6 @@ void distribution::impl::controller_main() {
         if (removed) {
           log::warn("dist", "node ", node, " down (", d->reason, ")");
           known[node].last_up = clock::now();
-          for (const pid& w : node_watchers) tp::send(w, node_down{node, to_string(d->reason)});
         }
         continue;
       }
@@ -692,8 +703,6 @@ void distribution::impl::controller_main() {
         ++it;
       }
       tp::send_after(opts.reconnect_every, tp::self(), ctl_reconnect{});
-    } else if (auto* w = m->get_if<ctl_monitor_nodes>()) {
-      node_watchers.push_back(w->who);
     }
   }
 }
@@ -789,7 +798,8 @@ std::vector<std::string> distribution::nodes() const {
 }
 
 void distribution::monitor_nodes(const pid& subscriber) {
-  impl_->rt.send(impl_->controller, ctl_monitor_nodes{subscriber});
+  std::lock_guard lock(impl_->watchers_mutex);
+  impl_->node_watchers.push_back(subscriber);
 }
 
 result<void> distribution::send_named(const std::string& node, const std::string& name, message m, const pid& from) {

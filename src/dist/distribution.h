@@ -45,13 +45,18 @@ struct dist_options {
   std::size_t max_frame = 64u << 20;
 };
 
-// Sent to processes that called monitor_nodes().
+// Sent to processes that called monitor_nodes(), by the connection itself:
+// node_up before any message that came over the connection, node_down after
+// the last. `connection` tells connections to one node apart: a node_down
+// whose connection is not the latest node_up's is about an older one.
 struct node_up {
   std::string node;
+  std::uint64_t connection = 0;
 };
 struct node_down {
   std::string node;
   std::string reason;
+  std::uint64_t connection = 0;
 };
 
 class distribution {

@@ -149,6 +149,7 @@ void pg::impl::scope_main() {
   };
   std::unordered_map<pid, watched> local;
   std::map<std::string, std::vector<pid>> subscribers;
+  std::unordered_map<std::uint32_t, std::uint64_t> connection_of;  // node -> its current connection
 
   auto notify = [&](const std::string& group, std::vector<pid> joined, std::vector<pid> left) {
     auto it = subscribers.find(group);
@@ -265,10 +266,18 @@ void pg::impl::scope_main() {
       }
       local.erase(it);
     } else if (auto* up = m->get_if<dist::node_up>()) {
-      // Tell the newcomer our members; it answers in kind.
+      // A new connection: what we knew of the node is replaced by the
+      // snapshot it sends over this connection, which comes after this.
+      const std::uint32_t node = node_index(up->node);
+      connection_of[node] = up->connection;
+      drop_node(node);
       (void)dist->send_named(up->node, kScopeName, local_snapshot(), tp::self());
     } else if (auto* down = m->get_if<dist::node_down>()) {
-      drop_node(node_index(down->node));
+      const std::uint32_t node = node_index(down->node);
+      auto it = connection_of.find(node);
+      if (it == connection_of.end() || it->second != down->connection) continue;  // an older connection
+      connection_of.erase(it);
+      drop_node(node);
     } else if (auto* sync = m->get_if<pg_sync_msg>()) {
       // Replace everything we knew of the sender's node with its snapshot.
       const std::uint32_t node = node_index(sync->node);

@@ -1,0 +1,150 @@
+"""Distribution and the group registry across real OS processes on 127.0.0.1."""
+import signal
+import socket
+import struct
+import time
+
+from conftest import Node, eventually
+
+
+def mesh(nodes):
+    """Connects every node to the first and waits for the full mesh."""
+    seed = nodes[0]
+    for n in nodes[1:]:
+        assert n.cmd(f"connect {seed.name}") == "ok"
+    others = len(nodes) - 1
+    assert eventually(lambda: all(len(n.nodes()) == others for n in nodes)), [n.nodes() for n in nodes]
+
+
+def converged(nodes, group, count):
+    views = [n.members(group) for n in nodes]
+    return all(v == views[0] for v in views) and views[0][0] == count
+
+
+def test_five_nodes_form_a_mesh_from_one_seed(cluster):
+    nodes = cluster(5)
+    mesh(nodes)
+    names = sorted(n.name for n in nodes)
+    for n in nodes:
+        assert n.nodes() == [x for x in names if x != n.name]
+
+
+def test_membership_converges_on_every_node(cluster):
+    nodes = cluster(3)
+    mesh(nodes)
+    for i, n in enumerate(nodes):
+        assert n.cmd(f"join g {i + 1}") == "ok"
+    assert eventually(lambda: converged(nodes, "g", 6)), [n.members("g") for n in nodes]
+    oldest = {n.cmd("oldest g") for n in nodes}
+    assert len(oldest) == 1 and "none" not in oldest.pop(), "every node must agree on the oldest member"
+
+
+def test_members_joined_before_connecting_are_exchanged(cluster):
+    a, b = cluster(2)
+    assert a.cmd("join early 4") == "ok"
+    assert b.cmd("join early 2") == "ok"
+    mesh([a, b])
+    assert eventually(lambda: converged([a, b], "early", 6))
+
+
+def test_sigkill_removes_the_nodes_members_everywhere(cluster):
+    nodes = cluster(3, down_ms=1000)
+    mesh(nodes)
+    for n in nodes:
+        assert n.cmd("join g 10") == "ok"
+    assert eventually(lambda: converged(nodes, "g", 30))
+    victim, survivors = nodes[2], nodes[:2]
+    t0 = time.monotonic()
+    victim.signal(signal.SIGKILL)
+    assert eventually(lambda: converged(survivors, "g", 20), timeout=5)
+    assert time.monotonic() - t0 < 3.0, "members of a killed node must leave within the detection window"
+    for n in survivors:
+        assert victim.name not in n.nodes()
+
+
+def test_sigstop_is_detected_and_sigcont_recovers(cluster):
+    nodes = cluster(3, tick_ms=100, down_ms=1000)
+    mesh(nodes)
+    for n in nodes:
+        assert n.cmd("join g 5") == "ok"
+    assert eventually(lambda: converged(nodes, "g", 15))
+    frozen, others = nodes[2], nodes[:2]
+    frozen.signal(signal.SIGSTOP)
+    # Silent for longer than down_ms: declared down, its members gone.
+    assert eventually(lambda: all(frozen.name not in n.nodes() for n in others), timeout=5)
+    assert eventually(lambda: converged(others, "g", 10), timeout=5)
+    frozen.signal(signal.SIGCONT)
+    # It reconnects, and everyone sees everyone's members again.
+    assert eventually(lambda: all(len(n.nodes()) == 2 for n in nodes), timeout=10), [n.nodes() for n in nodes]
+    assert eventually(lambda: converged(nodes, "g", 15), timeout=10), [n.members("g") for n in nodes]
+
+
+def test_wrong_cookie_is_refused_on_both_sides(cluster):
+    good = cluster(1, cookie="right")[0]
+    bad = cluster(1, cookie="wrong")[0]
+    answer = bad.cmd(f"connect {good.name}")
+    assert answer.startswith("error"), answer
+    assert good.nodes() == [] and bad.nodes() == []
+    assert eventually(lambda: "wrong cookie" in good.logged()), good.logged()
+    assert eventually(lambda: "refused" in bad.logged()), bad.logged()
+
+
+def test_a_remote_monitor_fires_noconnection(cluster):
+    a, b = cluster(2, down_ms=1000)
+    mesh([a, b])
+    assert b.cmd("join far 3") == "ok"
+    assert eventually(lambda: a.members("far")[0] == 3)
+    assert a.cmd("watch far") == "ok 3"
+    time.sleep(0.2)  # the monitors and links travel to b first
+    b.signal(signal.SIGKILL)
+    # 3 monitors and 3 links, all told noconnection.
+    assert eventually(lambda: a.cmd("downs") == "downs 6 noconnection", timeout=5), a.cmd("downs")
+
+
+def test_remote_monitor_sees_a_crash_with_its_reason(cluster):
+    a, b = cluster(2)
+    mesh([a, b])
+    assert b.cmd("join far 1") == "ok"
+    assert eventually(lambda: a.members("far")[0] == 1)
+    assert a.cmd("watch far") == "ok 1"
+    time.sleep(0.2)
+    assert b.cmd("crash far 1") == "ok 1"
+    assert eventually(lambda: a.cmd("downs") == "downs 2 error: crashed on request"), a.cmd("downs")
+
+
+def test_ten_thousand_members_stay_consistent_through_joins_leaves_and_crashes(cluster):
+    nodes = cluster(3)
+    mesh(nodes)
+    for n in nodes:
+        assert n.cmd("join big 3334") == "ok"
+    assert eventually(lambda: converged(nodes, "big", 10002), timeout=30), [n.members("big") for n in nodes]
+    assert nodes[0].cmd("kill big 1000") == "ok 1000"
+    assert nodes[1].cmd("crash big 500") == "ok 500"
+    assert nodes[2].cmd("join big 498") == "ok"
+    assert eventually(lambda: converged(nodes, "big", 9000), timeout=30), [n.members("big") for n in nodes]
+    assert [n.cmd("local big") for n in nodes] == ["local 2334", "local 2834", "local 3832"]
+
+
+def test_malformed_frames_close_only_that_connection(cluster):
+    a, b = cluster(2)
+    mesh([a, b])
+    host, port = a.name.split("@")[1].rsplit(":", 1)
+    attacks = [
+        b"\x7f\xff\xff\xff",                 # a 2 GiB frame
+        struct.pack(">I", 5) + b"\xdd\xff\xff\xff\xff",  # msgpack array of 4 billion
+        struct.pack(">I", 3) + b"\x93\x04",  # truncated inside a frame, then closed
+        b"GET / HTTP/1.1\r\n\r\n",           # not panal at all
+    ]
+    for payload in attacks:
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(payload)
+            s.settimeout(5)
+            try:
+                while s.recv(4096):
+                    pass  # the node's hello, then the close
+            except (ConnectionResetError, socket.timeout):
+                pass
+    # The node is alive and its real peer still connected.
+    assert a.nodes() == [b.name]
+    assert a.cmd("join after 1") == "ok"
+    assert eventually(lambda: b.members("after")[0] == 1)
