@@ -6,7 +6,7 @@ ASAN     := build/asan
 JOBS     ?= 2
 CMAKE_COMMON := -DPython_EXECUTABLE=$(PY)
 
-.PHONY: all deps venv build build-asan python test test-cpp test-asan test-python demo bench clean
+.PHONY: all deps venv build build-asan python test test-cpp test-asan test-python demo bench fuzz clean
 
 all: build
 
@@ -46,6 +46,16 @@ test: test-cpp test-asan test-python
 
 demo: python
 	$(PY) examples/runtime_demo.py
+
+# libFuzzer over the frame reader and decoder, for FUZZ_SECONDS (default 60).
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/install-deps.sh clang libclang-rt-14-dev
+	CXX=clang++ cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPANAL_FUZZ=ON > /dev/null
+	cmake --build build/fuzz -j$(JOBS)
+	mkdir -p build/fuzz/corpus
+	build/fuzz/frame_fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
+	  build/fuzz/corpus tests/fuzz/corpus
 
 bench: build
 	scripts/bench.sh $(BUILD)

@@ -16,3 +16,6 @@ wait_idle() {
 wait_idle
 echo "== runtime: spawn/exit and round trips (both scheduler threads on CPUs 0-1)"
 taskset -c 0,1 "$build/runtime_bench" --benchmark_min_time=2
+
+echo "== distribution: remote round trips vs a C TCP ping-pong (client CPU 0, server CPU 1)"
+python3 "$(dirname "$0")/../bench/dist_bench.py" "$build"

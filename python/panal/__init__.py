@@ -7,8 +7,8 @@ supervision tree, with its C++ runtime usable from Python.
 >>> rt.stop()
 """
 from ._core import Runtime, __version__, set_log_level
-from .errors import (AlreadyExists, BadArgument, Error, NameTaken, NoProcess, NotFound, NotRunning,
-                     StartFailed, Timeout)
+from .errors import (AlreadyExists, BadArgument, ConnectionLost, Error, Malformed, NameTaken, NoProcess, NotFound,
+                     NotRunning, StartFailed, Timeout, Unauthorized)
 
 
 def _runtime_enter(self):
@@ -33,5 +33,5 @@ Runtime.__repr__ = _runtime_repr
 __all__ = [
     "Runtime", "set_log_level", "__version__",
     "Error", "Timeout", "NoProcess", "NameTaken", "NotRunning", "BadArgument", "NotFound", "AlreadyExists",
-    "StartFailed",
+    "StartFailed", "Malformed", "Unauthorized", "ConnectionLost",
 ]

@@ -60,8 +60,26 @@ class StartFailed(Error):
     code = 8
 
 
+class Malformed(Error):
+    """Bytes from the network were not a valid frame or message; that connection was closed."""
+
+    code = 9
+
+
+class Unauthorized(Error):
+    """A wrong cookie, token or key: the other side refused this one."""
+
+    code = 10
+
+
+class ConnectionLost(Error):
+    """The node or server went away; a retry may reach another one."""
+
+    code = 11
+
+
 _BY_CODE = {cls.code: cls for cls in (Timeout, NoProcess, NameTaken, NotRunning, BadArgument, NotFound,
-                                      AlreadyExists, StartFailed)}
+                                      AlreadyExists, StartFailed, Malformed, Unauthorized, ConnectionLost)}
 
 
 def error_class(code: int) -> type:

@@ -77,10 +77,10 @@ bool encode_message(packer& p, const message& m) {
 }
 
 message decode_message(const msgpack::object& o) {
-  if (o.type == msgpack::type::NIL) return message{};
   if (o.type != msgpack::type::ARRAY || o.via.array.size != 2) throw msgpack::type_error();
-  const message_type* t = message_types::global().find(o.via.array.ptr[0].as<std::uint32_t>());
-  if (t == nullptr) throw msgpack::type_error();
+  const auto id = o.via.array.ptr[0].as<std::uint32_t>();
+  const message_type* t = message_types::global().find(id);
+  if (t == nullptr) throw unknown_type("unknown message type id " + std::to_string(id));
   return t->decode(o.via.array.ptr[1]);
 }
 

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <stdexcept>
 #include <msgpack.hpp>
 #include <string>
 #include <type_traits>
@@ -68,7 +69,20 @@ class message_types {
 
 // [type id, value]; false (and nothing packed) if the type is not registered.
 bool encode_message(packer& p, const message& m);
-// Throws msgpack::type_error for unknown types or bad values.
+
+// Thrown while packing a message nested in another (a call's body) whose
+// type is not registered; encode_signal turns it into an error.
+struct unregistered_type : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// Thrown while decoding a message whose type id this node does not know: the
+// one message is dropped, the connection stays (nodes may run different sets
+// of services).
+struct unknown_type : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Throws msgpack::type_error for bad values, unknown_type for unknown types.
 message decode_message(const msgpack::object& o);
 
 }  // namespace panal::dist
@@ -164,7 +178,10 @@ struct pack<panal::call_request> {
     static_assert(std::is_same_v<Stream, panal::dist::byte_sink>, "messages pack into a byte_sink");
     o.pack(v.from);
     o.pack(v.tag);
-    if (!panal::dist::encode_message(o, v.body)) o.pack_nil();
+    if (!panal::dist::encode_message(o, v.body)) {
+      throw panal::dist::unregistered_type(std::string("call body of type ") + v.body.type_name() +
+                                           " is not registered for distribution");
+    }
     return o;
   }
 };
@@ -180,7 +197,10 @@ struct pack<panal::call_reply> {
     o.pack_array(2);
     static_assert(std::is_same_v<Stream, panal::dist::byte_sink>, "messages pack into a byte_sink");
     o.pack(v.tag);
-    if (!panal::dist::encode_message(o, v.body)) o.pack_nil();
+    if (!panal::dist::encode_message(o, v.body)) {
+      throw panal::dist::unregistered_type(std::string("reply of type ") + v.body.type_name() +
+                                           " is not registered for distribution");
+    }
     return o;
   }
 };

@@ -38,6 +38,7 @@ using sk = signal::kind;
 namespace {
 
 constexpr const char* kControllerName = "panal_dist";
+constexpr int kMaxHandshakes = 64;  // unauthenticated connections at once
 
 // ---- messages on the wire between controllers ---------------------------------
 
@@ -179,7 +180,9 @@ struct distribution::impl final : remote_router, std::enable_shared_from_this<di
   void controller_main();
   void acceptor_main(int fd);
   void connector_main(std::string node);
-  void connection_main(tcp::socket sock, std::optional<std::string> dialed);
+  // `counted`: an incoming connection counted in `handshaking` until its handshake ends.
+  void connection_main(tcp::socket sock, std::optional<std::string> dialed, bool counted = false);
+  std::atomic<int> handshaking{0};
   void writer_main(std::shared_ptr<conn_state> st);
   void reader_loop(const std::shared_ptr<conn_state>& st, wire::frame_reader& frames);
   void arm_watchdog(const std::shared_ptr<conn_state>& st);
@@ -203,6 +206,10 @@ void distribution::impl::forward(signal&& s) {
     return;
   }
   auto frame = encode_signal(s);
+  if (frame && frame->size() > opts.max_frame + wire::frame_header_size) {
+    frame = result<std::string>(errc::bad_argument, "a frame of " + std::to_string(frame->size()) +
+                                                        " bytes exceeds the limit of " + std::to_string(opts.max_frame));
+  }
   if (!frame) {
     log::warn("dist", "not sent to ", s.to, ": ", frame.err().message);
     return;
@@ -243,14 +250,24 @@ result<void> write_all(tcp::socket& sock, const std::string& bytes) {
 
 }  // namespace
 
-void distribution::impl::connection_main(tcp::socket sock, std::optional<std::string> dialed) {
+void distribution::impl::connection_main(tcp::socket sock, std::optional<std::string> dialed, bool counted) {
   const std::string where = dialed ? *dialed : "an incoming connection";
+  struct handshake_slot {
+    std::atomic<int>* n;
+    void release() {
+      if (n) n->fetch_sub(1);
+      n = nullptr;
+    }
+    ~handshake_slot() { release(); }
+  } slot{counted ? &handshaking : nullptr};
   // The handshake must finish in time; a silent or slow peer is cut off.
   boost::asio::steady_timer deadline(io::context(), opts.handshake_timeout);
   deadline.async_wait([s = &sock](const boost::system::error_code& ec) {
     if (!ec) s->close();
   });
-  wire::frame_reader frames(opts.max_frame);
+  // Before the peer has proved the cookie, frames are small and only of the
+  // handshake's kinds.
+  wire::frame_reader frames(4096);
   const challenge mine = random_challenge();
   if (!write_all(sock, encode_hello({protocol_version, my_name, rt.incarnation(), mine}))) return;
 
@@ -259,7 +276,7 @@ void distribution::impl::connection_main(tcp::socket sock, std::optional<std::st
     log::warn("dist", "handshake with ", where, " failed: ", first.err().message);
     return;
   }
-  auto hello = decode(*first);
+  auto hello = decode_handshake(*first);
   if (!hello || hello->kind != frame_kind::hello) {
     log::warn("dist", "handshake with ", where, " failed: expected a hello frame");
     return;
@@ -282,7 +299,7 @@ void distribution::impl::connection_main(tcp::socket sock, std::optional<std::st
     log::warn("dist", "handshake with ", peer, " failed: ", second.err().message);
     return;
   }
-  auto proof = decode(*second);
+  auto proof = decode_handshake(*second);
   if (proof && proof->kind == frame_kind::refused) {
     log::error("dist", "node ", peer, " refused this node: ", proof->refused.reason);
     return;
@@ -297,6 +314,8 @@ void distribution::impl::connection_main(tcp::socket sock, std::optional<std::st
     return;
   }
   deadline.cancel();
+  slot.release();
+  frames.set_max_frame(opts.max_frame);
 
   auto st = std::make_shared<conn_state>(std::move(sock));
   st->peer = peer;
@@ -314,11 +333,12 @@ void distribution::impl::connection_main(tcp::socket sock, std::optional<std::st
     ~on_exit() { self->connection_lost(*st); }
   } guard{this, st};
 
+  // The controller numbers accepted connections in the order it accepts them.
   auto accepted = tp::call(controller, ctl_conn_ready{peer, st->peer_incarnation, tp::self(), st->writer, st,
                                                       dialed.has_value()},
                            opts.handshake_timeout);
-  if (!accepted || !accepted->get<bool>()) return;
-  st->id = next_connection.fetch_add(1);
+  if (!accepted || accepted->get<std::uint64_t>() == 0) return;
+  st->id = accepted->get<std::uint64_t>();
   // From this process, so that watchers see it before anything the peer sends.
   for (const pid& w : watchers()) tp::send(w, node_up{peer, st->id});
   st->last_rx = clock::now();
@@ -333,8 +353,9 @@ void distribution::impl::arm_watchdog(const std::shared_ptr<conn_state>& st) {
     const auto& opts = self->opts;
     const auto silent = clock::now() - st->last_rx;
     if (silent > opts.down_after) {
-      log::warn("dist", "node ", st->peer, " silent for ",
-                std::chrono::duration_cast<std::chrono::milliseconds>(silent).count(), " ms; disconnecting");
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(silent).count();
+      log::warn("dist", "node ", st->peer, " silent for ", ms, " ms; disconnecting");
+      st->why_closed = exit_reason::error("no heartbeat for " + std::to_string(ms) + " ms");
       boost::system::error_code ignored;
       st->socket.close(ignored);
       return;
@@ -348,14 +369,17 @@ void distribution::impl::reader_loop(const std::shared_ptr<conn_state>& st, wire
     auto f = frames.next();
     if (!f) {
       log::error("dist", "closing connection to ", st->peer, ": ", f.err().message);
-      tp::exit(exit_reason::error(f.err().message));
+      st->why_closed = exit_reason::error(f.err().message);
+      tp::exit(st->why_closed);
     }
     if (!*f) {
       char* buf = frames.prepare(64 * 1024);
       auto [ec, n] = io::await([&](auto h) { st->socket.async_read_some(boost::asio::buffer(buf, 64 * 1024), h); });
       if (ec) {
         log::info("dist", "connection to ", st->peer, " closed: ", ec.message());
-        st->why_closed = exit_reason::noconnection();
+        if (st->why_closed.is_normal() || st->why_closed == exit_reason::noconnection()) {
+          st->why_closed = exit_reason::error("connection closed: " + ec.message());
+        }
         tp::exit(exit_reason::noconnection());
       }
       frames.commit(n);
@@ -365,7 +389,12 @@ void distribution::impl::reader_loop(const std::shared_ptr<conn_state>& st, wire
     auto d = decode(**f);
     if (!d) {
       log::error("dist", "closing connection to ", st->peer, ": ", d.err().message);
-      tp::exit(exit_reason::error(d.err().message));
+      st->why_closed = exit_reason::error(d.err().message);
+      tp::exit(st->why_closed);
+    }
+    if (!d->dropped.empty()) {
+      log::warn("dist", "dropped a message from ", st->peer, ": ", d->dropped);
+      continue;
     }
     switch (d->kind) {
       case frame_kind::tick:
@@ -387,7 +416,11 @@ void distribution::impl::reader_loop(const std::shared_ptr<conn_state>& st, wire
         break;
       }
       case frame_kind::send_named: {
-        if (d->named.from && d->named.from.node != st->peer_node) break;
+        if (d->named.from && (d->named.from.node != st->peer_node ||
+                              d->named.from.incarnation != st->peer_incarnation)) {
+          break;
+        }
+        if (d->named.body.empty()) break;
         const pid target = rt.whereis(d->named.name);
         if (target) route(rt, signal{sk::message, d->named.from, target, {}, std::move(d->named.body)});
         break;
@@ -397,11 +430,13 @@ void distribution::impl::reader_loop(const std::shared_ptr<conn_state>& st, wire
         break;
       case frame_kind::refused:
         log::error("dist", "node ", st->peer, " refused this node: ", d->refused.reason);
-        tp::exit(exit_reason::shutdown("refused"));
+        st->why_closed = exit_reason::shutdown("refused: " + d->refused.reason);
+        tp::exit(st->why_closed);
       case frame_kind::hello:
       case frame_kind::proof:
         log::error("dist", "closing connection to ", st->peer, ": handshake frame after the handshake");
-        tp::exit(exit_reason::error("protocol violation"));
+        st->why_closed = exit_reason::error("protocol violation");
+        tp::exit(st->why_closed);
     }
   }
 }
@@ -478,13 +513,21 @@ void distribution::impl::acceptor_main(int fd) {
       tp::sleep_for(std::chrono::milliseconds(100));
       continue;
     }
+    if (handshaking.load() >= kMaxHandshakes) {
+      log::warn("dist", "refusing a connection: ", kMaxHandshakes, " handshakes already in progress");
+      continue;  // `sock` closes here
+    }
     sock.set_option(tcp::no_delay(true));
     // The connection runs on any thread: hand the descriptor over.
     const int conn_fd = sock.release();
+    handshaking.fetch_add(1);
     auto spawned = tp::spawn([self = shared_from_this(), conn_fd] {
-      self->connection_main(tcp::socket(io::context(), tcp::v4(), conn_fd), std::nullopt);
+      self->connection_main(tcp::socket(io::context(), tcp::v4(), conn_fd), std::nullopt, true);
     });
-    if (!spawned) ::close(conn_fd);
+    if (!spawned) {
+      handshaking.fetch_sub(1);
+      ::close(conn_fd);
+    }
   }
 }
 
@@ -520,10 +563,15 @@ void distribution::impl::controller_main() {
   struct known_node {
     clock::time_point last_up;
     pid connector;  // non-null while a connection attempt runs
+    ref watch;      // our monitor on it
   };
   std::map<std::string, known_node> known;
   std::map<std::string, std::vector<call_request>> waiting;  // connect() callers
-  std::map<pid, std::string> readers;                        // connection reader -> node
+  struct reader_info {
+    std::string node;
+    ref watch;  // only DOWNs of our own monitors count: a peer cannot forge one
+  };
+  std::map<pid, reader_info> readers;                        // connection reader -> node
 
   auto reply_waiting = [&](const std::string& node, const result<void>& outcome) {
     auto it = waiting.find(node);
@@ -535,7 +583,10 @@ void distribution::impl::controller_main() {
     auto& k = known[node];
     if (k.connector) return;
     auto c = tp::spawn_monitor([self = shared_from_this(), node] { self->connector_main(node); });
-    if (c) k.connector = c->first;
+    if (c) {
+      k.connector = c->first;
+      k.watch = c->second;
+    }
   };
   auto connected = [&](const std::string& node) {
     std::shared_lock lock(conns_mutex);
@@ -578,10 +629,11 @@ void distribution::impl::controller_main() {
           if (it != conns.end() && it->second.incarnation == r->incarnation) {
             // Both nodes dialled each other: keep the connection the node
             // with the lower name started, on both sides.
+            // A node dials again only when it thinks the old connection is
+            // dead: a redial by the same side replaces the old one.
             const std::string& lower = std::min(my_name, r->node);
             const bool new_by_lower = (r->initiated_here ? my_name : r->node) == lower;
-            const bool old_by_lower = (it->second.initiated_here ? my_name : r->node) == lower;
-            accept = new_by_lower && !old_by_lower;
+            accept = r->initiated_here == it->second.initiated_here || new_by_lower;
           }
           if (accept) {
             if (it != conns.end()) {
@@ -591,7 +643,7 @@ void distribution::impl::controller_main() {
             conns[idx] = conn_entry{r->node, r->incarnation, r->reader, r->writer, r->state, r->initiated_here};
           }
         }
-        tp::reply(*req, accept);
+        tp::reply(*req, accept ? next_connection.fetch_add(1) : std::uint64_t{0});
         if (!accept) {
           reply_waiting(r->node, result<void>());
           continue;
@@ -600,8 +652,7 @@ void distribution::impl::controller_main() {
           readers.erase(replaced_reader);
           tp::exit(replaced_reader, exit_reason::kill());
         }
-        tp::monitor(r->reader);
-        readers[r->reader] = r->node;
+        readers[r->reader] = {r->node, tp::monitor(r->reader)};
         known[r->node].last_up = clock::now();
         log::info("dist", "connected to node ", r->node);
         // Full mesh: tell the newcomer whom we know, and the others about it.
@@ -634,7 +685,7 @@ void distribution::impl::controller_main() {
         tp::reply(*req, out);
       } else if (req->body.is<ctl_stop>()) {
         std::vector<pid> ends;
-        for (auto& [reader, node] : readers) ends.push_back(reader);
+        for (auto& [reader, info] : readers) ends.push_back(reader);
         for (auto& [node, k] : known) {
           if (k.connector) ends.push_back(k.connector);
         }
@@ -657,8 +708,8 @@ void distribution::impl::controller_main() {
         tp::exit(exit_reason::shutdown());
       }
     } else if (auto* d = m->get_if<down_msg>()) {
-      if (auto it = readers.find(d->who); it != readers.end()) {
-        const std::string node = it->second;
+      if (auto it = readers.find(d->who); it != readers.end() && it->second.watch == d->monitor) {
+        const std::string node = it->second.node;
         readers.erase(it);
         bool removed = false;
         {
@@ -676,7 +727,7 @@ void distribution::impl::controller_main() {
         continue;
       }
       for (auto& [node, k] : known) {
-        if (k.connector == d->who) {
+        if (k.connector == d->who && k.watch == d->monitor) {
           k.connector = {};
           if (!connected(node)) reply_waiting(node, result<void>(errc::connection_lost, "cannot connect to " + node));
         }
@@ -813,6 +864,10 @@ result<void> distribution::send_named(const std::string& node, const std::string
   if (!entry) return {errc::connection_lost, "not connected to " + node};
   auto frame = encode_send_named(from, name, m);
   if (!frame) return frame.err();
+  if (frame->size() > impl_->opts.max_frame + wire::frame_header_size) {
+    return {errc::bad_argument, "a frame of " + std::to_string(frame->size()) + " bytes exceeds the limit of " +
+                                    std::to_string(impl_->opts.max_frame)};
+  }
   impl_->rt.send(entry->writer, outgoing{std::move(*frame)});
   return {};
 }

@@ -90,7 +90,7 @@ std::string encode_peers(const std::vector<std::string>& nodes) {
   return b.finish();
 }
 
-result<std::string> encode_signal(const signal& s) {
+result<std::string> encode_signal(const signal& s) try {
   frame_builder b;
   b.pk.pack_array(6);
   b.pk.pack(static_cast<int>(frame_kind::signal));
@@ -111,9 +111,11 @@ result<std::string> encode_signal(const signal& s) {
     b.pk.pack_nil();
   }
   return b.finish();
+} catch (const unregistered_type& e) {
+  return {errc::bad_argument, e.what()};
 }
 
-result<std::string> encode_send_named(const pid& from, std::string_view name, const message& body) {
+result<std::string> encode_send_named(const pid& from, std::string_view name, const message& body) try {
   frame_builder b;
   b.pk.pack_array(4);
   b.pk.pack(static_cast<int>(frame_kind::send_named));
@@ -123,9 +125,13 @@ result<std::string> encode_send_named(const pid& from, std::string_view name, co
     return {errc::bad_argument, std::string("message type ") + body.type_name() + " is not registered for distribution"};
   }
   return b.finish();
+} catch (const unregistered_type& e) {
+  return {errc::bad_argument, e.what()};
 }
 
-result<decoded> decode(std::string_view payload) {
+namespace {
+
+result<decoded> decode_impl(std::string_view payload, bool handshake) {
   auto handle = wire::unpack(payload);
   if (!handle) return handle.err();
   const msgpack::object& o = handle->get();
@@ -134,6 +140,9 @@ result<decoded> decode(std::string_view payload) {
     decoded d;
     const int kind = at(o, 0).as<int>();
     d.kind = static_cast<frame_kind>(kind);
+    if (handshake && d.kind != frame_kind::hello && d.kind != frame_kind::proof && d.kind != frame_kind::refused) {
+      return {errc::malformed, "frame kind " + std::to_string(kind) + " before the handshake completed"};
+    }
     switch (d.kind) {
       case frame_kind::hello:
         d.hello.version = at(o, 1).as<std::uint32_t>();
@@ -160,7 +169,11 @@ result<decoded> decode(std::string_view payload) {
         if (payload_is_reason(s->what)) {
           s->payload = at(o, 5).as<exit_reason>();
         } else if (s->what == signal::kind::message) {
-          s->payload = decode_message(at(o, 5));
+          try {
+            s->payload = decode_message(at(o, 5));
+          } catch (const unknown_type& e) {
+            d.dropped = e.what();
+          }
         }
         d.sig = std::move(s);
         break;
@@ -168,7 +181,11 @@ result<decoded> decode(std::string_view payload) {
       case frame_kind::send_named:
         d.named.from = at(o, 1).as<pid>();
         d.named.name = at(o, 2).as<std::string>();
-        d.named.body = decode_message(at(o, 3));
+        try {
+          d.named.body = decode_message(at(o, 3));
+        } catch (const unknown_type& e) {
+          d.dropped = e.what();
+        }
         break;
       case frame_kind::peers:
         d.peers.nodes = at(o, 1).as<std::vector<std::string>>();
@@ -181,5 +198,10 @@ result<decoded> decode(std::string_view payload) {
     return {errc::malformed, std::string("malformed frame: ") + e.what()};
   }
 }
+
+}  // namespace
+
+result<decoded> decode(std::string_view payload) { return decode_impl(payload, false); }
+result<decoded> decode_handshake(std::string_view payload) { return decode_impl(payload, true); }
 
 }  // namespace panal::dist

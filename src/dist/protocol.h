@@ -79,8 +79,14 @@ struct decoded {
   std::unique_ptr<detail::signal> sig;
   send_named_frame named;
   peers_frame peers;
+  // Set when a signal or send_named frame carried a message of a type this
+  // node does not know: the frame is well-formed, its message is dropped.
+  std::string dropped;
 };
 
 result<decoded> decode(std::string_view payload);
+// Before the handshake completes: only hello, proof and refused frames are
+// decoded; any other kind is refused without parsing the rest.
+result<decoded> decode_handshake(std::string_view payload);
 
 }  // namespace panal::dist

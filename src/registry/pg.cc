@@ -301,10 +301,14 @@ void pg::impl::scope_main() {
         notify(name, joined, left);
       }
     } else if (auto* j = m->get_if<pg_join_msg>()) {
+      // Only this node speaks for its own processes.
+      std::erase_if(j->members, [&](const member& x) { return x.who.node == rt.node(); });
       notify(j->group, add(j->group, j->members), {});
     } else if (auto* l = m->get_if<pg_leave_msg>()) {
       std::set<pid> gone(l->pids.begin(), l->pids.end());
-      notify(l->group, {}, remove_if(l->group, [&](const member& x) { return gone.count(x.who) > 0; }));
+      notify(l->group, {}, remove_if(l->group, [&](const member& x) {
+               return x.who.node != rt.node() && gone.count(x.who) > 0;
+             }));
     }
   }
 }

@@ -34,6 +34,7 @@ char* frame_reader::prepare(std::size_t n) {
 void frame_reader::commit(std::size_t n) { end_ += n; }
 
 void frame_reader::feed(std::string_view bytes) {
+  if (bytes.empty()) return;  // data() may be null: memcpy from null is undefined even for 0 bytes
   std::memcpy(prepare(bytes.size()), bytes.data(), bytes.size());
   commit(bytes.size());
 }

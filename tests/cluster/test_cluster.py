@@ -137,13 +137,12 @@ def test_malformed_frames_close_only_that_connection(cluster):
     ]
     for payload in attacks:
         with socket.create_connection((host, int(port)), timeout=5) as s:
-            s.sendall(payload)
-            s.settimeout(5)
             try:
+                s.sendall(payload)
                 while s.recv(4096):
                     pass  # the node's hello, then the close
-            except (ConnectionResetError, socket.timeout):
-                pass
+            except (ConnectionError, socket.timeout):
+                pass  # the node may close while we still send: that is the point
     # The node is alive and its real peer still connected.
     assert a.nodes() == [b.name]
     assert a.cmd("join after 1") == "ok"

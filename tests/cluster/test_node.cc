@@ -14,7 +14,8 @@
 //   oldest GROUP         -> oldest <pid> | oldest none
 //   watch GROUP          -> ok <n>    (a watcher monitors and links to every remote member)
 //   downs                -> downs <count> <reason,...>  (what the watcher saw)
-//   ping NODE N PAIRS    -> ping <round trips/s>        (PAIRS concurrent pairs, N round trips each)
+//   ping NODE N PAIRS    -> ping <round trips/s>        (PAIRS concurrent pairs, N round trips each,
+//                                                      with the echo process registered on NODE)
 //   quit                 -> bye
 #include <chrono>
 #include <iostream>
@@ -97,7 +98,7 @@ int main(int argc, char** argv) {
     (void)tp::register_name("echo");
     for (;;) {
       auto from = tp::receive_as<pid>();
-      tp::send(*from, true);
+      tp::send(*from, tp::self());
     }
   });
 
@@ -209,9 +210,14 @@ int main(int argc, char** argv) {
       const auto t0 = std::chrono::steady_clock::now();
       for (int i = 0; i < pairs; ++i) {
         (void)rt.spawn([&dd, node, n, report = done.self()] {
-          for (long k = 0; k < n; ++k) {
-            (void)dd.send_named(node, "echo", tp::self(), tp::self());
-            tp::receive_as<bool>();
+          // Find the echo by name once, then talk pid to pid.
+          (void)dd.send_named(node, "echo", tp::self(), tp::self());
+          auto echo = tp::receive_as<pid>(std::chrono::seconds(10));
+          if (echo) {
+            for (long k = 0; k < n; ++k) {
+              tp::send(*echo, tp::self());
+              tp::receive_as<pid>();
+            }
           }
           tp::send(report, true);
         });

@@ -1,6 +1,8 @@
 """The runtime from Python: start in the background, stop, start again, GIL released."""
+import re
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -85,7 +87,15 @@ def test_runtimes_in_two_python_threads():
     assert len(results) == 2 and all(r > 0 for r in results)
 
 
-def test_error_classes_match_codes():
-    assert panal.errors.error_class(1) is panal.Timeout
-    assert panal.errors.error_class(4) is panal.NotRunning
+def test_error_classes_match_the_cpp_codes():
+    # The numbering of panal::errc in src/util/error.h.
+    header = (Path(__file__).resolve().parents[2] / "src" / "util" / "error.h").read_text()
+    codes = {name: int(num) for name, num in re.findall(r"^\s+(\w+) = (\d+),", header, re.M)}
+    assert codes["timeout"] == panal.Timeout.code
+    for name, num in codes.items():
+        if name == "ok":
+            continue
+        cls = panal.errors.error_class(num)
+        assert cls is not panal.Error, f"errc::{name} ({num}) has no Python exception class"
+        assert issubclass(cls, panal.Error)
     assert panal.errors.error_class(999) is panal.Error

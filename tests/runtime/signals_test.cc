@@ -190,9 +190,13 @@ TEST(Signals, UnlinkStopsPropagation) {
 TEST(Signals, ExitSelfAndExitOfAKilledWaiterUnwindTheStack) {
   runtime rt({.threads = 2});
   inbox in = rt.open_inbox();
-  auto p = rt.spawn([] { tp::exit(exit_reason::shutdown("done here")); });
+  auto p = rt.spawn([] {
+    tp::receive();  // monitored first, then told to go
+    tp::exit(exit_reason::shutdown("done here"));
+  });
   ASSERT_TRUE(p);
   in.monitor(*p);
+  rt.send(*p, 1);
   auto d = in.receive_as<down_msg>(test::kWait);
   ASSERT_TRUE(d);
   EXPECT_EQ(d->reason, exit_reason::shutdown("done here"));

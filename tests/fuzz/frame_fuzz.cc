@@ -1,0 +1,30 @@
+// libFuzzer target: arbitrary bytes from a peer through the frame reader and
+// the frame decoder. Nothing may crash, hang, leak or allocate without bound.
+//
+//   make fuzz            (clang++ -fsanitize=fuzzer,address,undefined)
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "dist/protocol.h"
+#include "runtime/process.h"
+#include "wire/frame.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  panal::wire::frame_reader frames(1u << 20);
+  // Feed in two pieces, as a socket might deliver them.
+  const std::size_t half = size / 2;
+  frames.feed(std::string_view(reinterpret_cast<const char*>(data), half));
+  for (int pass = 0; pass < 2; ++pass) {
+    for (;;) {
+      auto f = frames.next();
+      if (!f || !*f) break;
+      auto d = panal::dist::decode(**f);
+      if (d && d->sig) {
+        (void)d->sig->payload.empty();
+      }
+    }
+    if (pass == 0) frames.feed(std::string_view(reinterpret_cast<const char*>(data) + half, size - half));
+  }
+  return 0;
+}

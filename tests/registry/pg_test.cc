@@ -1,0 +1,87 @@
+// The registry on one node (clusters: tests/cluster).
+#include "registry/pg.h"
+
+#include <gtest/gtest.h>
+
+#include "runtime/this_process.h"
+#include "../test_util.h"
+
+namespace panal::registry {
+namespace {
+
+using namespace std::chrono_literals;
+namespace tp = this_process;
+
+pid sleeper(runtime& rt) {
+  return *rt.spawn([] {
+    for (;;) tp::receive();
+  });
+}
+
+TEST(Pg, JoinLeaveAndMembers) {
+  runtime rt({.threads = 2});
+  auto g = pg::start(rt, nullptr);
+  ASSERT_TRUE(g) << g.err();
+  const pid a = sleeper(rt), b = sleeper(rt);
+  ASSERT_TRUE((*g)->join("db/server", a));
+  ASSERT_TRUE((*g)->join("db/server", b));
+  ASSERT_TRUE((*g)->join("db/server", a)) << "joining twice is allowed and changes nothing";
+  EXPECT_EQ((*g)->members("db/server").size(), 2u);
+  EXPECT_EQ((*g)->local_members("db/server").size(), 2u);
+  EXPECT_EQ((*g)->which_groups(), std::vector<std::string>{"db/server"});
+  ASSERT_TRUE((*g)->leave("db/server", a));
+  EXPECT_EQ((*g)->members("db/server"), std::vector<pid>{b});
+  EXPECT_EQ((*g)->leave("db/server", a).code(), errc::not_found);
+}
+
+TEST(Pg, OldestIsTheFirstToJoinAndMovesOnWhenItDies) {
+  runtime rt({.threads = 2});
+  auto g = pg::start(rt, nullptr);
+  ASSERT_TRUE(g);
+  const pid first = sleeper(rt), second = sleeper(rt);
+  ASSERT_TRUE((*g)->join("db/server", first));
+  ASSERT_TRUE((*g)->join("db/server", second));
+  EXPECT_EQ((*g)->oldest("db/server"), first);
+  rt.exit(first, exit_reason::kill());
+  EXPECT_TRUE(test::eventually([&] { return (*g)->oldest("db/server") == second; }));
+  EXPECT_FALSE((*g)->oldest("nobody").has_value());
+}
+
+TEST(Pg, AProcessThatExitsLeavesAllItsGroups) {
+  runtime rt({.threads = 2});
+  auto g = pg::start(rt, nullptr);
+  ASSERT_TRUE(g);
+  const pid p = sleeper(rt);
+  ASSERT_TRUE((*g)->join("x", p));
+  ASSERT_TRUE((*g)->join("y", p));
+  rt.exit(p, exit_reason::kill());
+  EXPECT_TRUE(test::eventually([&] { return (*g)->which_groups().empty(); }));
+}
+
+TEST(Pg, OnlyLocalProcessesMayJoin) {
+  runtime rt({.threads = 1});
+  auto g = pg::start(rt, nullptr);
+  ASSERT_TRUE(g);
+  const pid foreign{node_index("elsewhere@h:1"), 1, 4096};
+  EXPECT_EQ((*g)->join("x", foreign).code(), errc::bad_argument);
+}
+
+TEST(Pg, MonitorsSeeJoinsAndLeaves) {
+  runtime rt({.threads = 2});
+  auto g = pg::start(rt, nullptr);
+  ASSERT_TRUE(g);
+  inbox in = rt.open_inbox();
+  ASSERT_TRUE((*g)->monitor("watched", in.self()));
+  const pid p = sleeper(rt);
+  ASSERT_TRUE((*g)->join("watched", p));
+  auto joined = in.receive_as<group_event>(test::kWait);
+  ASSERT_TRUE(joined);
+  EXPECT_EQ(joined->joined, std::vector<pid>{p});
+  rt.exit(p, exit_reason::kill());
+  auto left = in.receive_as<group_event>(test::kWait);
+  ASSERT_TRUE(left);
+  EXPECT_EQ(left->left, std::vector<pid>{p});
+}
+
+}  // namespace
+}  // namespace panal::registry
