@@ -16,6 +16,13 @@ const char* to_string(errc c) {
     case errc::malformed: return "malformed";
     case errc::unauthorized: return "unauthorized";
     case errc::connection_lost: return "connection_lost";
+    case errc::key_too_large: return "key_too_large";
+    case errc::value_too_large: return "value_too_large";
+    case errc::too_many_keys: return "too_many_keys";
+    case errc::out_of_memory: return "out_of_memory";
+    case errc::no_master: return "no_master";
+    case errc::no_data: return "no_data";
+    case errc::unknown_db: return "unknown_db";
   }
   return "unknown";
 }

@@ -28,7 +28,21 @@ enum class errc : std::uint16_t {
   malformed = 9,        // bytes from the network that are not a valid frame or message
   unauthorized = 10,    // wrong cookie, token or key
   connection_lost = 11, // the peer went away
+  // The store's errors (they cross the client protocol as these numbers).
+  key_too_large = 20,
+  value_too_large = 21,
+  too_many_keys = 22,
+  out_of_memory = 23,
+  no_master = 24,       // the database has no live server (retryable)
+  no_data = 25,         // the database has no live data process (retryable)
+  unknown_db = 26,
+  // `unauthorized` (10), `timeout` (1), `malformed` (9) also answer requests.
 };
+
+// Worth retrying after a moment: the cluster is changing, not the request.
+inline bool retryable(errc c) {
+  return c == errc::no_master || c == errc::no_data || c == errc::connection_lost || c == errc::noproc;
+}
 
 const char* to_string(errc c);
 
