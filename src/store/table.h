@@ -50,6 +50,8 @@ class table {
   std::size_t entries() const { return used_; }  // live + tombstones
   std::size_t memory_bytes() const { return blob_bytes_ + index_.size() * sizeof(std::uintptr_t); }
   std::size_t max_memory() const { return max_memory_; }
+  // A lower limit than what is held refuses further growth; nothing is dropped.
+  void set_max_memory(std::size_t bytes) { max_memory_ = bytes; }
 
   void for_each(const std::function<void(const entry_view&)>& fn) const;
   // Removes (really frees) every entry whose key matches; returns how many.

@@ -1,0 +1,236 @@
+#include "node/node.h"
+
+#include <msgpack.hpp>
+
+#include "db/database.h"
+#include "db/messages.h"
+#include "dist/distribution.h"
+#include "registry/pg.h"
+#include "runtime/this_process.h"
+#include "supervision/supervisor.h"
+#include "util/log.h"
+#include "wire/unpack.h"
+
+namespace panal {
+
+namespace tp = this_process;
+
+struct node::impl {
+  node_options options;
+  std::unique_ptr<runtime> rt;
+  std::unique_ptr<dist::distribution> dist;
+  std::unique_ptr<registry::pg> groups;
+  pid root;
+  std::unique_ptr<db::databases> dbs;
+  bool stopped = false;
+};
+
+namespace {
+
+// Arguments of the remote start functions, as msgpack.
+struct start_args {
+  std::string db;
+  std::string name;  // client name
+  std::uint32_t count = 1;
+  std::uint64_t max_key = 0, max_value = 0, max_keys = 0, max_memory = 0;
+  std::string ckey;
+  std::uint32_t slots = 16384;
+  MSGPACK_DEFINE(db, name, count, max_key, max_value, max_keys, max_memory, ckey, slots);
+};
+
+std::string pack_args(const start_args& a) {
+  msgpack::sbuffer buf;
+  msgpack::pack(buf, a);
+  return std::string(buf.data(), buf.size());
+}
+
+result<start_args> unpack_args(const std::string& bytes) {
+  auto h = wire::unpack(bytes);
+  if (!h) return h.err();
+  try {
+    return h->get().as<start_args>();
+  } catch (const std::exception& e) {
+    return {errc::malformed, std::string("bad start arguments: ") + e.what()};
+  }
+}
+
+db::server_config config_of(const start_args& a) {
+  db::server_config c;
+  c.db = a.db;
+  c.limits = {a.max_key, a.max_value, a.max_keys, a.max_memory};
+  c.ckey = a.ckey;
+  c.slots = a.slots;
+  return c;
+}
+
+start_args args_of(const std::string& db, const server_options& o) {
+  start_args a;
+  a.db = db;
+  a.max_key = o.limits.max_key_bytes;
+  a.max_value = o.limits.max_value_bytes;
+  a.max_keys = o.limits.max_keys;
+  a.max_memory = o.limits.max_memory;
+  a.ckey = o.ckey;
+  a.slots = o.slots;
+  return a;
+}
+
+}  // namespace
+
+node::node(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
+
+result<std::unique_ptr<node>> node::start(node_options options) {
+  db::register_types();
+  auto i = std::make_unique<impl>();
+  i->options = options;
+  i->rt = std::make_unique<runtime>(runtime_options{.threads = options.threads, .node_name = options.name});
+  const bool distributed = options.name != "nonode@nohost";
+  if (distributed) {
+    auto d = dist::distribution::start(*i->rt, {.cookie = options.cookie, .tick = options.tick,
+                                                .down_after = options.down_after,
+                                                .reconnect_every = std::min<clock::duration>(options.tick,
+                                                                                             std::chrono::seconds(1))});
+    if (!d) {
+      i->rt->stop();
+      return d.err();
+    }
+    i->dist = std::move(*d);
+  }
+  auto g = registry::pg::start(*i->rt, i->dist.get());
+  if (!g) return g.err();
+  i->groups = std::move(*g);
+  auto root = supervisor::start(*i->rt, {.how = strategy::one_for_one, .intensity = 10,
+                                         .period = std::chrono::seconds(10), .name = "node"},
+                                {});
+  if (!root) return root.err();
+  i->root = *root;
+  i->dbs = std::make_unique<db::databases>(*i->rt, *i->groups, i->root);
+  db::databases* manager = i->dbs.get();
+  auto served = supervisor::start_child(*i->rt, i->root, child_spec::worker("databases", [manager] { manager->serve(); }));
+  if (!served) return served.err();
+  if (i->dist) {
+    db::databases* dbs = i->dbs.get();
+    i->dist->register_spawn("panal.db.start_server", [dbs](const std::string& bytes) -> result<pid> {
+      auto a = unpack_args(bytes);
+      if (!a) return a.err();
+      return dbs->start_server(config_of(*a));
+    });
+    i->dist->register_spawn("panal.db.start_data", [dbs](const std::string& bytes) -> result<pid> {
+      auto a = unpack_args(bytes);
+      if (!a) return a.err();
+      auto ps = dbs->start_data(a->db, 1);
+      if (!ps) return ps.err();
+      return ps->front();
+    });
+    i->dist->register_spawn("panal.db.start_client", [dbs](const std::string& bytes) -> result<pid> {
+      auto a = unpack_args(bytes);
+      if (!a) return a.err();
+      return dbs->start_client(a->db, a->name);
+    });
+  }
+  return std::unique_ptr<node>(new node(std::move(i)));
+}
+
+node::~node() { stop(); }
+
+void node::stop() {
+  if (!impl_ || impl_->stopped) return;
+  impl_->stopped = true;
+  if (impl_->root) (void)supervisor::stop(*impl_->rt, impl_->root, std::chrono::seconds(30));
+  if (impl_->groups) impl_->groups->stop();
+  if (impl_->dist) impl_->dist->stop();
+  impl_->rt->stop();
+}
+
+runtime& node::rt() { return *impl_->rt; }
+const std::string& node::name() const { return impl_->options.name; }
+
+result<void> node::connect(const std::string& other) {
+  if (!impl_->dist) return {errc::bad_argument, "this node is not distributed: give it a name like n1@127.0.0.1:7001"};
+  return impl_->dist->connect(other);
+}
+
+std::vector<std::string> node::nodes() const { return impl_->dist ? impl_->dist->nodes() : std::vector<std::string>{}; }
+
+namespace {
+
+// Runs `local` for this node and the named remote function elsewhere.
+template <class Local>
+result<std::vector<pid>> on_each(node::impl& i, const std::vector<std::string>& on, const std::string& fn,
+                                 const std::string& args, Local local) {
+  std::vector<std::string> targets = on;
+  if (targets.empty()) targets.push_back(i.options.name);
+  std::vector<pid> out;
+  for (const std::string& n : targets) {
+    if (n == i.options.name) {
+      auto r = local();
+      if (!r) return r.err();
+      for (const pid& p : *r) out.push_back(p);
+    } else {
+      if (!i.dist) return {errc::bad_argument, "this node is not distributed and cannot reach " + n};
+      auto p = i.dist->spawn_on(n, fn, args);
+      if (!p) return error{p.code(), n + ": " + p.err().message};
+      out.push_back(*p);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+result<std::vector<pid>> node::start_server(const std::string& db, const std::vector<std::string>& on,
+                                            const server_options& options) {
+  if (db.empty()) return {errc::bad_argument, "a database needs a name"};
+  const start_args a = args_of(db, options);
+  return on_each(*impl_, on, "panal.db.start_server", pack_args(a), [&]() -> result<std::vector<pid>> {
+    auto p = impl_->dbs->start_server(config_of(a));
+    if (!p) return p.err();
+    return std::vector<pid>{*p};
+  });
+}
+
+result<std::vector<pid>> node::start_data(const std::string& db, const std::vector<std::string>& on, unsigned count) {
+  if (db.empty()) return {errc::bad_argument, "a database needs a name"};
+  start_args a;
+  a.db = db;
+  std::vector<std::string> targets;
+  for (const std::string& n : on.empty() ? std::vector<std::string>{impl_->options.name} : on) {
+    for (unsigned k = 0; k < count; ++k) targets.push_back(n);
+  }
+  return on_each(*impl_, targets, "panal.db.start_data", pack_args(a),
+                 [&] { return impl_->dbs->start_data(db, 1); });
+}
+
+result<client> node::start_client(const std::string& name, const std::string& db, const std::vector<std::string>& on) {
+  if (db.empty() || name.empty()) return {errc::bad_argument, "a client needs a name and a database"};
+  start_args a;
+  a.db = db;
+  a.name = name;
+  auto ps = on_each(*impl_, on, "panal.db.start_client", pack_args(a), [&]() -> result<std::vector<pid>> {
+    auto p = impl_->dbs->start_client(db, name);
+    if (!p) return p.err();
+    return std::vector<pid>{*p};
+  });
+  if (!ps) return ps.err();
+  return client(*impl_->rt, ps->front(), db);
+}
+
+db_groups node::groups(const std::string& db) const {
+  return {impl_->groups->members(db::server_group(db)), impl_->groups->members(db::data_group(db)),
+          impl_->groups->members(db::client_group(db))};
+}
+
+std::optional<pid> node::master(const std::string& db) const { return impl_->groups->oldest(db::server_group(db)); }
+
+std::vector<data_stats> node::stats(const std::string& db) {
+  std::vector<data_stats> out;
+  for (const pid& p : impl_->groups->members(db::data_group(db))) {
+    auto r = impl_->rt->call(p, db::stats_request{}, std::chrono::seconds(5));
+    if (!r || !r->is<db::stats_reply>()) continue;
+    const auto& s = r->get<db::stats_reply>();
+    out.push_back({p, s.keys, s.memory});
+  }
+  return out;
+}
+
+}  // namespace panal

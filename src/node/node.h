@@ -1,0 +1,83 @@
+// panal::node: one node of a panal cluster, the composition root.
+//
+// A node owns the runtime (scheduler threads), the distribution (when its
+// name is name@host:port), the group registry, and a root supervisor under
+// which each database gets a db:<name> supervisor. start_server/start_data/
+// start_client start those roles on this node, or on the named nodes of the
+// cluster (through remote spawn).
+//
+// Thread-safety: every member may be called from any thread except from
+// inside this node's own processes (they would wait on themselves).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "node/client.h"
+#include "runtime/runtime.h"
+#include "store/limits.h"
+
+namespace panal {
+
+struct node_options {
+  std::string name = "nonode@nohost";  // name@host:port for a distributed node
+  std::string cookie;                  // required with a distributed name
+  unsigned threads = 0;                // scheduler threads; 0: one per CPU
+  clock::duration tick = std::chrono::seconds(1);
+  clock::duration down_after = std::chrono::seconds(4);
+};
+
+struct server_options {
+  store::limits limits;
+  std::string ckey;             // client key; empty: none
+  std::uint32_t slots = 16384;
+};
+
+struct db_groups {
+  std::vector<pid> servers, data, clients;
+};
+
+struct data_stats {
+  pid process;
+  std::uint64_t keys = 0;
+  std::uint64_t memory = 0;
+};
+
+class node {
+ public:
+  static result<std::unique_ptr<node>> start(node_options options);
+  ~node();
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+  void stop();
+
+  runtime& rt();
+  const std::string& name() const;
+  result<void> connect(const std::string& other);
+  std::vector<std::string> nodes() const;  // connected peers
+
+  // `on`: node names; empty means this node.
+  result<std::vector<pid>> start_server(const std::string& db, const std::vector<std::string>& on = {},
+                                        const server_options& options = {});
+  result<std::vector<pid>> start_data(const std::string& db, const std::vector<std::string>& on = {},
+                                      unsigned count = 1);
+  // Starts a client process named `name` on each node of `on` (default: this
+  // one) and returns a client bound to the first.
+  result<client> start_client(const std::string& name, const std::string& db,
+                              const std::vector<std::string>& on = {});
+
+  db_groups groups(const std::string& db) const;
+  std::optional<pid> master(const std::string& db) const;
+  // Keys and memory of every live data process of `db`.
+  std::vector<data_stats> stats(const std::string& db);
+
+  struct impl;
+
+ private:
+  explicit node(std::unique_ptr<impl> i);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace panal
