@@ -160,6 +160,9 @@ struct distribution::impl final : remote_router, std::enable_shared_from_this<di
   std::mutex spawns_mutex;
   std::unordered_map<std::string, spawn_fn> spawns;
 
+  std::mutex client_mutex;
+  client_handler on_client;
+
   std::mutex watchers_mutex;
   std::vector<pid> node_watchers;
   std::atomic<std::uint64_t> next_connection{1};
@@ -269,12 +272,33 @@ void distribution::impl::connection_main(tcp::socket sock, std::optional<std::st
   // handshake's kinds.
   wire::frame_reader frames(4096);
   const challenge mine = random_challenge();
-  if (!write_all(sock, encode_hello({protocol_version, my_name, rt.incarnation(), mine}))) return;
+  // The dialling side speaks first; an accepted connection reads first, so
+  // that a client (not a node) can say what it is before hearing anything.
+  if (dialed && !write_all(sock, encode_hello({protocol_version, my_name, rt.incarnation(), mine}))) return;
 
   auto first = read_frame(sock, frames);
   if (!first) {
     log::warn("dist", "handshake with ", where, " failed: ", first.err().message);
     return;
+  }
+  if (!dialed) {
+    auto kind = peek_kind(*first);
+    if (kind && *kind >= first_client_kind) {
+      client_handler handler;
+      {
+        std::lock_guard lock(client_mutex);
+        handler = on_client;
+      }
+      if (!handler) {
+        log::warn("dist", "closing a client connection: this node serves no clients");
+        return;
+      }
+      deadline.cancel();
+      slot.release();
+      handler(sock.release(), std::move(*first), std::string(frames.unread()));
+      return;
+    }
+    if (!write_all(sock, encode_hello({protocol_version, my_name, rt.incarnation(), mine}))) return;
   }
   auto hello = decode_handshake(*first);
   if (!hello || hello->kind != frame_kind::hello) {
@@ -870,6 +894,11 @@ result<void> distribution::send_named(const std::string& node, const std::string
   }
   impl_->rt.send(entry->writer, outgoing{std::move(*frame)});
   return {};
+}
+
+void distribution::set_client_handler(client_handler handler) {
+  std::lock_guard lock(impl_->client_mutex);
+  impl_->on_client = std::move(handler);
 }
 
 void distribution::register_spawn(const std::string& name, spawn_fn fn) {

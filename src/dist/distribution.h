@@ -90,6 +90,13 @@ class distribution {
   result<pid> spawn_on(const std::string& node, const std::string& fn, const std::string& args,
                        clock::duration timeout = std::chrono::seconds(10));
 
+  // Connections whose first frame is of a client-protocol kind (>= 64) are
+  // handed to `handler` in the connection's own process: the socket's file
+  // descriptor, the first frame's payload and the raw bytes that arrived
+  // after it. Without a handler they are closed.
+  using client_handler = std::function<void(int fd, std::string first_frame, std::string rest)>;
+  void set_client_handler(client_handler handler);
+
   struct impl;
 
  private:

@@ -202,6 +202,17 @@ result<decoded> decode_impl(std::string_view payload, bool handshake) {
 }  // namespace
 
 result<decoded> decode(std::string_view payload) { return decode_impl(payload, false); }
+
+result<int> peek_kind(std::string_view payload) {
+  auto handle = wire::unpack(payload);
+  if (!handle) return handle.err();
+  const msgpack::object& o = handle->get();
+  if (o.type != msgpack::type::ARRAY || o.via.array.size == 0 ||
+      o.via.array.ptr[0].type != msgpack::type::POSITIVE_INTEGER || o.via.array.ptr[0].via.u64 > 255) {
+    return {errc::malformed, "a frame must be an array that starts with its kind"};
+  }
+  return static_cast<int>(o.via.array.ptr[0].via.u64);
+}
 result<decoded> decode_handshake(std::string_view payload) { return decode_impl(payload, true); }
 
 }  // namespace panal::dist

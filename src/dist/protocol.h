@@ -89,4 +89,10 @@ result<decoded> decode(std::string_view payload);
 // decoded; any other kind is refused without parsing the rest.
 result<decoded> decode_handshake(std::string_view payload);
 
+// The kind of a frame (its first array element), validated but not decoded:
+// how an incoming connection is told apart as a node or a client.
+result<int> peek_kind(std::string_view payload);
+// Kinds from this value up belong to the client protocol (db/session.h).
+inline constexpr int first_client_kind = 64;
+
 }  // namespace panal::dist

@@ -4,6 +4,7 @@
 
 #include "db/database.h"
 #include "db/messages.h"
+#include "db/session.h"
 #include "dist/distribution.h"
 #include "registry/pg.h"
 #include "runtime/this_process.h"
@@ -122,6 +123,10 @@ result<std::unique_ptr<node>> node::start(node_options options) {
       if (!ps) return ps.err();
       return ps->front();
     });
+    registry::pg* groups = i->groups.get();
+    i->dist->set_client_handler([groups](int fd, std::string first, std::string rest) {
+      db::serve_client(*groups, fd, std::move(first), std::move(rest));
+    });
     i->dist->register_spawn("panal.db.start_client", [dbs](const std::string& bytes) -> result<pid> {
       auto a = unpack_args(bytes);
       if (!a) return a.err();
@@ -143,6 +148,8 @@ void node::stop() {
 }
 
 runtime& node::rt() { return *impl_->rt; }
+registry::pg& node::registry() { return *impl_->groups; }
+dist::distribution* node::distribution() { return impl_->dist.get(); }
 const std::string& node::name() const { return impl_->options.name; }
 
 result<void> node::connect(const std::string& other) {

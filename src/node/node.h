@@ -21,6 +21,13 @@
 
 namespace panal {
 
+namespace registry {
+class pg;
+}
+namespace dist {
+class distribution;
+}
+
 struct node_options {
   std::string name = "nonode@nohost";  // name@host:port for a distributed node
   std::string cookie;                  // required with a distributed name
@@ -72,6 +79,10 @@ class node {
   std::optional<pid> master(const std::string& db) const;
   // Keys and memory of every live data process of `db`.
   std::vector<data_stats> stats(const std::string& db);
+
+  // The layers below, for tools and tests.
+  registry::pg& registry();
+  dist::distribution* distribution();  // null when not distributed
 
   struct impl;
 

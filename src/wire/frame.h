@@ -43,6 +43,8 @@ class frame_reader {
   result<std::optional<std::string_view>> next();
 
   std::size_t buffered() const { return end_ - begin_; }
+  // The bytes received but not yet returned as frames (to hand a stream over).
+  std::string_view unread() const { return {buf_.data() + begin_, end_ - begin_}; }
   // Changes the limit for frames not yet returned (e.g. raised after a handshake).
   void set_max_frame(std::size_t max_frame) { max_frame_ = max_frame; }
 

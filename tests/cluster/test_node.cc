@@ -1,4 +1,5 @@
 // panal_test_node: one node of a test cluster, driven line by line on stdin.
+// (Database commands and the TCP client commands are listed in their branches below.)
 //
 //   panal_test_node --name n1@127.0.0.1:7001 (--cookie C | --cookie-file F)
 //                   [--tick-ms 1000] [--down-ms 4000] [--threads 2]
@@ -26,8 +27,10 @@
 #include <string>
 #include <vector>
 
+#include "client/remote_client.h"
 #include "dist/cookie.h"
 #include "dist/distribution.h"
+#include "node/node.h"
 #include "registry/pg.h"
 #include "runtime/this_process.h"
 #include "util/log.h"
@@ -77,21 +80,19 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  runtime rt({.threads = threads, .node_name = name});
-  auto d = dist::distribution::start(rt, {.cookie = cookie,
-                                          .tick = std::chrono::milliseconds(tick_ms),
-                                          .down_after = std::chrono::milliseconds(down_ms),
-                                          .reconnect_every = std::chrono::milliseconds(std::min(tick_ms, 500L))});
-  if (!d) {
-    std::cerr << "error: " << d.err().message << "\n";
+  auto started = node::start({.name = name, .cookie = cookie, .threads = threads,
+                              .tick = std::chrono::milliseconds(tick_ms),
+                              .down_after = std::chrono::milliseconds(down_ms)});
+  if (!started) {
+    std::cerr << "error: " << started.err().message << "\n";
     return 1;
   }
-  auto groups = registry::pg::start(rt, d->get());
-  if (!groups) {
-    std::cerr << "error: " << groups.err().message << "\n";
-    return 1;
-  }
-  auto& pg = **groups;
+  node& self = **started;
+  runtime& rt = self.rt();
+  auto* d = self.distribution();
+  auto& pg = self.registry();
+  std::optional<client> local_client;
+  std::unique_ptr<remote_client> remote;
 
   // The echo server for `ping`, by name.
   (void)rt.spawn([] {
@@ -135,11 +136,11 @@ int main(int argc, char** argv) {
     if (cmd == "connect") {
       std::string node;
       in >> node;
-      auto r = (*d)->connect(node);
+      auto r = d->connect(node);
       out << (r ? "ok" : "error " + r.err().message);
     } else if (cmd == "nodes") {
       out << "nodes";
-      for (auto& n : (*d)->nodes()) out << " " << n;
+      for (auto& n : d->nodes()) out << " " << n;
     } else if (cmd == "join") {
       std::string group;
       int n = 0;
@@ -206,7 +207,7 @@ int main(int argc, char** argv) {
       int pairs = 1;
       in >> node >> n >> pairs;
       inbox done = rt.open_inbox();
-      auto& dd = **d;
+      auto& dd = *d;
       const auto t0 = std::chrono::steady_clock::now();
       for (int i = 0; i < pairs; ++i) {
         (void)rt.spawn([&dd, node, n, report = done.self()] {
@@ -225,6 +226,133 @@ int main(int argc, char** argv) {
       for (int i = 0; i < pairs; ++i) done.receive_as<bool>(std::chrono::seconds(120));
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       out << "ping " << static_cast<long>(static_cast<double>(n * pairs) / secs);
+    } else if (cmd == "server") {  // server DB [on NODE...] [max_key=N max_value=N max_keys=N max_memory=N ckey=S]
+      std::string db, word;
+      in >> db;
+      server_options o;
+      std::vector<std::string> on;
+      while (in >> word) {
+        auto eq = word.find('=');
+        if (eq == std::string::npos) {
+          on.push_back(word);
+          continue;
+        }
+        const std::string k = word.substr(0, eq), v = word.substr(eq + 1);
+        if (k == "max_key") o.limits.max_key_bytes = std::stoull(v);
+        else if (k == "max_value") o.limits.max_value_bytes = std::stoull(v);
+        else if (k == "max_keys") o.limits.max_keys = std::stoull(v);
+        else if (k == "max_memory") o.limits.max_memory = std::stoull(v);
+        else if (k == "ckey") o.ckey = v;
+      }
+      auto r = self.start_server(db, on, o);
+      out << (r ? "ok " + std::to_string(r->size()) : "error " + std::string(to_string(r.code())) + " " + r.err().message);
+    } else if (cmd == "data") {  // data DB COUNT [NODE...]
+      std::string db, n;
+      unsigned count = 1;
+      in >> db >> count;
+      std::vector<std::string> on;
+      while (in >> n) on.push_back(n);
+      auto r = self.start_data(db, on, count);
+      out << (r ? "ok " + std::to_string(r->size()) : "error " + std::string(to_string(r.code())) + " " + r.err().message);
+    } else if (cmd == "client") {  // client NAME DB [NODE]
+      std::string cname, db, n;
+      in >> cname >> db;
+      std::vector<std::string> on;
+      while (in >> n) on.push_back(n);
+      auto r = self.start_client(cname, db, on);
+      if (r) local_client.emplace(std::move(*r));
+      out << (r ? "ok" : "error " + std::string(to_string(r.code())) + " " + r.err().message);
+    } else if (cmd == "rconnect") {  // rconnect ADDRESS[,ADDRESS...] DB [TOKEN]
+      std::string addrs, db, token;
+      in >> addrs >> db >> token;
+      remote_options o{.db = db, .token = token};
+      std::stringstream list(addrs);
+      for (std::string a; std::getline(list, a, ',');) o.addresses.push_back(a);
+      auto r = remote_client::connect(o);
+      if (r) remote = std::move(*r);
+      out << (r ? "ok " + remote->node() : "error " + std::string(to_string(r.code())) + " " + r.err().message);
+    } else if (cmd == "set" || cmd == "get" || cmd == "del" || cmd == "exists" || cmd == "uset" ||
+               cmd == "rset" || cmd == "rget" || cmd == "rdel" || cmd == "rexists" || cmd == "ruset") {
+      // Through the local client process (set/get/...) or the TCP client (rset/rget/...).
+      const bool r = cmd[0] == 'r';
+      const std::string op = r ? cmd.substr(1) : cmd;
+      std::string key, value;
+      in >> key;
+      std::getline(in >> std::ws, value);
+      auto fmt = [&](errc code, const std::string& msg) { return "error " + std::string(to_string(code)) + " " + msg; };
+      if (r ? !remote : !local_client) {
+        out << "error no client";
+      } else if (op == "set") {
+        auto x = r ? remote->set(key, value) : local_client->set(key, value);
+        out << (x ? "ok" : fmt(x.code(), x.err().message));
+      } else if (op == "uset") {
+        auto x = r ? remote->unsafe_set(key, value) : local_client->unsafe_set(key, value);
+        out << (x ? "ok" : fmt(x.code(), x.err().message));
+      } else if (op == "get") {
+        auto x = r ? remote->get(key) : local_client->get(key);
+        out << (!x ? fmt(x.code(), x.err().message) : *x ? "value " + **x : std::string("none"));
+      } else if (op == "del") {
+        auto x = r ? remote->remove(key) : local_client->remove(key);
+        out << (!x ? fmt(x.code(), x.err().message) : *x ? std::string("removed") : std::string("absent"));
+      } else {
+        auto x = r ? remote->exists(key) : local_client->exists(key);
+        out << (!x ? fmt(x.code(), x.err().message) : *x ? std::string("yes") : std::string("no"));
+      }
+    } else if (cmd == "fill") {  // fill PREFIX N: N sets through the TCP client, pipelined
+      std::string prefix;
+      int n = 0;
+      in >> prefix >> n;
+      std::vector<std::pair<std::string, std::string>> items;
+      for (int i = 0; i < n; ++i) items.emplace_back(prefix + std::to_string(i), std::to_string(i));
+      auto x = remote ? remote->mset(items) : result<void>(errc::bad_argument, "no remote client");
+      out << (x ? "ok" : "error " + std::string(to_string(x.code())) + " " + x.err().message);
+    } else if (cmd == "check") {  // check PREFIX N: how many of the N keys read back right
+      std::string prefix;
+      int n = 0;
+      in >> prefix >> n;
+      std::vector<std::string> keys;
+      for (int i = 0; i < n; ++i) keys.push_back(prefix + std::to_string(i));
+      auto x = remote ? remote->mget(keys) : result<std::vector<std::optional<std::string>>>(errc::bad_argument, "no remote client");
+      int good = 0;
+      if (x) {
+        for (int i = 0; i < n; ++i) good += (*x)[i] && *(*x)[i] == std::to_string(i);
+      }
+      out << (x ? "check " + std::to_string(good) : "error " + std::string(to_string(x.code())) + " " + x.err().message);
+    } else if (cmd == "stats") {  // stats DB -> keys per data process, sorted
+      std::string db;
+      in >> db;
+      std::vector<std::uint64_t> keys;
+      for (auto& st : self.stats(db)) keys.push_back(st.keys);
+      std::sort(keys.begin(), keys.end());
+      out << "stats";
+      for (auto k : keys) out << " " << k;
+    } else if (cmd == "master") {
+      std::string db;
+      in >> db;
+      auto m = self.master(db);
+      out << "master " << (m ? to_string(*m) : "none");
+    } else if (cmd == "kill_master") {
+      std::string db;
+      in >> db;
+      auto m = self.master(db);
+      if (m && rt.is_local(*m)) rt.exit(*m, exit_reason::kill());
+      out << (m && rt.is_local(*m) ? "ok" : "error not here");
+    } else if (cmd == "kill_data") {
+      std::string db;
+      int n = 1;
+      in >> db >> n;
+      int done = 0;
+      for (const pid& p : pg.local_members(db + "/data")) {
+        if (done == n) break;
+        rt.exit(p, exit_reason::kill());
+        ++done;
+      }
+      out << "ok " << done;
+    } else if (cmd == "groups") {
+      std::string db;
+      in >> db;
+      auto g = self.groups(db);
+      out << "groups " << g.servers.size() << " " << g.data.size() << " " << g.clients.size();
     } else if (cmd == "quit") {
       std::cout << "bye" << std::endl;
       break;
@@ -233,8 +361,8 @@ int main(int argc, char** argv) {
     }
     std::cout << out.str() << std::endl;
   }
-  pg.stop();
-  (*d)->stop();
-  rt.stop();
+  remote.reset();
+  local_client.reset();
+  self.stop();
   return 0;
 }

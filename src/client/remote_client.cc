@@ -1,0 +1,359 @@
+#include "client/remote_client.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "db/client_protocol.h"
+#include "wire/frame.h"
+
+namespace panal {
+
+namespace cp = db::client_protocol;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+enum class op : std::uint8_t { get = 1, set = 2, remove = 3, exists = 4, unsafe_set = 5 };
+
+struct answer {
+  errc code = errc::ok;
+  std::string message;
+  bool found = false;
+  std::string value;
+};
+
+result<int> dial(const std::string& address, std::chrono::milliseconds timeout) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos) return {errc::bad_argument, "address '" + address + "' is not host:port"};
+  std::string host = address.substr(0, colon), port = address.substr(colon + 1);
+  if (auto at = host.find('@'); at != std::string::npos) host = host.substr(at + 1);  // a node name works too
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) {
+    return {errc::bad_argument, "cannot resolve " + address};
+  }
+  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int rc = fd < 0 ? -1 : ::connect(fd, res->ai_addr, res->ai_addrlen);
+  ::freeaddrinfo(res);
+  if (rc != 0) {
+    if (fd >= 0) ::close(fd);
+    return {errc::connection_lost, "cannot connect to " + address + ": " + std::strerror(errno)};
+  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  timeval tv{static_cast<long>(timeout.count() / 1000), static_cast<long>(timeout.count() % 1000) * 1000};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+bool send_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+}  // namespace
+
+struct remote_client::impl {
+  remote_options options;
+  std::atomic<std::chrono::milliseconds::rep> timeout_ms{5000};
+
+  std::mutex mutex;  // guards everything below
+  std::condition_variable changed;
+  int fd = -1;
+  std::uint64_t session = 0;  // bumps on each (re)connection
+  std::string node;
+  std::size_t next_address = 0;
+  std::uint64_t next_id = 1;
+  struct slot {
+    bool done = false;
+    answer a;
+  };
+  std::unordered_map<std::uint64_t, std::shared_ptr<slot>> waiting;
+  std::thread reader;
+  bool closed = false;
+  std::mutex write_mutex;  // one writer at a time on the socket
+
+  // Opens a session on the next address that answers. Caller holds `mutex`.
+  result<void> open(std::unique_lock<std::mutex>& lock) {
+    error last{errc::connection_lost, "no address to connect to"};
+    for (std::size_t tries = 0; tries < options.addresses.size(); ++tries) {
+      const std::string address = options.addresses[next_address % options.addresses.size()];
+      auto fdr = dial(address, std::chrono::milliseconds(timeout_ms.load()));
+      if (!fdr) {
+        last = fdr.err();
+        ++next_address;
+        continue;
+      }
+      const int s = *fdr;
+      auto welcome = handshake(s);
+      if (!welcome) {
+        ::close(s);
+        if (welcome.code() == errc::unauthorized || welcome.code() == errc::unknown_db ||
+            welcome.code() == errc::bad_argument) {
+          return welcome.err();  // the same on every node: do not try the others
+        }
+        last = welcome.err();
+        ++next_address;
+        continue;
+      }
+      fd = s;
+      node = *welcome;
+      ++session;
+      if (reader.joinable()) {
+        lock.unlock();
+        reader.join();
+        lock.lock();
+      }
+      reader = std::thread([this, s, sess = session] { read_loop(s, sess); });
+      return {};
+    }
+    return last;
+  }
+
+  result<std::string> handshake(int s) {
+    if (!send_all(s, cp::encode_hello(options.db, options.token))) return {errc::connection_lost, "send failed"};
+    wire::frame_reader frames(1u << 20);
+    const auto deadline = steady::now() + std::chrono::milliseconds(timeout_ms.load());
+    for (;;) {
+      auto f = frames.next();
+      if (!f) return f.err();
+      if (*f) {
+        auto w = cp::decode(**f);
+        if (!w || w->kind != cp::welcome) return {errc::malformed, "the node did not answer with WELCOME"};
+        if (w->code != 0) return {static_cast<errc>(w->code), w->message};
+        return w->node;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count();
+      pollfd p{s, POLLIN, 0};
+      if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) return {errc::timeout, "no WELCOME in time"};
+      char* buf = frames.prepare(4096);
+      const ssize_t n = ::recv(s, buf, 4096, 0);
+      if (n <= 0) return {errc::connection_lost, "the node closed the connection"};
+      frames.commit(static_cast<std::size_t>(n));
+    }
+  }
+
+  void read_loop(int s, std::uint64_t sess) {
+    wire::frame_reader frames(72u << 20);
+    for (;;) {
+      auto f = frames.next();
+      if (!f) break;
+      if (*f) {
+        auto r = cp::decode(**f);
+        if (!r || r->kind != cp::response) break;
+        std::lock_guard lock(mutex);
+        if (auto it = waiting.find(r->id); it != waiting.end()) {
+          it->second->a = {static_cast<errc>(r->code), std::move(r->message), r->found, std::move(r->value)};
+          it->second->done = true;
+          waiting.erase(it);
+          changed.notify_all();
+        }
+        continue;
+      }
+      char* buf = frames.prepare(64 * 1024);
+      const ssize_t n = ::recv(s, buf, 64 * 1024, 0);
+      if (n <= 0) break;
+      frames.commit(static_cast<std::size_t>(n));
+    }
+    // The connection ended: everything still waiting on it may be retried.
+    std::lock_guard lock(mutex);
+    if (session == sess && fd == s) {
+      ::shutdown(fd, SHUT_RDWR);
+      ::close(fd);
+      fd = -1;
+      ++next_address;  // fail over to the next node
+    }
+    for (auto& [id, w] : waiting) {
+      w->a = {errc::connection_lost, "the connection to the node was lost", false, {}};
+      w->done = true;
+    }
+    waiting.clear();
+    changed.notify_all();
+  }
+
+  // Sends the ops and waits for all; retries the retryable ones until the deadline.
+  std::vector<answer> run(const std::vector<std::tuple<op, std::string_view, std::string_view>>& ops) {
+    std::vector<answer> out(ops.size());
+    std::vector<answer> last(ops.size());  // the latest retryable answer of each op
+    std::vector<std::size_t> todo(ops.size());
+    for (std::size_t i = 0; i < ops.size(); ++i) todo[i] = i;
+    const auto deadline = steady::now() + std::chrono::milliseconds(timeout_ms.load());
+    for (int attempt = 0; !todo.empty(); ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100, 5 << std::min(attempt, 4))));
+      std::vector<std::pair<std::size_t, std::shared_ptr<slot>>> sent;
+      std::string bytes;
+      {
+        std::unique_lock lock(mutex);
+        if (closed) {
+          for (std::size_t i : todo) out[i] = {errc::not_running, "the client is closed", false, {}};
+          return out;
+        }
+        if (fd < 0) {
+          if (auto o = open(lock); !o) {
+            const bool retry = retryable(o.code()) && steady::now() < deadline;
+            for (std::size_t i : todo) out[i] = {o.code(), o.err().message, false, {}};
+            if (!retry) return out;
+            continue;
+          }
+        }
+        for (std::size_t i : todo) {
+          auto [kind, key, value] = ops[i];
+          const std::uint64_t id = next_id++;
+          bytes += cp::encode_request(id, static_cast<std::uint8_t>(kind), key, value);
+          if (kind == op::unsafe_set) continue;  // no answer comes
+          auto w = std::make_shared<slot>();
+          waiting.emplace(id, w);
+          sent.emplace_back(i, w);
+        }
+      }
+      todo.clear();
+      int s;
+      {
+        std::lock_guard lock(mutex);
+        s = fd;
+      }
+      bool written;
+      {
+        std::lock_guard w(write_mutex);
+        written = s >= 0 && send_all(s, bytes);
+      }
+      std::unique_lock lock(mutex);
+      if (!written && fd == s && s >= 0) ::shutdown(s, SHUT_RDWR);  // the reader fails what waits
+      for (auto& [i, w] : sent) {
+        if (!changed.wait_until(lock, deadline, [&] { return w->done; })) {
+          out[i] = last[i].code != errc::ok ? last[i] : answer{errc::timeout, "no answer in time", false, {}};
+          continue;
+        }
+        out[i] = std::move(w->a);
+        if (retryable(out[i].code) && steady::now() < deadline) {
+          last[i] = out[i];
+          last[i].message += " (retried until the timeout)";
+          todo.push_back(i);
+        }
+      }
+      // Give up on what timed out (its answer, if any, is dropped).
+      for (auto it = waiting.begin(); it != waiting.end();) {
+        bool ours = false;
+        for (auto& [i, w] : sent) ours |= it->second == w;
+        it = ours ? waiting.erase(it) : std::next(it);
+      }
+    }
+    return out;
+  }
+};
+
+remote_client::remote_client(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
+
+result<std::unique_ptr<remote_client>> remote_client::connect(remote_options options) {
+  if (options.addresses.empty()) return {errc::bad_argument, "connect needs at least one address"};
+  if (options.db.empty()) return {errc::bad_argument, "connect needs a database name"};
+  auto i = std::make_unique<impl>();
+  i->timeout_ms = options.timeout.count();
+  i->options = std::move(options);
+  {
+    std::unique_lock lock(i->mutex);
+    if (auto o = i->open(lock); !o) return o.err();
+  }
+  return std::unique_ptr<remote_client>(new remote_client(std::move(i)));
+}
+
+remote_client::~remote_client() { close(); }
+
+void remote_client::close() {
+  std::thread reader;
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->closed) return;
+    impl_->closed = true;
+    if (impl_->fd >= 0) ::shutdown(impl_->fd, SHUT_RDWR);
+    reader.swap(impl_->reader);
+  }
+  if (reader.joinable()) reader.join();
+  std::lock_guard lock(impl_->mutex);
+  if (impl_->fd >= 0) ::close(impl_->fd);
+  impl_->fd = -1;
+}
+
+std::string remote_client::node() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->node;
+}
+
+void remote_client::set_timeout(std::chrono::milliseconds t) { impl_->timeout_ms = t.count(); }
+
+namespace {
+template <class T>
+result<T> fail(const answer& a) {
+  return error{a.code, a.message};
+}
+}  // namespace
+
+result<std::optional<std::string>> remote_client::get(std::string_view key) {
+  auto a = impl_->run({{op::get, key, {}}})[0];
+  if (a.code != errc::ok) return fail<std::optional<std::string>>(a);
+  if (!a.found) return std::optional<std::string>{};
+  return std::optional<std::string>{std::move(a.value)};
+}
+
+result<void> remote_client::set(std::string_view key, std::string_view value) {
+  auto a = impl_->run({{op::set, key, value}})[0];
+  if (a.code != errc::ok) return error{a.code, a.message};
+  return {};
+}
+
+result<bool> remote_client::remove(std::string_view key) {
+  auto a = impl_->run({{op::remove, key, {}}})[0];
+  if (a.code != errc::ok) return fail<bool>(a);
+  return a.found;
+}
+
+result<bool> remote_client::exists(std::string_view key) {
+  auto a = impl_->run({{op::exists, key, {}}})[0];
+  if (a.code != errc::ok) return fail<bool>(a);
+  return a.found;
+}
+
+result<void> remote_client::unsafe_set(std::string_view key, std::string_view value) {
+  auto a = impl_->run({{op::unsafe_set, key, value}})[0];
+  if (a.code != errc::ok) return error{a.code, a.message};
+  return {};
+}
+
+result<std::vector<std::optional<std::string>>> remote_client::mget(const std::vector<std::string>& keys) {
+  std::vector<std::tuple<op, std::string_view, std::string_view>> ops;
+  for (auto& k : keys) ops.emplace_back(op::get, k, std::string_view{});
+  std::vector<std::optional<std::string>> out;
+  for (auto& a : impl_->run(ops)) {
+    if (a.code != errc::ok) return error{a.code, a.message};
+    out.push_back(a.found ? std::optional<std::string>(std::move(a.value)) : std::nullopt);
+  }
+  return out;
+}
+
+result<void> remote_client::mset(const std::vector<std::pair<std::string, std::string>>& items) {
+  std::vector<std::tuple<op, std::string_view, std::string_view>> ops;
+  for (auto& [k, v] : items) ops.emplace_back(op::set, k, v);
+  for (auto& a : impl_->run(ops)) {
+    if (a.code != errc::ok) return error{a.code, a.message};
+  }
+  return {};
+}
+
+}  // namespace panal

@@ -1,0 +1,61 @@
+// panal::remote_client: a database over TCP, without a local node.
+//
+// Promises:
+// - connect() tries the addresses in order and opens a session on the first
+//   that answers (CLIENT_HELLO/WELCOME); a wrong token is `unauthorized`, a
+//   database without a server `unknown_db`.
+// - Calls from many threads share the connection and are pipelined; each
+//   waits at most the timeout. Retryable errors (no master, no data process,
+//   lost connection) are retried until the timeout, reconnecting to the next
+//   address when the connection is lost; so a failover shows as latency.
+// - unsafe_set() does not wait; later calls on this client are ordered after it.
+//
+// Thread-safety: all members may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "util/error.h"
+
+namespace panal {
+
+struct remote_options {
+  std::vector<std::string> addresses;  // "host:port" (a node's address)
+  std::string db;
+  std::string token;                   // the database's client key, if it has one
+  std::chrono::milliseconds timeout{5000};
+};
+
+class remote_client {
+ public:
+  static result<std::unique_ptr<remote_client>> connect(remote_options options);
+  ~remote_client();
+  remote_client(const remote_client&) = delete;
+  remote_client& operator=(const remote_client&) = delete;
+
+  result<std::optional<std::string>> get(std::string_view key);
+  result<void> set(std::string_view key, std::string_view value);
+  result<bool> remove(std::string_view key);
+  result<bool> exists(std::string_view key);
+  result<void> unsafe_set(std::string_view key, std::string_view value);
+  result<std::vector<std::optional<std::string>>> mget(const std::vector<std::string>& keys);
+  result<void> mset(const std::vector<std::pair<std::string, std::string>>& items);
+
+  void close();
+  std::string node() const;  // the node of the current session
+  void set_timeout(std::chrono::milliseconds t);
+
+  struct impl;
+
+ private:
+  explicit remote_client(std::unique_ptr<impl> i);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace panal

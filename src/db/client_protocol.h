@@ -1,0 +1,49 @@
+// The client protocol: how a remote client talks to any node (docs/protocol.md §11).
+//
+// Same port and framing as the node protocol (4-byte length + msgpack array);
+// a connection whose first frame is CLIENT_HELLO is a client session:
+//   C->S [64, version, db, token or nil]         CLIENT_HELLO
+//   S->C [65, code, message, node name]           WELCOME (code 0: go on; else closed)
+//   C->S [66, id, op, key (bin), value (bin)|nil]  REQUEST (pipelined; ids chosen by the client)
+//   S->C [67, id, code, message, found, value (bin)|nil]  RESPONSE (any order)
+// op: 1 get, 2 set, 3 remove, 4 exists, 5 unsafe_set (no RESPONSE).
+// code: an errc number (0: ok). Requests and responses match by id.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "util/error.h"
+
+namespace panal::db::client_protocol {
+
+inline constexpr std::uint32_t version = 1;
+enum kind : int { hello = 64, welcome = 65, request = 66, response = 67 };
+
+std::string encode_hello(std::string_view db, std::string_view token);
+std::string encode_welcome(errc code, std::string_view message, std::string_view node);
+std::string encode_request(std::uint64_t id, std::uint8_t op, std::string_view key, std::string_view value);
+std::string encode_response(std::uint64_t id, std::uint16_t code, std::string_view message, bool found,
+                            std::string_view value);
+// Appends to `out` (many responses go out in one write).
+void append_response(std::string& out, std::uint64_t id, std::uint16_t code, std::string_view message, bool found,
+                     std::string_view value);
+
+struct frame {
+  int kind = 0;
+  std::uint32_t version = 0;
+  std::string db, token;            // hello
+  std::uint16_t code = 0;           // welcome, response
+  std::string message, node;        // welcome, response
+  std::uint64_t id = 0;             // request, response
+  std::uint8_t op = 0;              // request
+  std::string key, value;           // request, response
+  bool found = false;               // response
+};
+
+result<frame> decode(std::string_view payload);
+
+}  // namespace panal::db::client_protocol
