@@ -7,8 +7,9 @@ supervision tree, with its C++ runtime usable from Python.
 >>> rt.stop()
 """
 from ._core import Runtime, __version__, set_log_level
-from .errors import (AlreadyExists, BadArgument, ConnectionLost, Error, Malformed, NameTaken, NoProcess, NotFound,
-                     NotRunning, StartFailed, Timeout, Unauthorized)
+from .errors import (AlreadyExists, BadArgument, ConnectionLost, Error, KeyTooLarge, Malformed, NameTaken,
+                     NoDataNodes, NoMaster, NoProcess, NotFound, NotRunning, OutOfMemory, StartFailed, Timeout,
+                     TooManyKeys, Unauthorized, UnknownDatabase, ValueTooLarge)
 
 
 def _runtime_enter(self):
@@ -33,5 +34,6 @@ Runtime.__repr__ = _runtime_repr
 __all__ = [
     "Runtime", "set_log_level", "__version__",
     "Error", "Timeout", "NoProcess", "NameTaken", "NotRunning", "BadArgument", "NotFound", "AlreadyExists",
-    "StartFailed", "Malformed", "Unauthorized", "ConnectionLost",
+    "StartFailed", "Malformed", "Unauthorized", "ConnectionLost", "KeyTooLarge", "ValueTooLarge", "TooManyKeys",
+    "OutOfMemory", "NoMaster", "NoDataNodes", "UnknownDatabase",
 ]

@@ -78,8 +78,52 @@ class ConnectionLost(Error):
     code = 11
 
 
+class KeyTooLarge(Error, ValueError):
+    """The key is longer than the database allows (max_key_bytes); nothing was stored."""
+
+    code = 20
+
+
+class ValueTooLarge(Error, ValueError):
+    """The value is larger than the database allows (max_value_bytes); nothing was stored."""
+
+    code = 21
+
+
+class TooManyKeys(Error):
+    """The database holds its maximum number of keys (max_keys); remove some, or raise the limit."""
+
+    code = 22
+
+
+class OutOfMemory(Error):
+    """The data process that owns this key is at its memory limit (max_memory); nothing was stored."""
+
+    code = 23
+
+
+class NoMaster(Error):
+    """No server of the database is alive right now; start one (start_server) or retry."""
+
+    code = 24
+
+
+class NoDataNodes(Error):
+    """The database has no live data process; start one (start_data) or retry."""
+
+    code = 25
+
+
+class UnknownDatabase(Error, LookupError):
+    """No server of that database runs in the cluster: check the name, or start_server it."""
+
+    code = 26
+
+
 _BY_CODE = {cls.code: cls for cls in (Timeout, NoProcess, NameTaken, NotRunning, BadArgument, NotFound,
-                                      AlreadyExists, StartFailed, Malformed, Unauthorized, ConnectionLost)}
+                                      AlreadyExists, StartFailed, Malformed, Unauthorized, ConnectionLost,
+                                      KeyTooLarge, ValueTooLarge, TooManyKeys, OutOfMemory, NoMaster, NoDataNodes,
+                                      UnknownDatabase)}
 
 
 def error_class(code: int) -> type:

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Bytes per key: panal's data table next to Redis, same keys, same run.
+
+1,000,000 keys of 16 bytes ("key:%012d") with 32-byte values. panal: the
+table's own accounting and its process's RSS growth (bench/store_memory_bench.cc).
+Redis: used_memory (INFO memory) and RSS growth after the same SETs, loaded
+with redis-cli --pipe; redis-server pinned to CPU 1, persistence off.
+
+  bench/memory_bench.py BUILD_DIR [--keys 1000000]
+"""
+import argparse
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def info(port, field):
+    out = subprocess.run(["redis-cli", "-p", str(port), "info", "memory"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split(":")[1])
+    raise RuntimeError(f"no {field} in INFO")
+
+
+def resp(*args):
+    out = [f"*{len(args)}\r\n".encode()]
+    for a in args:
+        out.append(f"${len(a)}\r\n".encode() + a + b"\r\n")
+    return b"".join(out)
+
+
+def redis_bytes_per_key(keys):
+    port = free_port()
+    server = subprocess.Popen(["taskset", "-c", "1", "redis-server", "--port", str(port), "--save", "",
+                               "--appendonly", "no", "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() == b"PONG":
+                break
+            time.sleep(0.05)
+        used0, rss0 = info(port, "used_memory"), info(port, "used_memory_rss")
+        payload = b"".join(resp(b"SET", b"key:%012d" % i, b"value:%026d" % i) for i in range(keys))
+        subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input=payload, capture_output=True, check=True)
+        dbsize = int(subprocess.run(["redis-cli", "-p", str(port), "dbsize"], capture_output=True,
+                                    text=True).stdout.strip())
+        assert dbsize == keys, dbsize
+        used1, rss1 = info(port, "used_memory"), info(port, "used_memory_rss")
+        return (used1 - used0) / keys, (rss1 - rss0) / keys
+    finally:
+        server.kill()
+        server.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build", type=Path)
+    ap.add_argument("--keys", type=int, default=1_000_000)
+    args = ap.parse_args()
+    out = subprocess.run(["taskset", "-c", "1", str(args.build / "store_memory_bench"), str(args.keys)],
+                         capture_output=True, text=True, check=True).stdout
+    panal = dict(line.split() for line in out.splitlines())
+    redis_used, redis_rss = redis_bytes_per_key(args.keys)
+    table, rss = float(panal["table_bytes_per_key"]), float(panal["rss_bytes_per_key"])
+    print(f"{args.keys:,} keys of 16 bytes with 32-byte values (48 bytes of data per key)")
+    print(f"{'':24} {'accounted':>10} {'RSS growth':>11}")
+    print(f"{'panal data table':24} {table:>10.1f} {rss:>11.1f}   bytes/key")
+    print(f"{'Redis':24} {redis_used:>10.1f} {redis_rss:>11.1f}   bytes/key (used_memory, used_memory_rss)")
+    print(f"panal / Redis: {table / redis_used:.2f} (accounted), {rss / redis_rss:.2f} (RSS)")
+
+
+if __name__ == "__main__":
+    main()
