@@ -1,0 +1,53 @@
+// Store throughput through the TCP client: `n` operations of one kind,
+// `pipeline` at a time (1: each waits for its answer), 16-byte keys,
+// 32-byte values. Prints operations per second.
+//
+//   build/release/client_bench ADDRESS DB set|get N PIPELINE
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "client/remote_client.h"
+
+int main(int argc, char** argv) {
+  if (argc < 6) {
+    std::fprintf(stderr, "usage: client_bench ADDRESS DB set|get N PIPELINE\n");
+    return 2;
+  }
+  const std::string op = argv[3];
+  const long n = std::atol(argv[4]);
+  const long pipeline = std::max(1L, std::atol(argv[5]));
+  auto c = panal::remote_client::connect({.addresses = {argv[1]}, .db = argv[2]});
+  if (!c) {
+    std::fprintf(stderr, "connect: %s\n", c.err().message.c_str());
+    return 1;
+  }
+  auto key = [](long i) {
+    char k[32];
+    std::snprintf(k, sizeof k, "key:%012ld", i % 1000000);
+    return std::string(k, 16);
+  };
+  const std::string value(32, 'v');
+  const auto t0 = std::chrono::steady_clock::now();
+  for (long done = 0; done < n;) {
+    const long batch = std::min(pipeline, n - done);
+    if (batch == 1) {
+      auto ok = op == "set" ? (*c)->set(key(done), value).ok() : (*c)->get(key(done)).ok();
+      if (!ok) return 1;
+    } else if (op == "set") {
+      std::vector<std::pair<std::string, std::string>> items;
+      for (long i = 0; i < batch; ++i) items.emplace_back(key(done + i), value);
+      if (!(*c)->mset(items)) return 1;
+    } else {
+      std::vector<std::string> keys;
+      for (long i = 0; i < batch; ++i) keys.push_back(key(done + i));
+      if (!(*c)->mget(keys)) return 1;
+    }
+    done += batch;
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("%.0f\n", static_cast<double>(n) / secs);
+  return 0;
+}
