@@ -1,11 +1,13 @@
 // libFuzzer target: arbitrary bytes from a peer through the frame reader and
-// the frame decoder. Nothing may crash, hang, leak or allocate without bound.
+// the frame decoders (node protocol and client protocol). Nothing may crash,
+// hang, leak or allocate without bound.
 //
 //   make fuzz            (clang++ -fsanitize=fuzzer,address,undefined)
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
+#include "db/client_protocol.h"
 #include "dist/protocol.h"
 #include "runtime/process.h"
 #include "wire/frame.h"
@@ -23,6 +25,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (d && d->sig) {
         (void)d->sig->payload.empty();
       }
+      (void)panal::dist::peek_kind(**f);
+      (void)panal::db::client_protocol::decode(**f);  // the same bytes as a client would send them
     }
     if (pass == 0) frames.feed(std::string_view(reinterpret_cast<const char*>(data) + half, size - half));
   }
