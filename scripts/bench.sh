@@ -3,6 +3,7 @@
 # Usage: scripts/bench.sh [build-dir]
 set -euo pipefail
 build=${1:-build/release}
+"$(dirname "$0")/install-deps.sh" redis-server redis-tools
 
 wait_idle() {
   # Wait (at most 60 s) until the 1-minute load average is below 0.5.
@@ -19,3 +20,9 @@ taskset -c 0,1 "$build/runtime_bench" --benchmark_min_time=2
 
 echo "== distribution: remote round trips vs a C TCP ping-pong (client CPU 0, server CPU 1)"
 python3 "$(dirname "$0")/../bench/dist_bench.py" "$build"
+
+echo "== store: throughput vs Redis (server CPU 1, client CPU 0)"
+python3 "$(dirname "$0")/../bench/store_bench.py" "$build"
+
+echo "== store: bytes per key vs Redis"
+python3 "$(dirname "$0")/../bench/memory_bench.py" "$build"

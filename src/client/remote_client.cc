@@ -39,7 +39,7 @@ result<int> dial(const std::string& address, std::chrono::milliseconds timeout) 
   std::string host = address.substr(0, colon), port = address.substr(colon + 1);
   if (auto at = host.find('@'); at != std::string::npos) host = host.substr(at + 1);  // a node name works too
   addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
+  hints.ai_family = AF_INET;  // nodes listen on IPv4
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
   if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) {
@@ -105,10 +105,10 @@ struct remote_client::impl {
       auto welcome = handshake(s);
       if (!welcome) {
         ::close(s);
-        if (welcome.code() == errc::unauthorized || welcome.code() == errc::unknown_db ||
-            welcome.code() == errc::bad_argument) {
+        if (welcome.code() == errc::unauthorized || welcome.code() == errc::bad_argument) {
           return welcome.err();  // the same on every node: do not try the others
         }
+        // unknown_db is one node's view of the registry, which may lag: try the others.
         last = welcome.err();
         ++next_address;
         continue;
@@ -196,7 +196,7 @@ struct remote_client::impl {
     for (std::size_t i = 0; i < ops.size(); ++i) todo[i] = i;
     const auto deadline = steady::now() + std::chrono::milliseconds(timeout_ms.load());
     for (int attempt = 0; !todo.empty(); ++attempt) {
-      if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100, 5 << std::min(attempt, 4))));
+      if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100, 5 << std::min(attempt, 5))));
       std::vector<std::pair<std::size_t, std::shared_ptr<slot>>> sent;
       std::string bytes;
       {

@@ -56,6 +56,18 @@ result<pid> databases::start_client(const std::string& db, const std::string& na
   return ask<pid>([this, db, name] { return start_client_here(db, name); });
 }
 
+// A role is started when it has joined its group: then every node can see it.
+result<pid> databases::joined(result<pid> started, const std::string& group) {
+  if (!started) return started;
+  for (int i = 0; i < 5000; ++i) {
+    for (const pid& p : groups_.local_members(group)) {
+      if (p == *started) return started;
+    }
+    tp::sleep_for(std::chrono::milliseconds(1));
+  }
+  return {errc::start_failed, to_string(*started) + " did not join " + group + " in time"};
+}
+
 result<databases::role_sups> databases::ensure(const std::string& db) {
   if (auto it = dbs_.find(db); it != dbs_.end()) {
     // Still there? (Its supervisor may have given up.)
@@ -95,8 +107,10 @@ result<pid> databases::start_server_here(const server_config& config) {
   auto sups = ensure(config.db);
   if (!sups) return sups.err();
   registry::pg* groups = &groups_;
-  return supervisor::start_child(rt_, sups->server,
-                                 child_spec::worker("server", [groups, config] { server_main(*groups, config); }));
+  return joined(supervisor::start_child(rt_, sups->server, child_spec::worker("server", [groups, config] {
+                                          server_main(*groups, config);
+                                        })),
+                server_group(config.db));
 }
 
 result<std::vector<pid>> databases::start_data_here(const std::string& db, unsigned count) {
@@ -105,9 +119,10 @@ result<std::vector<pid>> databases::start_data_here(const std::string& db, unsig
   registry::pg* groups = &groups_;
   std::vector<pid> started;
   for (unsigned i = 0; i < count; ++i) {
-    auto p = supervisor::start_child(rt_, sups->data,
-                                     child_spec::worker("data" + std::to_string(next_child_++),
-                                                        [groups, db] { data_main(*groups, db); }));
+    auto p = joined(supervisor::start_child(rt_, sups->data,
+                                            child_spec::worker("data" + std::to_string(next_child_++),
+                                                               [groups, db] { data_main(*groups, db); })),
+                    data_group(db));
     if (!p) return p.err();
     started.push_back(*p);
   }
@@ -121,9 +136,10 @@ result<pid> databases::start_client_here(const std::string& db, const std::strin
   auto sups = ensure(db);
   if (!sups) return sups.err();
   registry::pg* groups = &groups_;
-  return supervisor::start_child(rt_, sups->client,
-                                 child_spec::worker("client:" + name,
-                                                    [groups, db, name] { client_main(*groups, db, name); }));
+  return joined(supervisor::start_child(rt_, sups->client,
+                                        child_spec::worker("client:" + name,
+                                                           [groups, db, name] { client_main(*groups, db, name); })),
+                client_group(db));
 }
 
 }  // namespace panal::db

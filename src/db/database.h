@@ -27,6 +27,7 @@ class databases {
   // Refused (already_exists) if a server of the db runs on this node.
   result<pid> start_server(const server_config& config);
   result<std::vector<pid>> start_data(const std::string& db, unsigned count);
+  // Each returns once the new process is a member of its group.
   // Refused (already_exists) if a client of that name runs here.
   result<pid> start_client(const std::string& db, const std::string& name);
 
@@ -37,6 +38,7 @@ class databases {
   result<pid> start_server_here(const server_config& config);
   result<std::vector<pid>> start_data_here(const std::string& db, unsigned count);
   result<pid> start_client_here(const std::string& db, const std::string& name);
+  result<pid> joined(result<pid> started, const std::string& group);
   template <class T>
   result<T> ask(std::function<result<T>()> work);
 

@@ -21,14 +21,28 @@ void requester::submit(request r, done_fn done) {
     master_ = *master;
     master_watch_ = tp::monitor(master_);
   }
+  if (++submits_ % 4096 == 0) expire();
   if (done) {
     r.id = next_id_++;
     r.reply_to = tp::self();
-    pending_.emplace(r.id, waiting{master_, std::move(done)});
+    pending_.emplace(r.id, waiting{master_, std::move(done), clock::now()});
   } else {
     r.reply_to = {};
   }
   tp::send(master_, std::move(r));
+}
+
+void requester::expire() {
+  const auto limit = clock::now() - expire_after;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second.sent < limit) {
+      auto done = std::move(it->second.done);
+      it = pending_.erase(it);
+      done(error_reply(0, {errc::timeout, "no answer from the data process"}));
+    } else {
+      ++it;
+    }
+  }
 }
 
 bool requester::on_message(message& m) {

@@ -2,9 +2,10 @@
 // client sessions: sends requests to the master and matches the answers.
 //
 // Promise: every submitted request gets exactly one completion: the data
-// process's reply, or no_master/no_data if the master is unknown or dies
-// first (retryable: the caller may submit again). Runs inside one process;
-// on_message() must see every message that process receives.
+// process's reply; no_master if the master is unknown or dies first
+// (retryable: the caller may submit again); or, if no answer comes within
+// `expire_after` (e.g. its data process died holding it), timeout. Runs
+// inside one process; on_message() must see every message it receives.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,7 @@
 
 #include "db/messages.h"
 #include "runtime/message.h"
+#include "runtime/runtime.h"
 
 namespace panal::registry {
 class pg;
@@ -35,6 +37,7 @@ class requester {
   bool on_message(message& m);
 
   std::size_t pending() const { return pending_.size(); }
+  static constexpr auto expire_after = std::chrono::minutes(2);
 
  private:
   registry::pg& groups_;
@@ -46,7 +49,10 @@ class requester {
   struct waiting {
     pid master;
     done_fn done;
+    clock::time_point sent;
   };
+  void expire();
+  std::uint64_t submits_ = 0;
   std::unordered_map<std::uint64_t, waiting> pending_;
 };
 

@@ -37,6 +37,13 @@ class version_clock {
 
 std::uint64_t member_id(const pid& p) { return store::key_hash(to_string(p)); }
 
+// Compares without leaking, through timing, how much of a guess was right.
+bool same_secret(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
+  return diff == 0 && !b.empty();
+}
+
 void answer(const request& r, reply rep) {
   if (!r.reply_to) return;
   rep.id = r.id;
@@ -115,7 +122,7 @@ void server_main(registry::pg& groups, server_config config) {
       refresh();
     } else if (auto* req = m->get_if<call_request>()) {
       if (auto* a = req->body.get_if<auth_request>()) {
-        const bool ok = config.ckey.empty() || a->token == config.ckey;
+        const bool ok = config.ckey.empty() || same_secret(a->token, config.ckey);
         tp::reply(*req, ok ? reply{} : error_reply(0, {errc::unauthorized, "wrong client key for '" + config.db + "'"}));
       }
     }

@@ -38,7 +38,8 @@ bool write_all(tcp::socket& sock, const std::string& bytes) {
 
 // Sends requests on, writes responses back.
 void session_main(registry::pg& groups, std::shared_ptr<tcp::socket> sock, std::string db) {
-  if (auto j = groups.join(client_group(db), tp::self()); !j) return;
+  // Ending with a reason other than normal takes the linked reader down too.
+  if (auto j = groups.join(client_group(db), tp::self()); !j) tp::exit(exit_reason::shutdown(j.err().message));
   requester out(groups, db);
   std::string pending_bytes;
   auto handle = [&](message& m) {
@@ -68,7 +69,7 @@ void session_main(registry::pg& groups, std::shared_ptr<tcp::socket> sock, std::
     if (pending_bytes.empty()) continue;
     std::string bytes;
     bytes.swap(pending_bytes);
-    if (!write_all(*sock, bytes)) tp::exit(exit_reason::normal());
+    if (!write_all(*sock, bytes)) tp::exit(exit_reason::shutdown("the client went away"));
   }
 }
 

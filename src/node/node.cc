@@ -188,6 +188,10 @@ result<std::vector<pid>> on_each(node::impl& i, const std::vector<std::string>& 
 result<std::vector<pid>> node::start_server(const std::string& db, const std::vector<std::string>& on,
                                             const server_options& options) {
   if (db.empty()) return {errc::bad_argument, "a database needs a name"};
+  // A request must fit one node-to-node frame (64 MiB) on its way to the master.
+  if (options.limits.max_value_bytes + options.limits.max_key_bytes > (60u << 20)) {
+    return {errc::bad_argument, "max_value_bytes + max_key_bytes must stay under 60 MiB"};
+  }
   const start_args a = args_of(db, options);
   return on_each(*impl_, on, "panal.db.start_server", pack_args(a), [&]() -> result<std::vector<pid>> {
     auto p = impl_->dbs->start_server(config_of(a));

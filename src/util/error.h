@@ -36,7 +36,8 @@ enum class errc : std::uint16_t {
   no_master = 24,       // the database has no live server (retryable)
   no_data = 25,         // the database has no live data process (retryable)
   unknown_db = 26,
-  // `unauthorized` (10), `timeout` (1), `malformed` (9) also answer requests.
+  // Also: `unauthorized` (10) answers a CLIENT_HELLO with a wrong key; `timeout`
+  // (1) is a client's own verdict; `malformed` (9) closes the connection.
 };
 
 // Worth retrying after a moment: the cluster is changing, not the request.
