@@ -15,7 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # Python module and tests (PyPI is not used: everything comes from apt)
   python3-dev python3-venv python3-pip python3-setuptools python3-wheel
-  pybind11-dev python3-pybind11 python3-pytest
+  pybind11-dev python3-pybind11 python3-pytest python3-msgpack
 )
 packages+=("$@")
 

@@ -1,17 +1,29 @@
-// panal._core: the C++ runtime, seen from Python.
+// panal._core: the C++ core, seen from Python.
 //
-// Every call that waits or works releases the GIL, so other Python threads
-// run meanwhile. Errors arrive as result<T> values and leave here as the
-// Python exception class registered for their code (panal.errors).
+// Every call that waits or works releases the GIL. A blocking call made from
+// the main thread runs on a helper thread while the main thread waits in
+// short slices, checking for signals: Ctrl-C interrupts it (the request
+// itself may still complete). Errors arrive as result<T> values and leave
+// here as the Python exception class registered for their code (panal.errors).
 #include <pybind11/chrono.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
+#include "client/remote_client.h"
+#include "db/messages.h"
+#include "dist/cookie.h"
+#include "node/node.h"
+#include "registry/pg.h"
 #include "runtime/this_process.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -21,7 +33,7 @@ namespace py = pybind11;
 namespace panal::python {
 namespace {
 
-// Raises the panal.errors class for e.code.
+// Raises the panal.errors class for e.code (the GIL must be held).
 [[noreturn]] void raise(const error& e) {
   py::object errors = py::module_::import("panal.errors");
   py::object cls = errors.attr("error_class")(static_cast<int>(e.code));
@@ -34,9 +46,315 @@ T unwrap(result<T> r) {
   if (!r) raise(r.err());
   return std::move(r).value();
 }
+inline void unwrap(result<void> r) {
+  if (!r) raise(r.err());
+}
 
-// A runtime owned by Python. stop() is explicit and idempotent; the
-// destructor stops it too, without the GIL.
+// ---- interruptible waits ------------------------------------------------------
+
+std::thread::id g_main_thread;
+
+// Helper threads run the main thread's blocking calls, so that the main
+// thread can keep checking for Ctrl-C while it waits. An interrupted call
+// goes on (its answer is dropped) and holds its thread: the pool grows when
+// every helper is busy, so later calls never queue behind it.
+class helper {
+ public:
+  static helper& get() {
+    static helper* h = new helper;  // lives until the process ends
+    return *h;
+  }
+  struct job {
+    std::function<void()> work;
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+  };
+  void run(const std::shared_ptr<job>& j) {
+    bool grow;
+    {
+      std::lock_guard lock(m_);
+      queue_.push_back(j);
+      grow = idle_ < queue_.size();
+      if (grow) ++idle_;  // the new thread counts as idle until it takes a job
+    }
+    if (grow) std::thread([this] { serve(); }).detach();
+    cv_.notify_one();
+  }
+
+ private:
+  void serve() {
+    for (;;) {
+      std::shared_ptr<job> j;
+      {
+        std::unique_lock lock(m_);
+        cv_.wait(lock, [&] { return !queue_.empty(); });
+        j = std::move(queue_.front());
+        queue_.pop_front();
+        --idle_;
+      }
+      j->work();
+      {
+        std::lock_guard lock(j->m);
+        j->done = true;
+      }
+      j->cv.notify_all();
+      std::lock_guard lock(m_);
+      ++idle_;
+    }
+  }
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<job>> queue_;
+  std::size_t idle_ = 0;
+};
+
+// Runs `fn` without the GIL; from the main thread, interruptibly.
+template <class F>
+auto blocking(F fn) -> decltype(fn()) {
+  using R = decltype(fn());
+  if (std::this_thread::get_id() != g_main_thread) {
+    py::gil_scoped_release nogil;
+    return fn();
+  }
+  auto out = std::make_shared<std::optional<R>>();
+  auto j = std::make_shared<helper::job>();
+  j->work = [fn = std::move(fn), out]() mutable { out->emplace(fn()); };
+  helper::get().run(j);
+  for (;;) {
+    {
+      py::gil_scoped_release nogil;
+      std::unique_lock lock(j->m);
+      if (j->cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return j->done; })) break;
+    }
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();  // e.g. KeyboardInterrupt
+  }
+  return std::move(**out);
+}
+
+// ---- pids ------------------------------------------------------------------------
+
+// "<node.id.incarnation>" (to_string(pid)) back to a pid; the node name may hold dots.
+std::optional<pid> parse_pid(const std::string& text) {
+  if (text.size() < 7 || text.front() != '<' || text.back() != '>') return std::nullopt;
+  const std::string body = text.substr(1, text.size() - 2);
+  const auto last = body.rfind('.');
+  if (last == std::string::npos) return std::nullopt;
+  const auto mid = body.rfind('.', last - 1);
+  if (mid == std::string::npos) return std::nullopt;
+  try {
+    pid p;
+    p.node = node_index(body.substr(0, mid));
+    p.id = std::stoull(body.substr(mid + 1, last - mid - 1));
+    p.incarnation = static_cast<std::uint32_t>(std::stoul(body.substr(last + 1)));
+    return p;
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+std::vector<std::string> names_of(const std::vector<pid>& ps) {
+  std::vector<std::string> out;
+  for (auto& p : ps) out.push_back(to_string(p));
+  return out;
+}
+
+py::bytes as_bytes(const std::string& s) { return py::bytes(s.data(), s.size()); }
+
+// ---- clients ------------------------------------------------------------------------
+
+// The operations both clients offer, on bytes.
+class py_client {
+ public:
+  virtual ~py_client() = default;
+  virtual result<std::optional<std::string>> get(const std::string& k) = 0;
+  virtual result<void> set(const std::string& k, const std::string& v) = 0;
+  virtual result<bool> remove(const std::string& k) = 0;
+  virtual result<bool> exists(const std::string& k) = 0;
+  virtual result<void> unsafe_set(const std::string& k, const std::string& v) = 0;
+  virtual result<std::vector<std::optional<std::string>>> mget(const std::vector<std::string>& ks) = 0;
+  virtual result<void> mset(const std::vector<std::pair<std::string, std::string>>& items) = 0;
+  virtual void close() {}
+  virtual std::string describe() const = 0;
+  virtual void set_timeout(double seconds) = 0;
+};
+
+class embedded_client final : public py_client {
+ public:
+  embedded_client(client c, std::shared_ptr<node> owner) : c_(std::move(c)), owner_(std::move(owner)) {}
+  result<std::optional<std::string>> get(const std::string& k) override { return c_.get(k); }
+  result<void> set(const std::string& k, const std::string& v) override { return c_.set(k, v); }
+  result<bool> remove(const std::string& k) override { return c_.remove(k); }
+  result<bool> exists(const std::string& k) override { return c_.exists(k); }
+  result<void> unsafe_set(const std::string& k, const std::string& v) override { return c_.unsafe_set(k, v); }
+  result<std::vector<std::optional<std::string>>> mget(const std::vector<std::string>& ks) override {
+    return c_.mget(ks);
+  }
+  result<void> mset(const std::vector<std::pair<std::string, std::string>>& items) override { return c_.mset(items); }
+  std::string describe() const override { return "client process " + to_string(c_.process()) + " of '" + c_.db() + "'"; }
+  void set_timeout(double s) override {
+    c_.set_timeout(std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(s)));
+  }
+
+ private:
+  client c_;
+  std::shared_ptr<node> owner_;  // keeps the runtime alive while the client is
+};
+
+class tcp_client final : public py_client {
+ public:
+  explicit tcp_client(std::unique_ptr<remote_client> c, std::string db) : c_(std::move(c)), db_(std::move(db)) {}
+  result<std::optional<std::string>> get(const std::string& k) override { return c_->get(k); }
+  result<void> set(const std::string& k, const std::string& v) override { return c_->set(k, v); }
+  result<bool> remove(const std::string& k) override { return c_->remove(k); }
+  result<bool> exists(const std::string& k) override { return c_->exists(k); }
+  result<void> unsafe_set(const std::string& k, const std::string& v) override { return c_->unsafe_set(k, v); }
+  result<std::vector<std::optional<std::string>>> mget(const std::vector<std::string>& ks) override {
+    return c_->mget(ks);
+  }
+  result<void> mset(const std::vector<std::pair<std::string, std::string>>& items) override { return c_->mset(items); }
+  void close() override { c_->close(); }
+  std::string describe() const override { return "TCP session with " + c_->node() + " for '" + db_ + "'"; }
+  void set_timeout(double s) override { c_->set_timeout(std::chrono::milliseconds(static_cast<long>(s * 1000))); }
+
+ private:
+  std::unique_ptr<remote_client> c_;
+  std::string db_;
+};
+
+// ---- the node ----------------------------------------------------------------------
+
+class py_node {
+ public:
+  py_node(const std::string& name, std::optional<std::string> cookie, std::optional<std::string> cookie_file,
+          std::optional<unsigned> threads, double tick, double down_after) {
+    node_options o;
+    o.name = name;
+    if (cookie_file) {
+      o.cookie = unwrap(dist::read_cookie_file(*cookie_file));
+    } else if (cookie) {
+      o.cookie = *cookie;
+    }
+    o.threads = threads.value_or(0);
+    o.tick = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(tick));
+    o.down_after = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(down_after));
+    if (name != "nonode@nohost" && o.cookie.empty()) {
+      raise(error{errc::bad_argument, "a distributed node needs a cookie (cookie=... or cookie_file=...)"});
+    }
+    auto n = blocking([o] { return node::start(o); });
+    node_ = std::shared_ptr<node>(std::move(unwrap(std::move(n))).release());
+  }
+
+  node& self() {
+    if (!node_ || stopped_) raise(error{errc::not_running, "this node has been stopped; create a new one"});
+    return *node_;
+  }
+
+  void stop() {
+    if (!node_ || stopped_) return;
+    stopped_ = true;
+    auto n = node_;
+    blocking([n] {
+      n->stop();
+      return 0;
+    });
+  }
+  bool running() const { return node_ && !stopped_; }
+  std::string name() { return self().name(); }
+
+  void connect(const std::string& other) {
+    node& n = self();
+    unwrap(blocking([&n, other] { return n.connect(other); }));
+  }
+  std::vector<std::string> nodes() { return self().nodes(); }
+
+  std::vector<std::string> start_server(const std::string& db, std::vector<std::string> on, std::size_t max_key_bytes,
+                                        std::size_t max_value_bytes, std::uint64_t max_keys, std::size_t max_memory,
+                                        std::optional<std::string> ckey, std::uint32_t slots) {
+    node& n = self();
+    server_options o{{max_key_bytes, max_value_bytes, max_keys, max_memory}, ckey.value_or(""), slots};
+    return names_of(unwrap(blocking([&n, db, on, o] { return n.start_server(db, on, o); })));
+  }
+  std::vector<std::string> start_data(const std::string& db, std::vector<std::string> on, unsigned count) {
+    node& n = self();
+    if (count == 0) raise(error{errc::bad_argument, "count must be at least 1"});
+    return names_of(unwrap(blocking([&n, db, on, count] { return n.start_data(db, on, count); })));
+  }
+  std::shared_ptr<py_client> start_client(const std::string& name, const std::string& db, std::vector<std::string> on) {
+    node& n = self();
+    auto c = unwrap(blocking([&n, name, db, on] { return n.start_client(name, db, on); }));
+    return std::make_shared<embedded_client>(std::move(c), node_);
+  }
+
+  py::dict groups(const std::string& db) {
+    auto g = self().groups(db);
+    py::dict d;
+    d["server"] = names_of(g.servers);
+    d["data"] = names_of(g.data);
+    d["client"] = names_of(g.clients);
+    return d;
+  }
+  std::optional<std::string> master(const std::string& db) {
+    auto m = self().master(db);
+    return m ? std::optional<std::string>(to_string(*m)) : std::nullopt;
+  }
+  std::vector<std::string> databases() {
+    std::vector<std::string> out;
+    for (auto& g : self().registry().which_groups()) {
+      if (g.size() > 7 && g.compare(g.size() - 7, 7, "/server") == 0) out.push_back(g.substr(0, g.size() - 7));
+    }
+    return out;
+  }
+  py::list stats(const std::string& db) {
+    node& n = self();
+    auto s = blocking([&n, db] { return n.stats(db); });
+    py::list out;
+    for (auto& st : s) {
+      py::dict d;
+      d["pid"] = to_string(st.process);
+      d["node"] = node_name(st.process.node);
+      d["keys"] = st.keys;
+      d["memory"] = st.memory;
+      out.append(d);
+    }
+    return out;
+  }
+
+  // Crashes a process (fault injection): a pid string, "<db>/server" (the
+  // master) or "<db>/data" (one data process). Returns the pid it crashed.
+  std::string kill(const std::string& what) {
+    node& n = self();
+    std::optional<pid> target = parse_pid(what);
+    if (!target) {
+      const auto slash = what.rfind('/');
+      if (slash != std::string::npos) {
+        const std::string db = what.substr(0, slash), role = what.substr(slash + 1);
+        if (role == "server") target = n.master(db);
+        if (role == "data" || role == "client") {
+          auto g = n.groups(db);
+          auto& list = role == "data" ? g.data : g.clients;
+          if (!list.empty()) target = list.front();
+        }
+      }
+    }
+    if (!target) raise(error{errc::not_found, "nothing to kill for '" + what + "'"});
+    n.rt().exit(*target, exit_reason::error("killed by node.kill() for a fault-injection experiment"));
+    return to_string(*target);
+  }
+
+ private:
+  std::shared_ptr<node> node_;
+  bool stopped_ = false;
+};
+
+std::shared_ptr<py_client> connect_tcp(std::vector<std::string> addresses, const std::string& db,
+                                       std::optional<std::string> token, double timeout) {
+  remote_options o{addresses, db, token.value_or(""), std::chrono::milliseconds(static_cast<long>(timeout * 1000))};
+  auto c = unwrap(blocking([o] { return remote_client::connect(o); }));
+  return std::make_shared<tcp_client>(std::move(c), db);
+}
+
+// A runtime alone (no node), for experiments with processes.
 class py_runtime {
  public:
   py_runtime(unsigned threads, std::string node_name) {
@@ -50,7 +368,6 @@ class py_runtime {
     py::gil_scoped_release nogil;
     rt_.reset();
   }
-
   void stop() {
     py::gil_scoped_release nogil;
     rt_->stop();
@@ -60,80 +377,141 @@ class py_runtime {
   std::size_t process_count() const { return rt_->process_count(); }
   std::string node() const { return node_name(rt_->node()); }
 
-  // Two processes exchange `rounds` messages; returns the seconds it took.
-  // A demonstration and a check that the runtime works from Python.
   double ping_pong(long rounds, bool same_thread) {
     if (rounds < 0) raise(error{errc::bad_argument, "rounds must be >= 0"});
     check_running();
-    py::gil_scoped_release nogil;
-    inbox done = rt_->open_inbox();
-    const pid report = done.self();
-    auto ponger = rt_->spawn(
-        [] {
-          for (;;) {
-            auto m = this_process::receive_as<pid>();
-            this_process::send(*m, this_process::self());
-          }
-        },
-        {.thread = 0});
-    if (!ponger) raise_nogil(ponger.err());
-    const int thread = same_thread || rt_->thread_count() == 1 ? 0 : 1;
-    auto pinger = rt_->spawn(
-        [rounds, report, ponger = *ponger] {
-          const auto t0 = std::chrono::steady_clock::now();
-          for (long i = 0; i < rounds; ++i) {
-            this_process::send(ponger, this_process::self());
-            this_process::receive_as<pid>();
-          }
-          std::chrono::duration<double> took = std::chrono::steady_clock::now() - t0;
-          this_process::exit(ponger, exit_reason::kill());
-          this_process::send(report, took.count());
-        },
-        {.thread = thread});
-    if (!pinger) raise_nogil(pinger.err());
-    auto took = done.receive_as<double>();
-    if (!took) raise_nogil(error{errc::not_running, "the runtime stopped during ping_pong"});
-    return *took;
+    runtime* rt = rt_.get();
+    auto r = blocking([rt, rounds, same_thread]() -> result<double> {
+      inbox done = rt->open_inbox();
+      const pid report = done.self();
+      auto ponger = rt->spawn(
+          [] {
+            for (;;) {
+              auto m = this_process::receive_as<pid>();
+              this_process::send(*m, this_process::self());
+            }
+          },
+          {.thread = 0});
+      if (!ponger) return ponger.err();
+      const int thread = same_thread || rt->thread_count() == 1 ? 0 : 1;
+      auto pinger = rt->spawn(
+          [rounds, report, ponger = *ponger] {
+            const auto t0 = std::chrono::steady_clock::now();
+            for (long i = 0; i < rounds; ++i) {
+              this_process::send(ponger, this_process::self());
+              this_process::receive_as<pid>();
+            }
+            std::chrono::duration<double> took = std::chrono::steady_clock::now() - t0;
+            this_process::exit(ponger, exit_reason::kill());
+            this_process::send(report, took.count());
+          },
+          {.thread = thread});
+      if (!pinger) return pinger.err();
+      auto took = done.receive_as<double>();
+      if (!took) return error{errc::not_running, "the runtime stopped during ping_pong"};
+      return *took;
+    });
+    return unwrap(std::move(r));
   }
 
-  // Runs a process that sleeps for `seconds` and waits for it: a blocking
-  // call that keeps only its own fiber busy (and not the GIL).
   void sleep(double seconds) {
     check_running();
-    py::gil_scoped_release nogil;
-    inbox done = rt_->open_inbox();
-    const pid report = done.self();
-    auto d = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(seconds));
-    auto p = rt_->spawn([d, report] {
-      this_process::sleep_for(d);
-      this_process::send(report, true);
+    runtime* rt = rt_.get();
+    auto r = blocking([rt, seconds]() -> result<bool> {
+      inbox done = rt->open_inbox();
+      auto d = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(seconds));
+      auto p = rt->spawn([d, report = done.self()] {
+        this_process::sleep_for(d);
+        this_process::send(report, true);
+      });
+      if (!p) return p.err();
+      if (!done.receive_as<bool>()) return error{errc::not_running, "the runtime stopped during sleep"};
+      return true;
     });
-    if (!p) raise_nogil(p.err());
-    if (!done.receive_as<bool>()) raise_nogil(error{errc::not_running, "the runtime stopped during sleep"});
+    (void)unwrap(std::move(r));
   }
 
  private:
   void check_running() const {
     if (!rt_->running()) raise(error{errc::not_running, "this runtime has been stopped; create a new one"});
   }
-  [[noreturn]] static void raise_nogil(const error& e) {
-    py::gil_scoped_acquire gil;
-    raise(e);
-  }
-
   std::unique_ptr<runtime> rt_;
 };
+
+// Calls a client operation without the GIL (interruptibly from the main thread).
+template <class F>
+auto op(const std::shared_ptr<py_client>& c, F f) {
+  return unwrap(blocking([c, f]() { return f(*c); }));
+}
 
 }  // namespace
 }  // namespace panal::python
 
 PYBIND11_MODULE(_core, m) {
-  using panal::python::py_runtime;
+  using namespace panal::python;
+  g_main_thread = std::this_thread::get_id();
+  panal::db::register_types();
   m.doc() = "panal's C++ core (use the `panal` package, not this module directly)";
   m.attr("__version__") = PANAL_VERSION;
 
+  py::class_<py_client, std::shared_ptr<py_client>>(m, "RawClient", "Byte-level client; see panal.Client.")
+      .def("get", [](const std::shared_ptr<py_client>& c, const std::string& k) -> py::object {
+        auto v = op(c, [k](py_client& x) { return x.get(k); });
+        if (!v) return py::none();
+        return as_bytes(*v);
+      })
+      .def("set", [](const std::shared_ptr<py_client>& c, const std::string& k, const std::string& v) {
+        op(c, [k, v](py_client& x) { return x.set(k, v); });
+      })
+      .def("remove", [](const std::shared_ptr<py_client>& c, const std::string& k) {
+        return op(c, [k](py_client& x) { return x.remove(k); });
+      })
+      .def("exists", [](const std::shared_ptr<py_client>& c, const std::string& k) {
+        return op(c, [k](py_client& x) { return x.exists(k); });
+      })
+      .def("unsafe_set", [](const std::shared_ptr<py_client>& c, const std::string& k, const std::string& v) {
+        op(c, [k, v](py_client& x) { return x.unsafe_set(k, v); });
+      })
+      .def("mget", [](const std::shared_ptr<py_client>& c, const std::vector<std::string>& ks) {
+        auto vs = op(c, [ks](py_client& x) { return x.mget(ks); });
+        py::list out;
+        for (auto& v : vs) out.append(v ? py::object(as_bytes(*v)) : py::none());
+        return out;
+      })
+      .def("mset", [](const std::shared_ptr<py_client>& c, const std::vector<std::pair<std::string, std::string>>& items) {
+        op(c, [items](py_client& x) { return x.mset(items); });
+      })
+      .def("close", [](const std::shared_ptr<py_client>& c) {
+        py::gil_scoped_release nogil;
+        c->close();
+      })
+      .def("set_timeout", [](const std::shared_ptr<py_client>& c, double s) { c->set_timeout(s); })
+      .def("describe", [](const std::shared_ptr<py_client>& c) { return c->describe(); });
+
+  py::class_<py_node>(m, "RawNode", "The C++ node; see panal.Node.")
+      .def(py::init<const std::string&, std::optional<std::string>, std::optional<std::string>, std::optional<unsigned>,
+                    double, double>(),
+           py::arg("name"), py::arg("cookie") = py::none(), py::arg("cookie_file") = py::none(),
+           py::arg("threads") = py::none(), py::arg("tick") = 1.0, py::arg("down_after") = 4.0)
+      .def("stop", &py_node::stop)
+      .def_property_readonly("running", &py_node::running)
+      .def_property_readonly("name", &py_node::name)
+      .def("connect", &py_node::connect)
+      .def("nodes", &py_node::nodes)
+      .def("start_server", &py_node::start_server)
+      .def("start_data", &py_node::start_data)
+      .def("start_client", &py_node::start_client)
+      .def("groups", &py_node::groups)
+      .def("master", &py_node::master)
+      .def("databases", &py_node::databases)
+      .def("stats", &py_node::stats)
+      .def("kill", &py_node::kill);
+
+  m.def("connect_tcp", &connect_tcp, py::arg("addresses"), py::arg("db"), py::arg("token") = py::none(),
+        py::arg("timeout") = 5.0);
+
   py::class_<py_runtime>(m, "Runtime", R"doc(
-The process runtime: scheduler threads running lightweight processes.
+The process runtime alone: scheduler threads running lightweight processes.
 
 It runs in background threads of this Python process. `stop()` ends every
 process and joins the threads; a new Runtime can be started afterwards.

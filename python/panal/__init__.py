@@ -1,15 +1,20 @@
 """panal: an in-memory, partitioned key-value store built as an Erlang/OTP-style
-supervision tree, with its C++ runtime usable from Python.
+supervision tree, with Python on top.
 
 >>> import panal
->>> rt = panal.Runtime(threads=2)
->>> seconds = rt.ping_pong(10_000)
->>> rt.stop()
+>>> with panal.Node() as node:
+...     node.start_server("mydb"); node.start_data("mydb", count=2)
+...     db = node.start_client("c1", "mydb")
+...     db["k"] = {"any": "msgpack value"}
+...     db["k"]
+{'any': 'msgpack value'}
 """
 from ._core import Runtime, __version__, set_log_level
+from .client import Client, connect
 from .errors import (AlreadyExists, BadArgument, ConnectionLost, Error, KeyTooLarge, Malformed, NameTaken,
                      NoDataNodes, NoMaster, NoProcess, NotFound, NotRunning, OutOfMemory, StartFailed, Timeout,
                      TooManyKeys, Unauthorized, UnknownDatabase, ValueTooLarge)
+from .node import Node
 
 
 def _runtime_enter(self):
@@ -26,13 +31,19 @@ def _runtime_repr(self):
     return f"<panal.Runtime {self.node} {state}, {self.threads} threads, {self.process_count} processes>"
 
 
+import os as _os
+
+# A library should be quiet: warnings and errors only, unless PANAL_LOG says otherwise.
+if "PANAL_LOG" not in _os.environ:
+    set_log_level("warn")
+
 # Sugar kept in Python: `with panal.Runtime() as rt:` stops it on the way out.
 Runtime.__enter__ = _runtime_enter
 Runtime.__exit__ = _runtime_exit
 Runtime.__repr__ = _runtime_repr
 
 __all__ = [
-    "Runtime", "set_log_level", "__version__",
+    "Node", "Client", "connect", "Runtime", "set_log_level", "__version__",
     "Error", "Timeout", "NoProcess", "NameTaken", "NotRunning", "BadArgument", "NotFound", "AlreadyExists",
     "StartFailed", "Malformed", "Unauthorized", "ConnectionLost", "KeyTooLarge", "ValueTooLarge", "TooManyKeys",
     "OutOfMemory", "NoMaster", "NoDataNodes", "UnknownDatabase",

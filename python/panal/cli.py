@@ -1,0 +1,168 @@
+"""The `panal` command line (also `python -m panal`).
+
+  panal node --name n1@127.0.0.1:7001 --cookie-file PATH [--server DB] [--data DB] [--join NODE]
+  panal status --node n1@127.0.0.1:7001 --cookie-file PATH
+  panal get KEY --db DB [--node ADDR] [--token T]
+  panal set KEY VALUE --db DB [--node ADDR] [--token T] [--json]
+  panal remove KEY --db DB [--node ADDR] [--token T]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+
+from . import __version__, set_log_level
+from .client import connect
+from .errors import Error
+from .node import Node
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line and exit code 2
+        self.exit(2, f"panal: error: {message} (see: panal --help)\n")
+
+
+def _default_cookie_file():
+    return os.path.join(os.path.expanduser("~"), ".panal.cookie")
+
+
+def _address(node: str) -> str:
+    return node.split("@", 1)[1] if "@" in node else node
+
+
+def cmd_node(args) -> int:
+    if "PANAL_LOG" not in os.environ:
+        set_log_level("info")  # a node in the foreground tells what it does
+    node = Node(args.name, cookie_file=args.cookie_file, threads=args.threads)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        if args.join:
+            node.connect(args.join)
+            print(f"panal: {node.name} joined {args.join}; nodes: {', '.join(node.nodes())}", flush=True)
+        for db in args.server or []:
+            node.start_server(db)
+            print(f"panal: server of {db} started on {node.name}", flush=True)
+        for db in args.data or []:
+            node.start_data(db, count=args.count)
+            print(f"panal: {args.count} data process(es) of {db} started on {node.name}", flush=True)
+        print(f"panal: node {node.name} up (SIGTERM or Ctrl-C stops it)", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        node.stop()
+        print(f"panal: node {args.name} stopped", flush=True)
+    return 0
+
+
+def cmd_status(args) -> int:
+    host = _address(args.node).rsplit(":", 1)[0]
+    with socket.socket() as s:  # a free port for a short-lived node of our own
+        s.bind((host, 0))
+        port = s.getsockname()[1]
+    with Node(f"status-{os.getpid()}@{host}:{port}", cookie_file=args.cookie_file) as me:
+        me.connect(args.node)
+        print(f"nodes: {', '.join(sorted(n for n in me.nodes()))}")
+        dbs = me.databases()
+        if not dbs:
+            print("no databases")
+        for db in dbs:
+            groups, master = me.groups(db), me.master(db)
+            print(f"database {db}: master {master}")
+            print(f"  servers: {len(groups['server'])}, data processes: {len(groups['data'])}, "
+                  f"clients: {len(groups['client'])}")
+            for s in me.stats(db):
+                print(f"  data {s['pid']}: {s['keys']} keys, {s['memory']} bytes")
+    return 0
+
+
+def _client(args):
+    return connect(args.node, db=args.db, token=args.token, timeout=args.timeout)
+
+
+def cmd_get(args) -> int:
+    with _client(args) as c:
+        value = c.get(args.key, default=None)
+        if value is None and not c.exists(args.key):
+            print(f"panal: {args.key!r} has no value", file=sys.stderr)
+            return 1
+        print(json.dumps(value, default=repr) if not isinstance(value, str) else value)
+    return 0
+
+
+def cmd_set(args) -> int:
+    value = args.value
+    if args.json:
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            print(f"panal: error: the value is not JSON: {e}", file=sys.stderr)
+            return 2
+    with _client(args) as c:
+        c.set(args.key, value)
+    return 0
+
+
+def cmd_remove(args) -> int:
+    with _client(args) as c:
+        if not c.remove(args.key):
+            print(f"panal: {args.key!r} had no value", file=sys.stderr)
+            return 1
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="panal", description="panal: an in-memory, partitioned key-value store.")
+    p.add_argument("--version", action="version", version=f"panal {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    n = sub.add_parser("node", help="run a node in the foreground until SIGTERM or Ctrl-C")
+    n.add_argument("--name", required=True, help="name@host:port, where the node listens")
+    n.add_argument("--cookie-file", default=_default_cookie_file(),
+                   help="the cluster's shared secret, readable only by you (default: ~/.panal.cookie)")
+    n.add_argument("--server", action="append", metavar="DB", help="start a server of DB here (repeatable)")
+    n.add_argument("--data", action="append", metavar="DB", help="start data processes of DB here (repeatable)")
+    n.add_argument("--count", type=int, default=1, help="data processes per --data (default 1)")
+    n.add_argument("--join", metavar="NODE", help="a node of the cluster to join")
+    n.add_argument("--threads", type=int, default=None, help="scheduler threads (default: one per CPU)")
+    n.set_defaults(run=cmd_node)
+
+    s = sub.add_parser("status", help="nodes, databases, masters, keys and memory of a cluster")
+    s.add_argument("--node", default="n1@127.0.0.1:7001", help="a node of the cluster (name@host:port)")
+    s.add_argument("--cookie-file", default=_default_cookie_file())
+    s.set_defaults(run=cmd_status)
+
+    for name, run, help_ in (("get", cmd_get, "print a key's value"), ("set", cmd_set, "store a value"),
+                             ("remove", cmd_remove, "remove a key")):
+        c = sub.add_parser(name, help=help_)
+        c.add_argument("key")
+        if name == "set":
+            c.add_argument("value")
+            c.add_argument("--json", action="store_true", help="parse VALUE as JSON (default: a string)")
+        c.add_argument("--db", required=True)
+        c.add_argument("--node", default="127.0.0.1:7001", help="host:port of any node (default 127.0.0.1:7001)")
+        c.add_argument("--token", default=None, help="the database's client key")
+        c.add_argument("--timeout", type=float, default=5.0)
+        c.set_defaults(run=run)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except Error as e:
+        print(f"panal: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""panal.Client: one database, through a client process or a TCP session."""
+from __future__ import annotations
+
+import html
+from typing import Any, Iterable, Mapping
+
+import msgpack
+
+from . import _core
+
+_MISSING = object()
+
+
+def _key(key: str | bytes) -> bytes:
+    if isinstance(key, str):
+        return key.encode("utf-8")
+    if isinstance(key, (bytes, bytearray, memoryview)):
+        return bytes(key)
+    raise TypeError(f"a key is str or bytes, not {type(key).__name__}")
+
+
+def _pack(value: Any) -> bytes:
+    try:
+        return msgpack.packb(value, use_bin_type=True)
+    except TypeError as e:
+        raise TypeError(f"panal stores what msgpack carries (bytes, str, int, float, bool, None, list, dict): {e}") from None
+
+
+def _unpack(raw: bytes) -> Any:
+    return msgpack.unpackb(raw, raw=False, strict_map_key=False)
+
+
+class Client:
+    """The operations of one database.
+
+    Keys are str (stored as UTF-8) or bytes; values are anything msgpack
+    carries and come back as the same Python types (tuples come back as
+    lists). Errors are subclasses of panal.Error. A client may be shared by
+    threads; calls release the GIL, and Ctrl-C interrupts a waiting call.
+    """
+
+    def __init__(self, raw: _core.RawClient, db: str):
+        self._raw = raw
+        self.db = db
+
+    def get(self, key: str | bytes, default: Any = None) -> Any:
+        """The value of `key`, or `default` if it has none."""
+        raw = self._raw.get(_key(key))
+        return default if raw is None else _unpack(raw)
+
+    def set(self, key: str | bytes, value: Any) -> None:
+        """Stores `value` under `key`; returns once the key's data process has it."""
+        self._raw.set(_key(key), _pack(value))
+
+    def remove(self, key: str | bytes) -> bool:
+        """Removes `key`; True if it had a value."""
+        return self._raw.remove(_key(key))
+
+    def exists(self, key: str | bytes) -> bool:
+        """True if `key` has a value."""
+        return self._raw.exists(_key(key))
+
+    def unsafe_set(self, key: str | bytes, value: Any) -> None:
+        """Stores without waiting for an acknowledgement (errors are not reported);
+        later calls on this client are ordered after it."""
+        self._raw.unsafe_set(_key(key), _pack(value))
+
+    def mget(self, keys: Iterable[str | bytes], default: Any = None) -> list:
+        """The values of `keys`, in order (`default` for the missing), fetched in parallel."""
+        return [default if r is None else _unpack(r) for r in self._raw.mget([_key(k) for k in keys])]
+
+    def mset(self, items: Mapping[str | bytes, Any] | Iterable[tuple]) -> None:
+        """Stores many keys at once, in parallel."""
+        pairs = items.items() if isinstance(items, Mapping) else items
+        self._raw.mset([(_key(k), _pack(v)) for k, v in pairs])
+
+    def set_timeout(self, seconds: float) -> None:
+        """How long each call may wait (default 5 s), retries included."""
+        self._raw.set_timeout(float(seconds))
+
+    def close(self) -> None:
+        """Closes a TCP session (a no-op for a client process)."""
+        self._raw.close()
+
+    def __getitem__(self, key):
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key, value):
+        self.set(key, value)
+
+    def __delitem__(self, key):
+        if not self.remove(key):
+            raise KeyError(key)
+
+    def __contains__(self, key):
+        return self.exists(key)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        return f"<panal.Client {self._raw.describe()}>"
+
+    def _repr_html_(self):
+        return f"<b>panal.Client</b> {html.escape(self._raw.describe())}"
+
+
+def connect(addresses: str | Iterable[str], db: str, token: str | None = None, timeout: float = 5.0) -> Client:
+    """A client of database `db` over TCP, without a local node.
+
+    `addresses`: "host:port" of one or more nodes (a node name works too);
+    they are tried in order, and a lost connection fails over to the next.
+    `token`: the database's client key, if it has one.
+    """
+    if isinstance(addresses, str):
+        addresses = [addresses]
+    return Client(_core.connect_tcp(list(addresses), db, token, float(timeout)), db)

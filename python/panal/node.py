@@ -1,0 +1,133 @@
+"""panal.Node: a node of a panal cluster, embedded in this Python process."""
+from __future__ import annotations
+
+import html
+from typing import Iterable
+
+from . import _core
+from .client import Client
+
+
+def _nodes(nodes: str | Iterable[str] | None) -> list[str]:
+    if nodes is None:
+        return []
+    if isinstance(nodes, str):
+        return [nodes]
+    return list(nodes)
+
+
+class Node:
+    """A node running in background threads of this Python process.
+
+    name: "name@host:port" to join a cluster (it listens there), or the
+    default "nonode@nohost" for a node on its own. A distributed node needs
+    the cluster's cookie (cookie=... or cookie_file=..., a file only its
+    owner can read). Use it as a context manager, or call stop(); a new Node
+    can be started afterwards in the same interpreter.
+    """
+
+    def __init__(self, name: str = "nonode@nohost", cookie: str | None = None, cookie_file: str | None = None,
+                 threads: int | None = None, tick: float = 1.0, down_after: float = 4.0):
+        self._raw = _core.RawNode(name, cookie, cookie_file, threads, float(tick), float(down_after))
+
+    @property
+    def name(self) -> str:
+        return self._raw.name
+
+    @property
+    def running(self) -> bool:
+        return self._raw.running
+
+    def connect(self, node: str) -> None:
+        """Joins the cluster `node` belongs to (the full mesh follows)."""
+        self._raw.connect(node)
+
+    def nodes(self) -> list[str]:
+        """The connected nodes (this one not included)."""
+        return self._raw.nodes()
+
+    def start_server(self, db: str, nodes: str | Iterable[str] | None = None, *, max_key_bytes: int = 1024,
+                     max_value_bytes: int = 8 << 20, max_keys: int = 0, max_memory: int = 0,
+                     ckey: str | None = None, slots: int = 16384) -> list[str]:
+        """Starts a server of `db` on each of `nodes` (default: this node); the
+        oldest server is the master. The limits (0: unlimited) and the client
+        key hold for the database. Returns the new pids."""
+        return self._raw.start_server(db, _nodes(nodes), max_key_bytes, max_value_bytes, max_keys, max_memory, ckey,
+                                      slots)
+
+    def start_data(self, db: str, nodes: str | Iterable[str] | None = None, count: int = 1) -> list[str]:
+        """Starts `count` data processes of `db` on each of `nodes` (default: this node)."""
+        return self._raw.start_data(db, _nodes(nodes), int(count))
+
+    def start_client(self, name: str, db: str, nodes: str | Iterable[str] | None = None) -> Client:
+        """Starts a client process `name` of `db` (on `nodes`, default this node)
+        and returns a Client that talks through the first."""
+        return Client(self._raw.start_client(name, db, _nodes(nodes)), db)
+
+    def groups(self, db: str) -> dict:
+        """{"server": [pid, ...], "data": [...], "client": [...]} as this node sees them."""
+        return self._raw.groups(db)
+
+    def master(self, db: str) -> str | None:
+        """The pid of the master server of `db`, or None."""
+        return self._raw.master(db)
+
+    def databases(self) -> list[str]:
+        """Databases with a live server in the cluster."""
+        return self._raw.databases()
+
+    def stats(self, db: str) -> list[dict]:
+        """Keys and memory (bytes) of every live data process of `db`."""
+        return self._raw.stats(db)
+
+    def kill(self, pid_or_role: str) -> str:
+        """Crashes a process, for experiments: a pid, "db/server" (the master) or
+        "db/data" (a data process). Its supervisor restarts it. Returns the pid."""
+        return self._raw.kill(pid_or_role)
+
+    def stop(self) -> None:
+        """Stops every process of this node and its threads. Idempotent."""
+        self._raw.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def _view(self):
+        """The cluster as this node sees it: (nodes, [(db, master, groups, stats)])."""
+        dbs = [(db, self.master(db), self.groups(db), self.stats(db)) for db in self.databases()]
+        return [self.name] + self.nodes(), dbs
+
+    def __repr__(self):
+        if not self.running:
+            return "<panal.Node stopped>"
+        nodes, dbs = self._view()
+        lines = [f"<panal.Node {self.name}: {len(nodes)} node(s)"]
+        for db, master, groups, stats in dbs:
+            keys = ", ".join(f"{s['keys']}" for s in stats)
+            lines.append(f"  {db}: master {master}, {len(groups['server'])} server(s), "
+                         f"{len(groups['data'])} data ({keys} keys), {len(groups['client'])} client(s)")
+        return "\n".join(lines) + ">"
+
+    def _repr_html_(self):
+        if not self.running:
+            return "<b>panal.Node</b> (stopped)"
+        nodes, dbs = self._view()
+        e = html.escape
+        rows = "".join(f"<li>{e(n)}</li>" for n in nodes)
+        out = [f"<b>panal.Node</b> {e(self.name)}<br>nodes:<ul>{rows}</ul>"]
+        for db, master, groups, stats in dbs:
+            out.append(f"<table><caption>database <b>{e(db)}</b> — master {e(str(master))}</caption>"
+                       "<tr><th>role</th><th>pid</th><th>keys</th><th>memory (bytes)</th></tr>")
+            by_pid = {s["pid"]: s for s in stats}
+            for role in ("server", "data", "client"):
+                for p in groups[role]:
+                    s = by_pid.get(p, {})
+                    mark = " (master)" if p == master else ""
+                    out.append(f"<tr><td>{role}{mark}</td><td>{e(p)}</td><td>{s.get('keys', '')}</td>"
+                               f"<td>{s.get('memory', '')}</td></tr>")
+            out.append("</table>")
+        return "".join(out)

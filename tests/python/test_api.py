@@ -1,0 +1,219 @@
+"""The Python API: every public function and error, values, threads, Ctrl-C."""
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import panal
+from conftest import free_port, node_name
+
+
+@pytest.fixture
+def node():
+    with panal.Node(threads=2) as n:
+        n.start_server("db")
+        n.start_data("db", count=2)
+        yield n
+
+
+@pytest.fixture
+def db(node):
+    return node.start_client("c1", "db")
+
+
+VALUES = [b"\x00bytes\xff", "str ü", 0, -1, 2**63 - 1, -(2**63), 3.25, True, False, None, [1, "two", None],
+          {"a": {"b": [1.5, b"x"]}, "n": 1}, {1: "int keys"}, [], {}]
+
+
+@pytest.mark.parametrize("value", VALUES, ids=[repr(v)[:20] for v in VALUES])
+def test_values_round_trip_as_the_same_python_types(db, value):
+    db.set("k", value)
+    got = db.get("k")
+    assert got == value and type(got) is type(value)
+
+
+def test_keys_are_str_or_bytes(db):
+    db.set("é", 1)
+    assert db.get("é".encode("utf-8")) == 1
+    db.set(b"\x00\xff", 2)
+    assert db[b"\x00\xff"] == 2
+    with pytest.raises(TypeError):
+        db.set(5, 1)
+
+
+def test_every_operation(db):
+    assert db.get("missing") is None and db.get("missing", default=7) == 7
+    db.set("k", 1)
+    assert db.exists("k") and "k" in db
+    db["k"] = 2
+    assert db["k"] == 2
+    with pytest.raises(KeyError):
+        db["missing"]
+    assert db.remove("k") is True and db.remove("k") is False
+    db["d"] = 1
+    del db["d"]
+    with pytest.raises(KeyError):
+        del db["d"]
+    db.unsafe_set("u", [1, 2])
+    assert db.get("u") == [1, 2], "later calls are ordered after unsafe_set"
+    db.mset({"a": 1, "b": "two"})
+    db.mset([("c", 3.0)])
+    assert db.mget(["a", "b", "nope", "c"], default="-") == [1, "two", "-", 3.0]
+    with db as same:
+        assert same is db
+    assert "client process" in repr(db) and "panal.Client" in db._repr_html_()
+
+
+def test_limits_raise_their_exception_and_store_nothing():
+    with panal.Node(threads=2) as n:
+        n.start_server("tight", max_key_bytes=8, max_value_bytes=32, max_keys=2)
+        n.start_data("tight")
+        db = n.start_client("c", "tight")
+        with pytest.raises(panal.KeyTooLarge):
+            db.set("k" * 9, 1)
+        with pytest.raises(panal.ValueTooLarge):
+            db.set("k", "x" * 40)
+        assert "k" not in db
+        db["a"], db["b"] = 1, 2
+        with pytest.raises(panal.TooManyKeys) as info:
+            db["c"] = 3
+        assert "limit" in str(info.value)
+        assert "c" not in db
+        with pytest.raises(panal.BadArgument):
+            db.set("", 1)
+    with panal.Node(threads=1) as n:
+        n.start_server("small", max_memory=100_000)
+        n.start_data("small")
+        db = n.start_client("c", "small")
+        with pytest.raises(panal.OutOfMemory):
+            for i in range(1000):
+                db.set(f"k{i}", b"x" * 1000)
+
+
+def test_no_data_and_no_master_are_retried_then_raised():
+    with panal.Node(threads=2) as n:
+        n.start_server("nodata")
+        db = n.start_client("c", "nodata")
+        db.set_timeout(0.3)
+        with pytest.raises(panal.NoDataNodes):
+            db.set("k", 1)
+        other = n.start_client("c2", "nobody")
+        other.set_timeout(0.3)
+        with pytest.raises(panal.NoMaster):
+            other.get("k")
+
+
+def test_tcp_client_and_its_errors(cookie_file):
+    with panal.Node(node_name("n1"), cookie_file=cookie_file, threads=2) as n:
+        n.start_server("db", ckey="token")
+        n.start_data("db", count=2)
+        address = n.name.split("@")[1]
+        with panal.connect(address, db="db", token="token") as c:
+            c["k"] = {"via": "tcp"}
+            assert c["k"] == {"via": "tcp"}
+            assert n.start_client("c", "db")["k"] == {"via": "tcp"}
+            assert "TCP session" in repr(c)
+        with pytest.raises(panal.Unauthorized):
+            panal.connect(address, db="db", token="wrong")
+        with pytest.raises(panal.UnknownDatabase):
+            panal.connect(address, db="nope", token="token")
+    with pytest.raises(panal.ConnectionLost):
+        panal.connect(f"127.0.0.1:{free_port()}", db="db", timeout=1)
+
+
+def test_failover_is_invisible_but_for_latency(cookie_file):
+    with panal.Node(node_name("a"), cookie_file=cookie_file, threads=2) as a, \
+            panal.Node(node_name("b"), cookie_file=cookie_file, threads=2) as b:
+        b.connect(a.name)
+        a.start_server("db")
+        b.start_server("db")
+        a.start_data("db", [a.name, b.name])
+        db = b.start_client("c", "db")
+        old = a.master("db")
+        for i in range(200):
+            if i == 50:
+                assert a.kill("db/server") == old
+            db[f"k{i}"] = i
+        assert db.mget([f"k{i}" for i in range(200)]) == list(range(200))
+        assert a.master("db") != old
+
+
+def test_node_api_and_views(cookie_file):
+    with panal.Node(node_name("v"), cookie_file=cookie_file) as n:
+        assert n.running and n.nodes() == []
+        servers = n.start_server("db")
+        data = n.start_data("db", count=3)
+        assert len(servers) == 1 and len(data) == 3
+        assert n.master("db") == servers[0]
+        assert n.databases() == ["db"]
+        assert n.groups("db")["data"] and len(n.groups("db")["data"]) == 3
+        c = n.start_client("c", "db")
+        c.mset({f"k{i}": i for i in range(100)})
+        assert sum(s["keys"] for s in n.stats("db")) == 100
+        html = n._repr_html_()
+        assert "<table" in html and "(master)" in html
+        assert "1 server(s)" in repr(n)
+        victim = n.kill("db/data")
+        assert victim in data
+        assert n.master("nobody") is None
+        with pytest.raises(panal.NotFound):
+            n.kill("nope/data")
+        with pytest.raises(panal.AlreadyExists):
+            n.start_server("db")
+    assert not n.running and "stopped" in repr(n)
+    with pytest.raises(panal.NotRunning):
+        n.start_server("db")
+
+
+def test_start_stop_and_start_again():
+    for _ in range(3):
+        with panal.Node(threads=1) as n:
+            n.start_server("db")
+            n.start_data("db")
+            n.start_client("c", "db")["k"] = 1
+
+
+def test_a_distributed_node_needs_a_cookie_and_a_private_cookie_file(tmp_path):
+    with pytest.raises(panal.BadArgument):
+        panal.Node(node_name("x"))
+    loose = tmp_path / "loose"
+    loose.write_text("secret")
+    loose.chmod(0o644)
+    with pytest.raises(panal.Unauthorized) as info:
+        panal.Node(node_name("x"), cookie_file=str(loose))
+    assert "chmod 600" in str(info.value)
+
+
+def test_threads_share_a_client(db):
+    errors = []
+
+    def work(t):
+        try:
+            for i in range(200):
+                db[f"t{t}:{i}"] = i
+                assert db[f"t{t}:{i}"] == i
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_ctrl_c_interrupts_a_blocking_call():
+    with panal.Node(threads=1) as n:
+        n.start_server("stuck")  # no data process: calls retry until the timeout
+        db = n.start_client("c", "stuck")
+        db.set_timeout(30)
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            db.set("k", 1)
+        assert time.monotonic() - t0 < 5, "Ctrl-C must not wait for the 30 s timeout"
+        timer.join()
