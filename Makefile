@@ -31,6 +31,7 @@ build-asan: venv
 # $(BUILD) so that nothing is compiled twice.
 python: build
 	PANAL_BUILD_DIR=$(abspath $(BUILD)) $(PY) -m pip install --no-build-isolation --no-index -q .
+	$(PY) -m ipykernel install --sys-prefix --name panal --display-name "Python (panal)" > /dev/null
 
 test-cpp: build
 	cd $(BUILD) && ctest --output-on-failure
@@ -45,7 +46,8 @@ test-python: python
 test: test-cpp test-asan test-python
 
 demo: python
-	$(PY) examples/runtime_demo.py
+	$(PY) examples/quickstart.py
+	$(PY) examples/cluster.py
 
 # libFuzzer over the frame reader and decoder, for FUZZ_SECONDS (default 60).
 FUZZ_SECONDS ?= 60

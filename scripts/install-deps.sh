@@ -16,6 +16,8 @@ packages=(
   # Python module and tests (PyPI is not used: everything comes from apt)
   python3-dev python3-venv python3-pip python3-setuptools python3-wheel
   pybind11-dev python3-pybind11 python3-pytest python3-msgpack
+  # the notebook example, executed by the tests
+  python3-nbclient python3-nbformat python3-ipykernel
 )
 packages+=("$@")
 

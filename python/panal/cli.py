@@ -61,6 +61,20 @@ def cmd_node(args) -> int:
     return 0
 
 
+def _settle(node, timeout=5.0):
+    """Waits until the node's view (peers, their groups) stops changing: the
+    mesh and the registry sync follow a connect by a few milliseconds."""
+    import time
+    deadline = time.monotonic() + timeout
+    last, still = None, 0
+    while time.monotonic() < deadline and still < 3:
+        view = (tuple(sorted(node.nodes())),
+                tuple((db, tuple(sorted(map(len, node.groups(db).values())))) for db in node.databases()))
+        still = still + 1 if view == last else 0
+        last = view
+        time.sleep(0.1)
+
+
 def cmd_status(args) -> int:
     host = _address(args.node).rsplit(":", 1)[0]
     with socket.socket() as s:  # a free port for a short-lived node of our own
@@ -68,6 +82,7 @@ def cmd_status(args) -> int:
         port = s.getsockname()[1]
     with Node(f"status-{os.getpid()}@{host}:{port}", cookie_file=args.cookie_file) as me:
         me.connect(args.node)
+        _settle(me)
         print(f"nodes: {', '.join(sorted(n for n in me.nodes()))}")
         dbs = me.databases()
         if not dbs:

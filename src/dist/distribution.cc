@@ -426,7 +426,9 @@ void distribution::impl::reader_loop(const std::shared_ptr<conn_state>& st, wire
       case frame_kind::signal: {
         signal& s = *d->sig;
         // A peer speaks only for its own processes, and only to ours.
-        const bool anonymous = !s.from && s.what == sk::message;  // sent from outside any process
+        // From outside any process (runtime::send, runtime::exit): only a
+        // message or an exit signal can have no sender.
+        const bool anonymous = !s.from && (s.what == sk::message || s.what == sk::exit);
         if ((!anonymous && (s.from.node != st->peer_node || s.from.incarnation != st->peer_incarnation)) ||
             !rt.is_local(s.to)) {
           log::warn("dist", "dropping a signal from ", st->peer, " with foreign pids ", s.from, " -> ", s.to);

@@ -1,0 +1,99 @@
+"""A three-node panal cluster, started from this script (`make demo` runs it).
+
+Starts 3 nodes as OS processes (`python -m panal node`), joins them with an
+embedded node of its own, starts servers, data and client processes across
+them, writes 10,000 keys and prints how they spread over the 5 data
+processes. Then it kills the master server and a data process, and shows the
+supervisors restarting them and the new master. It leaves no process behind.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import panal
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_node(name, cookie_file, join=None):
+    cmd = [sys.executable, "-m", "panal", "node", "--name", name, "--cookie-file", cookie_file, "--threads", "1"]
+    if join:
+        cmd += ["--join", join]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:  # wait until it is up
+        if " up " in line:
+            return proc
+    raise RuntimeError(f"node {name} did not start")
+
+
+def main():
+    workdir = tempfile.mkdtemp(prefix="panal-demo-")
+    cookie_file = os.path.join(workdir, "cookie")
+    with open(cookie_file, "w") as f:
+        f.write("demo-cookie")
+    os.chmod(cookie_file, 0o600)
+
+    names = [f"n{i}@127.0.0.1:{free_port()}" for i in (1, 2, 3)]
+    procs = []
+    try:
+        procs.append(start_node(names[0], cookie_file))
+        for name in names[1:]:
+            procs.append(start_node(name, cookie_file, join=names[0]))
+        print("started 3 node processes:", ", ".join(names))
+
+        with panal.Node(f"demo@127.0.0.1:{free_port()}", cookie_file=cookie_file) as me:
+            me.connect(names[0])
+            me.start_server("mydb", [names[0], names[1]])          # two servers: the oldest is master
+            me.start_data("mydb", [names[0], names[1]], count=2)   # 2 + 2 data processes
+            me.start_data("mydb", [names[2]])                      # + 1
+            db = me.start_client("c1", "mydb", [names[2]])         # a client process on n3
+            print(me)
+
+            db.mset({f"key:{i}": i for i in range(10_000)})
+            spread = [s["keys"] for s in me.stats("mydb")]
+            print(f"10,000 keys over {len(spread)} data processes: {'/'.join(map(str, spread))}")
+
+            master = me.master("mydb")
+            print("\nkilling the master server", master)
+            me.kill(master)
+            db["after-failover"] = "written while the master was being replaced"
+            print("a write right after: ok; the new master is", me.master("mydb"))
+
+            victim = me.groups("mydb")["data"][0]
+            print("killing a data process", victim)
+            me.kill(victim)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                data = me.groups("mydb")["data"]
+                if len(data) == 5 and victim not in data:
+                    break
+                time.sleep(0.05)
+            print("its supervisor restarted it: data processes now", len(me.groups("mydb")["data"]),
+                  "(the killed one's keys are lost until replication exists)")
+            servers = me.groups("mydb")["server"]
+            print(f"servers now {len(servers)}: the restarted one is the youngest, so", me.master("mydb"),
+                  "stays master")
+            print(me)
+            print("readable after all that:", db["after-failover"])
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        print("\nall node processes stopped:", all(p.poll() is not None for p in procs))
+
+
+if __name__ == "__main__":
+    main()

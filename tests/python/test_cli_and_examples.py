@@ -1,0 +1,88 @@
+"""The panal command line against a running cluster, and the examples."""
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import PANAL, node_name, wait_for_line
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def run(*args, timeout=30):
+    return subprocess.run([*PANAL, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_cli_against_a_running_cluster(processes, cookie_file):
+    n1, n2 = node_name("n1"), node_name("n2")
+    first = processes(*PANAL, "node", "--name", n1, "--cookie-file", cookie_file, "--server", "db")
+    wait_for_line(first, " up ")
+    second = processes(*PANAL, "node", "--name", n2, "--cookie-file", cookie_file, "--join", n1,
+                       "--data", "db", "--count", "2")
+    wait_for_line(second, " up ")
+    address = n2.split("@")[1]
+    assert run("set", "greeting", "hello", "--db", "db", "--node", address).returncode == 0
+    got = run("get", "greeting", "--db", "db", "--node", address)
+    assert got.returncode == 0 and got.stdout.strip() == "hello"
+    assert run("set", "doc", '{"a": [1, 2]}', "--json", "--db", "db", "--node", address).returncode == 0
+    assert run("get", "doc", "--db", "db", "--node", address).stdout.strip() == '{"a": [1, 2]}'
+    status = run("status", "--node", n1, "--cookie-file", cookie_file)
+    assert status.returncode == 0, status.stderr
+    assert "database db: master <" in status.stdout and "data processes: 2" in status.stdout
+    assert n2 in status.stdout
+    assert run("remove", "greeting", "--db", "db", "--node", address).returncode == 0
+    missing = run("get", "greeting", "--db", "db", "--node", address)
+    assert missing.returncode == 1 and "has no value" in missing.stderr
+    unknown = run("get", "x", "--db", "nope", "--node", address)
+    assert unknown.returncode == 1 and "UnknownDatabase" in unknown.stderr
+    # SIGTERM stops a node cleanly.
+    second.send_signal(signal.SIGTERM)
+    out, _ = second.communicate(timeout=15)
+    assert second.returncode == 0 and "stopped" in out
+
+
+def test_bad_arguments_give_one_line_and_exit_code_2():
+    for args in (["get"], ["frobnicate"], ["set", "k", "--db", "db"], ["node"]):
+        r = run(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert r.stderr.startswith("panal: error:")
+    assert run("--help").returncode == 0 and "status" in run("--help").stdout
+
+
+def test_the_console_script_is_installed():
+    script = Path(sys.executable).parent / "panal"
+    r = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.startswith("panal ")
+
+
+def test_quickstart_runs_to_the_end():
+    r = subprocess.run([sys.executable, str(EXAMPLES / "quickstart.py")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "caught: ValueTooLarge" in r.stdout
+
+
+def test_cluster_example_runs_to_the_end_and_leaves_no_process():
+    r = subprocess.run([sys.executable, str(EXAMPLES / "cluster.py")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "10,000 keys over 5 data processes" in r.stdout
+    counts = [int(x) for x in r.stdout.split("10,000 keys over 5 data processes: ")[1].split()[0].split("/")]
+    assert sum(counts) == 10000 and all(1800 <= c <= 2200 for c in counts), counts
+    assert "the new master is <n2@" in r.stdout
+    assert "all node processes stopped: True" in r.stdout
+    names = [w for w in r.stdout.split() if w.startswith("n1@127.0.0.1:")]
+    leftover = subprocess.run(["pgrep", "-f", names[0].rstrip(",")], capture_output=True, text=True)
+    assert leftover.stdout.strip() == "", "a node process was left behind"
+
+
+def test_the_notebook_runs_to_the_end():
+    nbformat = __import__("nbformat")
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(str(EXAMPLES / "notebook.ipynb"), as_version=4)
+    NotebookClient(nb, timeout=120, kernel_name="panal").execute()
+    html = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+            if "text/html" in o.get("data", {})]
+    assert html and "<table" in html[0]["data"]["text/html"], "the node shows itself as an HTML table"
+    texts = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "10001" in texts.replace(" ", "") or "10001" in texts
