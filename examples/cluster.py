@@ -66,6 +66,7 @@ def main():
             me.kill(master)
             db["after-failover"] = "written while the master was being replaced"
             print("a write right after: ok; the new master is", me.master("mydb"))
+            print("and read back:", db["after-failover"])
 
             victim = me.groups("mydb")["data"][0]
             print("killing a data process", victim)
@@ -82,7 +83,6 @@ def main():
             print(f"servers now {len(servers)}: the restarted one is the youngest, so", me.master("mydb"),
                   "stays master")
             print(me)
-            print("readable after all that:", db["after-failover"])
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)

@@ -84,9 +84,12 @@ void server_main(registry::pg& groups, server_config config) {
   for (;;) {
     auto m = tp::receive();
     if (auto* r = m->get_if<request>()) {
+      // A requester with a stale view. Not forwarded: during a failover our
+      // own view may still name the dead master, and a message to it is lost;
+      // a retryable answer lets the requester try again once views agree.
       const auto master = groups.oldest(servers);
       if (master && *master != self) {
-        tp::send(*master, std::move(*r));  // a requester with a stale view
+        answer(*r, error_reply(0, {errc::no_master, "this server is not the master of '" + config.db + "'; retry"}));
         continue;
       }
       const op kind = static_cast<op>(r->kind);

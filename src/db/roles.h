@@ -5,7 +5,7 @@
 // - server: the oldest living member of <db>/server is the master. It checks
 //   limits, stamps writes with a version (a hybrid logical clock), picks the
 //   key's slot owner from the slot map of <db>/data and forwards the request
-//   there. A server that is not the master forwards to the one that is.
+//   there. A server that is not the master answers no_master (retryable).
 // - data: holds a versioned table; applies writes whose version is newer
 //   (last write wins) and answers the requester directly.
 // - client: the in-process API's end: takes client_op calls, sends requests

@@ -4,7 +4,7 @@ import socket
 import struct
 import time
 
-from conftest import Node, eventually
+from cluster_support import Node, eventually
 
 
 def mesh(nodes):

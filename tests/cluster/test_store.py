@@ -3,7 +3,7 @@ error, failover, restarts, spread and movement of keys, the client protocol."""
 import socket
 import struct
 
-from conftest import eventually
+from cluster_support import eventually
 from test_cluster import mesh
 
 

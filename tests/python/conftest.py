@@ -1,21 +1,7 @@
-"""Helpers for the Python tests: free ports, cookie files, node processes."""
-import os
-import socket
+"""Fixtures of the Python tests (helpers: py_support.py)."""
 import subprocess
-import sys
-import time
 
 import pytest
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def node_name(tag):
-    return f"{tag}@127.0.0.1:{free_port()}"
 
 
 @pytest.fixture
@@ -45,19 +31,3 @@ def processes():
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-
-
-def wait_for_line(proc, text, timeout=20):
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if text in line:
-            return seen
-    raise AssertionError(f"{text!r} not seen; output so far: {''.join(seen)}")
-
-
-PANAL = [sys.executable, "-m", "panal"]

@@ -7,7 +7,7 @@ import time
 import pytest
 
 import panal
-from conftest import free_port, node_name
+from py_support import free_port, node_name
 
 
 @pytest.fixture

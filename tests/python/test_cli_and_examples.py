@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import PANAL, node_name, wait_for_line
+from py_support import PANAL, node_name, wait_for_line
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -1,0 +1,83 @@
+"""Helpers for the cluster tests: real panal_test_node OS processes on 127.0.0.1.
+
+Every node is started on a free port and killed at the end of its test, so
+parallel runs do not collide and nothing is left behind.
+"""
+import os
+import select
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("PANAL_BUILD_DIR", ROOT / "build" / "release"))
+BINARY = BUILD / "panal_test_node"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Node:
+    def __init__(self, tag, cookie="secret", tick_ms=100, down_ms=1000, log_dir=None):
+        self.name = f"{tag}@127.0.0.1:{free_port()}"
+        self.log_path = Path(log_dir) / f"{tag}.log"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [str(BINARY), "--name", self.name, "--cookie", cookie, "--tick-ms", str(tick_ms),
+             "--down-ms", str(down_ms)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1)
+        assert self.read_line(10).startswith("ready"), "node did not start"
+
+    def read_line(self, timeout):
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            raise TimeoutError(f"{self.name} did not answer in {timeout} s")
+        return self.proc.stdout.readline().strip()
+
+    def cmd(self, line, timeout=30):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self.read_line(timeout)
+
+    def nodes(self):
+        return self.cmd("nodes").split()[1:]
+
+    def members(self, group):
+        _, count, digest = self.cmd(f"members {group}").split()
+        return int(count), digest
+
+    def logged(self):
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGCONT)
+                self.cmd("quit", timeout=10)
+                self.proc.wait(timeout=10)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def eventually(check, timeout=10.0, interval=0.05):
+    """Polls `check` until it returns a truthy value or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
