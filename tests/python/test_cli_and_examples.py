@@ -86,3 +86,16 @@ def test_the_notebook_runs_to_the_end():
     assert html and "<table" in html[0]["data"]["text/html"], "the node shows itself as an HTML table"
     texts = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "10001" in texts.replace(" ", "") or "10001" in texts
+
+
+def test_the_readme_python_example_runs():
+    import re
+
+    from py_support import free_port
+
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    code = re.search(r"## Python\n\n```python\n(.*?)```", readme, re.S).group(1)
+    code = code.replace("127.0.0.1:7001", f"127.0.0.1:{free_port()}")  # a free port, not the documented one
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "'msgpack value'" in r.stdout and "True 0" in r.stdout
