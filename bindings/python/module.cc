@@ -320,6 +320,11 @@ class py_node {
     return out;
   }
 
+  std::vector<std::string> supervision(const std::string& node_name) {
+    node& n = self();
+    return unwrap(blocking([&n, node_name] { return n.supervision(node_name); }));
+  }
+
   // Crashes a process (fault injection): a pid string, "<db>/server" (the
   // master) or "<db>/data" (one data process). Returns the pid it crashed.
   std::string kill(const std::string& what) {
@@ -505,7 +510,8 @@ PYBIND11_MODULE(_core, m) {
       .def("master", &py_node::master)
       .def("databases", &py_node::databases)
       .def("stats", &py_node::stats)
-      .def("kill", &py_node::kill);
+      .def("kill", &py_node::kill)
+      .def("supervision", &py_node::supervision, py::arg("node") = "");
 
   m.def("connect_tcp", &connect_tcp, py::arg("addresses"), py::arg("db"), py::arg("token") = py::none(),
         py::arg("timeout") = 5.0);

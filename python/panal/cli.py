@@ -94,6 +94,12 @@ def cmd_status(args) -> int:
                   f"clients: {len(groups['client'])}")
             for s in me.stats(db):
                 print(f"  data {s['pid']}: {s['keys']} keys, {s['memory']} bytes")
+        for n in sorted(me.nodes()):
+            if n.startswith("status-"):
+                continue
+            print(f"supervision tree of {n}:")
+            for line in me.supervision(n)[1:]:
+                print("  " + line)
     return 0
 
 

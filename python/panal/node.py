@@ -80,6 +80,11 @@ class Node:
         """Keys and memory (bytes) of every live data process of `db`."""
         return self._raw.stats(db)
 
+    def supervision(self, node: str | None = None) -> list[str]:
+        """The supervision tree of `node` (default: this one), a line per
+        child: id, pid and how often its supervisor restarted it."""
+        return self._raw.supervision(node or "")
+
     def kill(self, pid_or_role: str) -> str:
         """Crashes a process, for experiments: a pid, "db/server" (the master) or
         "db/data" (a data process). Its supervisor restarts it. Returns the pid."""

@@ -908,33 +908,32 @@ void distribution::register_spawn(const std::string& name, spawn_fn fn) {
   impl_->spawns[name] = std::move(fn);
 }
 
-result<pid> distribution::spawn_on(const std::string& node, const std::string& fn, const std::string& args,
-                                   clock::duration timeout) {
+result<message> distribution::call_named(const std::string& node, const std::string& name, message request,
+                                         clock::duration timeout) {
   const ref tag = impl_->rt.make_ref();
-  auto outcome = [&](const message& m) -> result<pid> {
-    const auto& r = m.get<call_reply>();
-    const auto* out = r.body.get_if<spawn_reply>();
-    if (out == nullptr) return {errc::malformed, "bad spawn reply from " + node};
-    if (!out->ok) return {static_cast<errc>(out->code), out->error};
-    return out->started;
-  };
   auto is_reply = [&](const message& x) {
     auto* r = x.get_if<call_reply>();
     return r != nullptr && r->tag == tag;
   };
-  if (tp::inside()) {
-    auto sent = send_named(node, kControllerName, call_request{tp::self(), tag, spawn_request{fn, args}}, tp::self());
-    if (!sent) return sent.err();
-    auto m = tp::receive_if(is_reply, timeout);
-    if (!m) return {errc::timeout, "no answer from " + node + " to spawn " + fn};
-    return outcome(*m);
-  }
-  inbox in = impl_->rt.open_inbox();
-  auto sent = send_named(node, kControllerName, call_request{in.self(), tag, spawn_request{fn, args}}, in.self());
+  const bool inside = tp::inside();
+  std::optional<inbox> in;
+  if (!inside) in.emplace(impl_->rt.open_inbox());
+  const pid me = inside ? tp::self() : in->self();
+  auto sent = send_named(node, name, call_request{me, tag, std::move(request)}, me);
   if (!sent) return sent.err();
-  auto m = in.receive_if(is_reply, timeout);
-  if (!m) return {errc::timeout, "no answer from " + node + " to spawn " + fn};
-  return outcome(*m);
+  auto m = inside ? tp::receive_if(is_reply, timeout) : in->receive_if(is_reply, timeout);
+  if (!m) return {errc::timeout, "no answer from " + name + " on " + node};
+  return std::move(m->get<call_reply>().body);
+}
+
+result<pid> distribution::spawn_on(const std::string& node, const std::string& fn, const std::string& args,
+                                   clock::duration timeout) {
+  auto r = call_named(node, kControllerName, spawn_request{fn, args}, timeout);
+  if (!r) return r.err();
+  const auto* out = r->get_if<spawn_reply>();
+  if (out == nullptr) return {errc::malformed, "bad spawn reply from " + node};
+  if (!out->ok) return {static_cast<errc>(out->code), out->error};
+  return out->started;
 }
 
 }  // namespace panal::dist

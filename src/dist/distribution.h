@@ -81,6 +81,12 @@ class distribution {
   // Sends to the process registered as `name` on `node` (this node included).
   result<void> send_named(const std::string& node, const std::string& name, message m, const pid& from = {});
 
+  // Request-reply with the process registered as `name` on `node` (a
+  // call_request it answers with this_process::reply). Both types must be
+  // registered for distribution.
+  result<message> call_named(const std::string& node, const std::string& name, message request,
+                             clock::duration timeout = std::chrono::seconds(10));
+
   // A function other nodes may spawn by name: it runs in this node's
   // distribution controller, gets the caller's argument bytes and must
   // return quickly with the pid it started.

@@ -55,6 +55,34 @@ result<start_args> unpack_args(const std::string& bytes) {
   }
 }
 
+constexpr const char* kStatus = "panal_status";
+
+void tree_lines(runtime& rt, const pid& sup, int depth, std::vector<std::string>& out) {
+  auto kids = supervisor::which_children(rt, sup);
+  if (!kids) {
+    out.push_back(std::string(static_cast<std::size_t>(depth) * 2, ' ') + "(" + kids.err().message + ")");
+    return;
+  }
+  for (const auto& k : *kids) {
+    out.push_back(std::string(static_cast<std::size_t>(depth) * 2, ' ') + k.id +
+                  (k.type == child_type::supervisor ? " (supervisor) " : " ") +
+                  (k.child ? to_string(k.child) : std::string("not running")) + ", restarts " +
+                  std::to_string(k.restarts));
+    if (k.type == child_type::supervisor && k.child) tree_lines(rt, k.child, depth + 1, out);
+  }
+}
+
+// Answers "tree" with this node's supervision tree (for `panal status`).
+void status_main(pid root) {
+  if (auto r = tp::register_name(kStatus); !r) throw std::runtime_error(r.err().message);
+  for (;;) {
+    auto req = tp::receive_as<call_request>();
+    std::vector<std::string> lines{"node " + to_string(root)};
+    tree_lines(tp::current_runtime(), root, 1, lines);
+    tp::reply(*req, std::move(lines));
+  }
+}
+
 db::server_config config_of(const start_args& a) {
   db::server_config c;
   c.db = a.db;
@@ -109,6 +137,11 @@ result<std::unique_ptr<node>> node::start(node_options options) {
   db::databases* manager = i->dbs.get();
   auto served = supervisor::start_child(*i->rt, i->root, child_spec::worker("databases", [manager] { manager->serve(); }));
   if (!served) return served.err();
+  const pid root_pid = i->root;
+  auto status = supervisor::start_child(*i->rt, i->root, child_spec::worker("status", [root_pid] {
+    status_main(root_pid);
+  }));
+  if (!status) return status.err();
   if (i->dist) {
     db::databases* dbs = i->dbs.get();
     i->dist->register_spawn("panal.db.start_server", [dbs](const std::string& bytes) -> result<pid> {
@@ -232,6 +265,21 @@ db_groups node::groups(const std::string& db) const {
 }
 
 std::optional<pid> node::master(const std::string& db) const { return impl_->groups->oldest(db::server_group(db)); }
+
+result<std::vector<std::string>> node::supervision(const std::string& node_name) {
+  result<message> r = error{errc::noproc, "no status process"};
+  if (node_name.empty() || node_name == impl_->options.name) {
+    const pid status = impl_->rt->whereis(kStatus);
+    if (!status) return {errc::noproc, "the status process is not running"};
+    r = impl_->rt->call(status, std::string("tree"), std::chrono::seconds(10));
+  } else {
+    if (!impl_->dist) return {errc::bad_argument, "this node is not distributed"};
+    r = impl_->dist->call_named(node_name, kStatus, std::string("tree"), std::chrono::seconds(10));
+  }
+  if (!r) return r.err();
+  if (!r->is<std::vector<std::string>>()) return {errc::malformed, "unexpected status answer"};
+  return std::move(r->get<std::vector<std::string>>());
+}
 
 std::vector<data_stats> node::stats(const std::string& db) {
   std::vector<data_stats> out;

@@ -80,6 +80,10 @@ class node {
   // Keys and memory of every live data process of `db`.
   std::vector<data_stats> stats(const std::string& db);
 
+  // The supervision tree of `node_name` (default: this node), one line per
+  // child: indented id, pid (or "not running") and restart count.
+  result<std::vector<std::string>> supervision(const std::string& node_name = {});
+
   // The layers below, for tools and tests.
   registry::pg& registry();
   dist::distribution* distribution();  // null when not distributed

@@ -348,6 +348,14 @@ int main(int argc, char** argv) {
         ++done;
       }
       out << "ok " << done;
+    } else if (cmd == "data_pids") {  // data_pids DB -> the data processes' pids, sorted
+      std::string db;
+      in >> db;
+      std::vector<std::string> names;
+      for (const pid& p : self.groups(db).data) names.push_back(to_string(p));
+      std::sort(names.begin(), names.end());
+      out << "data_pids";
+      for (auto& n : names) out << " " << n;
     } else if (cmd == "groups") {
       std::string db;
       in >> db;

@@ -109,8 +109,10 @@ def test_a_crashed_data_process_is_restarted_and_rejoins(cluster):
     ok(a.cmd("server db"))
     ok(a.cmd(f"data db 2 {b.name}"))
     assert eventually(lambda: a.cmd("groups db") == "groups 1 2 0")
+    before = set(a.cmd("data_pids db").split()[1:])
     assert b.cmd("kill_data db 1") == "ok 1"
-    assert eventually(lambda: a.cmd("groups db") == "groups 1 2 0")
+    # Rejoined: two data processes again, one of them new.
+    assert eventually(lambda: (lambda now: len(now) == 2 and now != before)(set(a.cmd("data_pids db").split()[1:])))
     ok(a.cmd(f"rconnect {address(a)} db"))
     ok(a.cmd("fill z 100"))
     assert a.cmd("check z 100") == "check 100"

@@ -10,6 +10,15 @@ import panal
 from py_support import free_port, node_name
 
 
+def wait_until(check, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return check()
+
+
 @pytest.fixture
 def node():
     with panal.Node(threads=2) as n:
@@ -157,6 +166,9 @@ def test_node_api_and_views(cookie_file):
         assert "1 server(s)" in repr(n)
         victim = n.kill("db/data")
         assert victim in data
+        assert wait_until(lambda: any("restarts 1" in l for l in n.supervision()))
+        tree = n.supervision()
+        assert tree[0].startswith("node <") and any(l.strip().startswith("db:db (supervisor)") for l in tree)
         assert n.master("nobody") is None
         with pytest.raises(panal.NotFound):
             n.kill("nope/data")

@@ -30,6 +30,8 @@ def test_cli_against_a_running_cluster(processes, cookie_file):
     assert status.returncode == 0, status.stderr
     assert "database db: master <" in status.stdout and "data processes: 2" in status.stdout
     assert n2 in status.stdout
+    assert f"supervision tree of {n2}:" in status.stdout and "db:db (supervisor)" in status.stdout
+    assert "restarts 0" in status.stdout
     assert run("remove", "greeting", "--db", "db", "--node", address).returncode == 0
     missing = run("get", "greeting", "--db", "db", "--node", address)
     assert missing.returncode == 1 and "has no value" in missing.stderr
