@@ -9,28 +9,17 @@ the two systems alternate, and each figure is the median of ROUNDS runs.
 """
 import argparse
 import os
-import socket
 import statistics
 import subprocess
-import sys
-import time
 from pathlib import Path
+
+from bench_util import free_port, wait_idle
 
 HERE = Path(__file__).resolve().parent
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_idle(limit=60):
-    for _ in range(limit):
-        if os.getloadavg()[0] < 0.5:
-            return
-        time.sleep(1)
-    print(f"warning: machine not idle (load {os.getloadavg()[0]:.2f})", file=sys.stderr)
 
 
 class TestNode:

@@ -9,16 +9,12 @@ with redis-cli --pipe; redis-server pinned to CPU 1, persistence off.
   bench/memory_bench.py BUILD_DIR [--keys 1000000]
 """
 import argparse
-import socket
 import subprocess
-import time
 from pathlib import Path
 
+from bench_util import redis_server
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+
 
 
 def info(port, field):
@@ -37,14 +33,7 @@ def resp(*args):
 
 
 def redis_bytes_per_key(keys):
-    port = free_port()
-    server = subprocess.Popen(["taskset", "-c", "1", "redis-server", "--port", str(port), "--save", "",
-                               "--appendonly", "no", "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() == b"PONG":
-                break
-            time.sleep(0.05)
+    with redis_server() as port:
         used0, rss0 = info(port, "used_memory"), info(port, "used_memory_rss")
         payload = b"".join(resp(b"SET", b"key:%012d" % i, b"value:%026d" % i) for i in range(keys))
         subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input=payload, capture_output=True, check=True)
@@ -53,9 +42,6 @@ def redis_bytes_per_key(keys):
         assert dbsize == keys, dbsize
         used1, rss1 = info(port, "used_memory"), info(port, "used_memory_rss")
         return (used1 - used0) / keys, (rss1 - rss0) / keys
-    finally:
-        server.kill()
-        server.wait()
 
 
 def main():

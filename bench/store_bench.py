@@ -11,27 +11,15 @@ figure is the median of ROUNDS runs, each after the machine is idle.
   bench/store_bench.py BUILD_DIR [--rounds 3]
 """
 import argparse
-import os
-import socket
 import statistics
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench_util import free_port, redis_server, wait_idle
 
 
-def wait_idle(limit=60):
-    for _ in range(limit):
-        if os.getloadavg()[0] < 0.5:
-            return
-        time.sleep(1)
-    print(f"warning: machine not idle (load {os.getloadavg()[0]:.2f})", file=sys.stderr)
+
+
 
 
 def panal_run(build, op, n, pipeline):
@@ -58,23 +46,13 @@ def panal_run(build, op, n, pipeline):
 
 
 def redis_run(op, n, pipeline):
-    port = free_port()
-    server = subprocess.Popen(["taskset", "-c", "1", "redis-server", "--port", str(port), "--save", "",
-                               "--appendonly", "no", "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() == b"PONG":
-                break
-            time.sleep(0.05)
+    with redis_server() as port:
         out = subprocess.run(["taskset", "-c", "0", "redis-benchmark", "-p", str(port), "-t", op, "-n", str(n),
                               "-P", str(pipeline), "-c", "1", "-d", "32", "-r", "1000000", "--csv", "-q"],
                              check=True, capture_output=True, text=True, timeout=600).stdout
         # "SET","123.45",...  (first data line)
         line = [l for l in out.splitlines() if l.startswith('"' + op.upper())][0]
         return float(line.split(",")[1].strip('"'))
-    finally:
-        server.kill()
-        server.wait()
 
 
 def main():

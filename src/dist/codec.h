@@ -91,15 +91,21 @@ namespace msgpack {
 MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
 namespace adaptor {
 
+// pids and refs alike: [node name, incarnation, id].
+template <class Stream, class Id>
+packer<Stream>& pack_id(packer<Stream>& o, const Id& v) {
+  o.pack_array(3);
+  o.pack(panal::node_name(v.node));
+  o.pack(v.incarnation);
+  o.pack(v.id);
+  return o;
+}
+
 template <>
 struct pack<panal::pid> {
   template <class Stream>
   packer<Stream>& operator()(packer<Stream>& o, const panal::pid& v) const {
-    o.pack_array(3);
-    o.pack(panal::node_name(v.node));
-    o.pack(v.incarnation);
-    o.pack(v.id);
-    return o;
+    return pack_id(o, v);
   }
 };
 template <>
@@ -111,11 +117,7 @@ template <>
 struct pack<panal::ref> {
   template <class Stream>
   packer<Stream>& operator()(packer<Stream>& o, const panal::ref& v) const {
-    o.pack_array(3);
-    o.pack(panal::node_name(v.node));
-    o.pack(v.incarnation);
-    o.pack(v.id);
-    return o;
+    return pack_id(o, v);
   }
 };
 template <>

@@ -1,0 +1,40 @@
+"""What the benchmark scripts share: free ports, waiting for an idle machine,
+a redis-server pinned to CPU 1."""
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_idle(limit=60):
+    """Waits (at most `limit` s) until the 1-minute load average is below 0.5."""
+    for _ in range(limit):
+        if os.getloadavg()[0] < 0.5:
+            return
+        time.sleep(1)
+    print(f"warning: machine not idle (load {os.getloadavg()[0]:.2f})", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def redis_server():
+    """A redis-server on a free port, pinned to CPU 1, persistence off; yields the port."""
+    port = free_port()
+    server = subprocess.Popen(["taskset", "-c", "1", "redis-server", "--port", str(port), "--save", "",
+                               "--appendonly", "no", "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() == b"PONG":
+                break
+            time.sleep(0.05)
+        yield port
+    finally:
+        server.kill()
+        server.wait()
