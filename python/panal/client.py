@@ -39,9 +39,10 @@ class Client:
     threads; calls release the GIL, and Ctrl-C interrupts a waiting call.
     """
 
-    def __init__(self, raw: _core.RawClient, db: str):
+    def __init__(self, raw: _core.RawClient, db: str, node=None):
         self._raw = raw
         self.db = db
+        self._node = node  # the embedded Node it came from: its view of the cluster
 
     def get(self, key: str | bytes, default: Any = None) -> Any:
         """The value of `key`, or `default` if it has none."""
@@ -106,10 +107,16 @@ class Client:
         return False
 
     def __repr__(self):
-        return f"<panal.Client {self._raw.describe()}>"
+        text = f"<panal.Client {self._raw.describe()}>"
+        if self._node is not None and self._node.running:
+            text += "\n" + repr(self._node)
+        return text
 
     def _repr_html_(self):
-        return f"<b>panal.Client</b> {html.escape(self._raw.describe())}"
+        head = f"<b>panal.Client</b> {html.escape(self._raw.describe())}"
+        if self._node is not None and self._node.running:
+            return head + "<br>" + self._node._repr_html_()
+        return head
 
 
 def connect(addresses: str | Iterable[str], db: str, token: str | None = None, timeout: float = 5.0) -> Client:

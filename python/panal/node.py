@@ -62,7 +62,7 @@ class Node:
     def start_client(self, name: str, db: str, nodes: str | Iterable[str] | None = None) -> Client:
         """Starts a client process `name` of `db` (on `nodes`, default this node)
         and returns a Client that talks through the first."""
-        return Client(self._raw.start_client(name, db, _nodes(nodes)), db)
+        return Client(self._raw.start_client(name, db, _nodes(nodes)), db, node=self)
 
     def groups(self, db: str) -> dict:
         """{"server": [pid, ...], "data": [...], "client": [...]} as this node sees them."""

@@ -73,6 +73,7 @@ def test_every_operation(db):
     with db as same:
         assert same is db
     assert "client process" in repr(db) and "panal.Client" in db._repr_html_()
+    assert "<table" in db._repr_html_() and "master" in repr(db), "an embedded client shows its node's cluster"
 
 
 def test_limits_raise_their_exception_and_store_nothing():
