@@ -1,4 +1,4 @@
-"""A first look at panal's runtime from Python (run by `make demo`).
+"""A first look at panal's runtime from Python: processes, round trips, the GIL.
 
 Starts the process runtime in background threads, measures message round
 trips between two processes, shows that the GIL is free while C++ waits,

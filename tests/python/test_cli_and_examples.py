@@ -101,3 +101,10 @@ def test_the_readme_python_example_runs():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "'msgpack value'" in r.stdout and "True 0" in r.stdout
+
+
+def test_the_runtime_demo_runs_to_the_end():
+    r = subprocess.run([sys.executable, str(EXAMPLES / "runtime_demo.py")], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "round trips one thread" in r.stdout and "NotRunning" in r.stdout
