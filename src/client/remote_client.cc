@@ -24,7 +24,7 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-enum class op : std::uint8_t { get = 1, set = 2, remove = 3, exists = 4, unsafe_set = 5 };
+using db::op;
 
 struct answer {
   errc code = errc::ok;
@@ -151,7 +151,7 @@ struct remote_client::impl {
   }
 
   void read_loop(int s, std::uint64_t sess) {
-    wire::frame_reader frames(72u << 20);
+    wire::frame_reader frames(cp::max_frame);
     for (;;) {
       auto f = frames.next();
       if (!f) break;
@@ -216,7 +216,7 @@ struct remote_client::impl {
         for (std::size_t i : todo) {
           auto [kind, key, value] = ops[i];
           const std::uint64_t id = next_id++;
-          bytes += cp::encode_request(id, static_cast<std::uint8_t>(kind), key, value);
+          bytes += cp::encode_request(id, kind, key, value);
           if (kind == op::unsafe_set) continue;  // no answer comes
           auto w = std::make_shared<slot>();
           waiting.emplace(id, w);

@@ -7,17 +7,12 @@
 namespace panal::db::client_protocol {
 namespace {
 
-using dist::byte_sink;
+using dist::frame_builder;
 using dist::packer;
 
 void bin(packer& p, std::string_view b) {
   p.pack_bin(static_cast<std::uint32_t>(b.size()));
   p.pack_bin_body(b.data(), static_cast<std::uint32_t>(b.size()));
-}
-
-std::string framed(byte_sink& sink, std::size_t start) {
-  wire::write_frame_header(sink.data.data() + start, static_cast<std::uint32_t>(sink.data.size() - start - 4));
-  return std::move(sink.data);
 }
 
 std::string as_bytes(const msgpack::object& o) {
@@ -35,62 +30,50 @@ const msgpack::object& at(const msgpack::object& o, std::uint32_t i) {
 }  // namespace
 
 std::string encode_hello(std::string_view db, std::string_view token) {
-  byte_sink s;
-  s.data.assign(4, '\0');
-  packer p(s);
-  p.pack_array(4);
-  p.pack(static_cast<int>(hello));
-  p.pack(version);
-  p.pack(db);
-  if (token.empty()) p.pack_nil();
-  else p.pack(token);
-  return framed(s, 0);
+  frame_builder b;
+  b.pk.pack_array(4);
+  b.pk.pack(static_cast<int>(hello));
+  b.pk.pack(version);
+  b.pk.pack(db);
+  if (token.empty()) b.pk.pack_nil();
+  else b.pk.pack(token);
+  return b.finish();
 }
 
 std::string encode_welcome(errc code, std::string_view message, std::string_view node) {
-  byte_sink s;
-  s.data.assign(4, '\0');
-  packer p(s);
-  p.pack_array(4);
-  p.pack(static_cast<int>(welcome));
-  p.pack(static_cast<int>(code));
-  p.pack(message);
-  p.pack(node);
-  return framed(s, 0);
+  frame_builder b;
+  b.pk.pack_array(4);
+  b.pk.pack(static_cast<int>(welcome));
+  b.pk.pack(static_cast<int>(code));
+  b.pk.pack(message);
+  b.pk.pack(node);
+  return b.finish();
 }
 
-std::string encode_request(std::uint64_t id, std::uint8_t op, std::string_view key, std::string_view value) {
-  byte_sink s;
-  s.data.reserve(16 + key.size() + value.size());
-  s.data.assign(4, '\0');
-  packer p(s);
-  p.pack_array(5);
-  p.pack(static_cast<int>(request));
-  p.pack(id);
-  p.pack(op);
-  bin(p, key);
-  if (op == 2 || op == 5) bin(p, value);
-  else p.pack_nil();
-  return framed(s, 0);
+std::string encode_request(std::uint64_t id, op o, std::string_view key, std::string_view value) {
+  frame_builder b;
+  b.pk.pack_array(5);
+  b.pk.pack(static_cast<int>(request));
+  b.pk.pack(id);
+  b.pk.pack(static_cast<std::uint8_t>(o));
+  bin(b.pk, key);
+  if (carries_value(o)) bin(b.pk, value);
+  else b.pk.pack_nil();
+  return b.finish();
 }
 
 void append_response(std::string& out, std::uint64_t id, std::uint16_t code, std::string_view message, bool found,
                      std::string_view value) {
-  byte_sink s;
-  s.data.swap(out);
-  const std::size_t start = s.data.size();
-  s.data.append(4, '\0');
-  packer p(s);
-  p.pack_array(6);
-  p.pack(static_cast<int>(response));
-  p.pack(id);
-  p.pack(code);
-  p.pack(message);
-  p.pack(found);
-  if (found) bin(p, value);
-  else p.pack_nil();
-  wire::write_frame_header(s.data.data() + start, static_cast<std::uint32_t>(s.data.size() - start - 4));
-  s.data.swap(out);
+  frame_builder b(std::move(out));
+  b.pk.pack_array(6);
+  b.pk.pack(static_cast<int>(response));
+  b.pk.pack(id);
+  b.pk.pack(code);
+  b.pk.pack(message);
+  b.pk.pack(found);
+  if (found) bin(b.pk, value);
+  else b.pk.pack_nil();
+  out = b.finish();
 }
 
 std::string encode_response(std::uint64_t id, std::uint16_t code, std::string_view message, bool found,
@@ -121,10 +104,12 @@ result<frame> decode(std::string_view payload) {
         break;
       case request:
         f.id = at(o, 1).as<std::uint64_t>();
-        f.op = at(o, 2).as<std::uint8_t>();
+        f.op = static_cast<op>(at(o, 2).as<std::uint8_t>());
         f.key = as_bytes(at(o, 3));
         f.value = as_bytes(at(o, 4));
-        if (f.op < 1 || f.op > 5) return {errc::malformed, "unknown operation " + std::to_string(f.op)};
+        if (f.op < op::get || f.op > op::unsafe_set) {
+          return {errc::malformed, "unknown operation " + std::to_string(static_cast<int>(f.op))};
+        }
         break;
       case response:
         f.id = at(o, 1).as<std::uint64_t>();

@@ -12,20 +12,31 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "util/error.h"
 
-namespace panal::db::client_protocol {
+namespace panal::db {
+
+// The operations, with their numbers on the wire (also used between roles).
+enum class op : std::uint8_t { get = 1, set = 2, remove = 3, exists = 4, unsafe_set = 5 };
+inline bool is_write(op o) { return o == op::set || o == op::remove || o == op::unsafe_set; }
+inline bool carries_value(op o) { return o == op::set || o == op::unsafe_set; }
+
+namespace client_protocol {
 
 inline constexpr std::uint32_t version = 1;
 enum kind : int { hello = 64, welcome = 65, request = 66, response = 67 };
+// Largest frame of a session: a value at the largest allowed limit
+// (max_value_bytes + max_key_bytes < 60 MiB) and its framing fit.
+inline constexpr std::size_t max_frame = 64u << 20;
 
 std::string encode_hello(std::string_view db, std::string_view token);
 std::string encode_welcome(errc code, std::string_view message, std::string_view node);
-std::string encode_request(std::uint64_t id, std::uint8_t op, std::string_view key, std::string_view value);
+std::string encode_request(std::uint64_t id, op o, std::string_view key, std::string_view value);
 std::string encode_response(std::uint64_t id, std::uint16_t code, std::string_view message, bool found,
                             std::string_view value);
 // Appends to `out` (many responses go out in one write).
@@ -39,11 +50,12 @@ struct frame {
   std::uint16_t code = 0;           // welcome, response
   std::string message, node;        // welcome, response
   std::uint64_t id = 0;             // request, response
-  std::uint8_t op = 0;              // request
+  db::op op = db::op::get;          // request
   std::string key, value;           // request, response
   bool found = false;               // response
 };
 
 result<frame> decode(std::string_view payload);
 
-}  // namespace panal::db::client_protocol
+}  // namespace client_protocol
+}  // namespace panal::db

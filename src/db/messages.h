@@ -9,14 +9,13 @@
 #include <cstdint>
 #include <string>
 
+#include "db/client_protocol.h"
 #include "dist/codec.h"
 #include "runtime/pid.h"
 #include "util/error.h"
 
 namespace panal::db {
 
-enum class op : std::uint8_t { get = 1, set = 2, remove = 3, exists = 4, unsafe_set = 5 };
-inline bool is_write(op o) { return o == op::set || o == op::remove || o == op::unsafe_set; }
 
 std::string server_group(const std::string& db);
 std::string data_group(const std::string& db);

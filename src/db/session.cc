@@ -26,7 +26,7 @@ namespace {
 // From the reader to the session process.
 struct session_request {
   std::uint64_t id;
-  std::uint8_t op;
+  op kind;
   std::string key;
   std::string value;
 };
@@ -47,10 +47,10 @@ void session_main(registry::pg& groups, std::shared_ptr<tcp::socket> sock, std::
     auto* r = m.get_if<session_request>();
     if (r == nullptr) return;
     request req;
-    req.kind = r->op;
+    req.kind = static_cast<std::uint8_t>(r->kind);
     req.key = std::move(r->key);
     req.value = std::move(r->value);
-    if (static_cast<op>(r->op) == op::unsafe_set) {
+    if (r->kind == op::unsafe_set) {
       out.submit(std::move(req), nullptr);
       return;
     }
@@ -101,7 +101,7 @@ void serve_client(registry::pg& groups, int fd, std::string first_frame, std::st
   registry::pg* g = &groups;
   auto session = tp::spawn_link([g, sock, db] { session_main(*g, sock, db); }, {.thread = spawn_options::same_thread});
   if (!session) return;
-  wire::frame_reader frames(72u << 20);  // a default-limit value fits, with its key
+  wire::frame_reader frames(cp::max_frame);
   frames.feed(rest);
   for (;;) {
     auto f = frames.next();

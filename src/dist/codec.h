@@ -24,6 +24,7 @@
 #include "runtime/message.h"
 #include "runtime/pid.h"
 #include "runtime/system_messages.h"
+#include "wire/frame.h"
 
 namespace panal::dist {
 
@@ -33,6 +34,23 @@ struct byte_sink {
   void write(const char* p, std::size_t n) { data.append(p, n); }
 };
 using packer = msgpack::packer<byte_sink>;
+
+// Packs one frame (4-byte length, then the msgpack payload with `pk`),
+// appended to what `into` already holds; finish() fills in the length.
+struct frame_builder {
+  explicit frame_builder(std::string into = {}) : start(into.size()) {
+    sink.data = std::move(into);
+    sink.data.append(wire::frame_header_size, '\0');
+  }
+  std::string finish() {
+    wire::write_frame_header(sink.data.data() + start,
+                             static_cast<std::uint32_t>(sink.data.size() - start - wire::frame_header_size));
+    return std::move(sink.data);
+  }
+  byte_sink sink;
+  std::size_t start;
+  packer pk{sink};
+};
 
 std::uint32_t type_id(std::string_view name);
 

@@ -12,17 +12,6 @@ namespace {
 
 using detail::signal;
 
-// Packs into a buffer that starts with room for the frame header.
-struct frame_builder {
-  byte_sink sink;
-  packer pk{sink};
-  frame_builder() { sink.data.assign(wire::frame_header_size, '\0'); }
-  std::string finish() {
-    wire::write_frame_header(sink.data.data(), static_cast<std::uint32_t>(sink.data.size() - wire::frame_header_size));
-    return std::move(sink.data);
-  }
-};
-
 template <std::size_t N>
 void pack_bin(packer& p, const std::array<unsigned char, N>& a) {
   p.pack_bin(N);

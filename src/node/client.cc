@@ -3,8 +3,6 @@
 #include <thread>
 
 #include "db/messages.h"
-#include "runtime/process.h"
-#include "runtime/scheduler.h"
 #include "runtime/this_process.h"
 
 namespace panal {
@@ -35,8 +33,7 @@ std::vector<outcome> run(runtime& rt, const pid& process, std::vector<db::client
     for (std::size_t i : todo) {
       const ref tag = rt.make_ref();
       sent.emplace(tag, i);
-      detail::route(rt, detail::signal{detail::signal::kind::message, in.self(), process, {},
-                                       call_request{in.self(), tag, ops[i]}});
+      in.send(process, call_request{in.self(), tag, ops[i]});
     }
     todo.clear();
     while (!sent.empty()) {

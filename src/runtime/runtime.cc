@@ -176,6 +176,10 @@ inbox::~inbox() {
   }
 }
 
+void inbox::send(const pid& to, message m) {
+  route(*rt_, signal{signal::kind::message, self_, to, {}, std::move(m)});
+}
+
 std::optional<message> inbox::receive(clock::duration timeout) {
   return receive_if([](const message&) { return true; }, timeout);
 }
@@ -212,7 +216,7 @@ result<message> inbox::call(const pid& to, message request, clock::duration time
   if (!rt_ || !rt_->running()) return {errc::not_running, "the runtime is not running"};
   ref mon = monitor(to);
   ref tag = rt_->make_ref();
-  route(*rt_, signal{signal::kind::message, self_, to, {}, call_request{self_, tag, std::move(request)}});
+  send(to, call_request{self_, tag, std::move(request)});
   auto m = receive_if(
       [&](const message& x) {
         if (auto* r = x.get_if<call_reply>()) return r->tag == tag;

@@ -79,6 +79,10 @@ class inbox {
 
   const pid& self() const { return self_; }
 
+  // Sends with this inbox as the sender (so the target may answer, and the
+  // order between this inbox and the target is kept).
+  void send(const pid& to, message m);
+
   std::optional<message> receive(clock::duration timeout = infinity);
   std::optional<message> receive_if(function_ref<bool(const message&)> pred,
                                     clock::duration timeout = infinity);

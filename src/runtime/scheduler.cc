@@ -317,10 +317,7 @@ void scheduler::run_process(process* p) {
     reason = exit_reason::error("unknown exception");
     log::error("runtime", "process ", p->self, " crashed with an exception of unknown type");
   }
-  try {
-    p->body = nullptr;  // destroy what the body captured while the pid still lives
-  } catch (...) {
-  }
+  p->body = nullptr;  // destroy what the body captured while the pid still lives
   finish_process(*p, reason);
   static_cast<process_tag*>(ctx->get_properties())->proc = nullptr;
   tls_process = nullptr;

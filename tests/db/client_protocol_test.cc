@@ -29,9 +29,9 @@ TEST(ClientProtocol, FramesRoundTrip) {
   EXPECT_EQ(w.node, "n1@h:1");
 
   const std::string binary_key("\0k\xff", 3), binary_value("\0\1", 2);
-  auto q = round_trip(encode_request(7, 2, binary_key, binary_value));
+  auto q = round_trip(encode_request(7, op::set, binary_key, binary_value));
   EXPECT_EQ(q.id, 7u);
-  EXPECT_EQ(q.op, 2);
+  EXPECT_EQ(q.op, op::set);
   EXPECT_EQ(q.key, binary_key);
   EXPECT_EQ(q.value, binary_value);
 

@@ -87,7 +87,7 @@ def test_the_notebook_runs_to_the_end():
             if "text/html" in o.get("data", {})]
     assert html and "<table" in html[0]["data"]["text/html"], "the node shows itself as an HTML table"
     texts = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-    assert "10001" in texts.replace(" ", "") or "10001" in texts
+    assert "] 10001\n" in texts, "the spread cell prints the keys per data process and their sum"
 
 
 def test_the_readme_python_example_runs():
