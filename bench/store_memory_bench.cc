@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   for (long i = 0; i < n; ++i) {
     std::snprintf(key, sizeof key, "key:%012ld", i);       // 16 bytes
     std::snprintf(value, sizeof value, "value:%026ld", i);  // 32 bytes
-    if (!t.put(std::string_view(key, 16), std::string_view(value, 32), 1)) return 1;
+    if (!t.put(std::string_view(key, 16), std::string_view(value, 32), {1, 1})) return 1;
   }
   const long after = rss_kib();
   std::printf("keys %ld\n", n);

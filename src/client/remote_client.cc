@@ -11,6 +11,8 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <random>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -74,8 +76,16 @@ struct remote_client::impl {
   remote_options options;
   std::atomic<std::chrono::milliseconds::rep> timeout_ms{5000};
 
+  std::uint64_t client_id = [] {
+    std::random_device rd;
+    return (static_cast<std::uint64_t>(rd()) << 32 | rd()) | 1;  // never 0
+  }();
+
   std::mutex mutex;  // guards everything below
   std::condition_variable changed;
+  std::uint64_t next_seq = 1;      // writes' numbers (kept across retries)
+  std::set<std::uint64_t> open_writes;
+  std::uint64_t max_key = 0, max_value = 0;  // the database's limits, from WELCOME
   int fd = -1;
   std::uint64_t session = 0;  // bumps on each (re)connection
   std::string node;
@@ -128,7 +138,9 @@ struct remote_client::impl {
   }
 
   result<std::string> handshake(int s) {
-    if (!send_all(s, cp::encode_hello(options.db, options.token))) return {errc::connection_lost, "send failed"};
+    if (!send_all(s, cp::encode_hello(options.db, options.token, client_id))) {
+      return {errc::connection_lost, "send failed"};
+    }
     wire::frame_reader frames(1u << 20);
     const auto deadline = steady::now() + std::chrono::milliseconds(timeout_ms.load());
     for (;;) {
@@ -138,6 +150,10 @@ struct remote_client::impl {
         auto w = cp::decode(**f);
         if (!w || w->kind != cp::welcome) return {errc::malformed, "the node did not answer with WELCOME"};
         if (w->code != 0) return {static_cast<errc>(w->code), w->message};
+        if (w->max_key != 0) {
+          max_key = w->max_key;
+          max_value = w->max_value;
+        }
         return w->node;
       }
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count();
@@ -190,6 +206,28 @@ struct remote_client::impl {
 
   // Sends the ops and waits for all; retries the retryable ones until the deadline.
   std::vector<answer> run(const std::vector<std::tuple<op, std::string_view, std::string_view>>& ops) {
+    // Writes are numbered once; every attempt carries the same number.
+    std::vector<std::uint64_t> seqs(ops.size(), 0);
+    {
+      std::lock_guard lock(mutex);
+      for (std::size_t i = 0; i < ops.size(); ++i) {
+        const op kind = std::get<0>(ops[i]);
+        if (kind == op::set || kind == op::remove) {
+          seqs[i] = next_seq++;
+          open_writes.insert(seqs[i]);
+        }
+      }
+    }
+    struct finish {
+      impl& self;
+      std::vector<std::uint64_t>& seqs;
+      ~finish() {
+        std::lock_guard lock(self.mutex);
+        for (auto s : seqs) {
+          if (s != 0) self.open_writes.erase(s);
+        }
+      }
+    } finisher{*this, seqs};
     std::vector<answer> out(ops.size());
     std::vector<answer> last(ops.size());  // the latest retryable answer of each op
     std::vector<std::size_t> todo(ops.size());
@@ -213,10 +251,11 @@ struct remote_client::impl {
             continue;
           }
         }
+        const std::uint64_t floor = open_writes.empty() ? next_seq : *open_writes.begin();
         for (std::size_t i : todo) {
           auto [kind, key, value] = ops[i];
           const std::uint64_t id = next_id++;
-          bytes += cp::encode_request(id, kind, key, value);
+          cp::append_request(bytes, id, kind, key, value, {seqs[i], seqs[i] != 0 ? floor : 0, attempt > 0});
           if (kind == op::unsafe_set) continue;  // no answer comes
           auto w = std::make_shared<slot>();
           waiting.emplace(id, w);
@@ -348,6 +387,26 @@ result<std::vector<std::optional<std::string>>> remote_client::mget(const std::v
 }
 
 result<void> remote_client::mset(const std::vector<std::pair<std::string, std::string>>& items) {
+  std::uint64_t max_key, max_value;
+  {
+    std::lock_guard lock(impl_->mutex);
+    max_key = impl_->max_key;
+    max_value = impl_->max_value;
+  }
+  if (max_key != 0) {
+    // Every item within the limits, or nothing is sent.
+    for (auto& [k, v] : items) {
+      if (k.empty()) return error{errc::bad_argument, "a key must not be empty"};
+      if (k.size() > max_key) {
+        return error{errc::key_too_large,
+                     "key of " + std::to_string(k.size()) + " bytes; this database allows " + std::to_string(max_key)};
+      }
+      if (v.size() > max_value) {
+        return error{errc::value_too_large, "value of " + std::to_string(v.size()) + " bytes; this database allows " +
+                                                std::to_string(max_value)};
+      }
+    }
+  }
   std::vector<std::tuple<op, std::string_view, std::string_view>> ops;
   for (auto& [k, v] : items) ops.emplace_back(op::set, k, v);
   for (auto& a : impl_->run(ops)) {

@@ -29,37 +29,51 @@ const msgpack::object& at(const msgpack::object& o, std::uint32_t i) {
 
 }  // namespace
 
-std::string encode_hello(std::string_view db, std::string_view token) {
+std::string encode_hello(std::string_view db, std::string_view token, std::uint64_t client_id) {
   frame_builder b;
-  b.pk.pack_array(4);
+  b.pk.pack_array(5);
   b.pk.pack(static_cast<int>(hello));
   b.pk.pack(version);
   b.pk.pack(db);
   if (token.empty()) b.pk.pack_nil();
   else b.pk.pack(token);
+  b.pk.pack(client_id);
   return b.finish();
 }
 
-std::string encode_welcome(errc code, std::string_view message, std::string_view node) {
+std::string encode_welcome(errc code, std::string_view message, std::string_view node, std::uint64_t max_key,
+                           std::uint64_t max_value) {
   frame_builder b;
-  b.pk.pack_array(4);
+  b.pk.pack_array(6);
   b.pk.pack(static_cast<int>(welcome));
   b.pk.pack(static_cast<int>(code));
   b.pk.pack(message);
   b.pk.pack(node);
+  b.pk.pack(max_key);
+  b.pk.pack(max_value);
   return b.finish();
 }
 
-std::string encode_request(std::uint64_t id, op o, std::string_view key, std::string_view value) {
-  frame_builder b;
-  b.pk.pack_array(5);
+void append_request(std::string& out, std::uint64_t id, op o, std::string_view key, std::string_view value,
+                    write_tag tag) {
+  frame_builder b(std::move(out));
+  b.pk.pack_array(8);
   b.pk.pack(static_cast<int>(request));
   b.pk.pack(id);
   b.pk.pack(static_cast<std::uint8_t>(o));
   bin(b.pk, key);
   if (carries_value(o)) bin(b.pk, value);
   else b.pk.pack_nil();
-  return b.finish();
+  b.pk.pack(tag.seq);
+  b.pk.pack(tag.floor);
+  b.pk.pack(tag.retry);
+  out = b.finish();
+}
+
+std::string encode_request(std::uint64_t id, op o, std::string_view key, std::string_view value, write_tag tag) {
+  std::string out;
+  append_request(out, id, o, key, value, tag);
+  return out;
 }
 
 void append_response(std::string& out, std::uint64_t id, std::uint16_t code, std::string_view message, bool found,
@@ -94,19 +108,28 @@ result<frame> decode(std::string_view payload) {
     switch (f.kind) {
       case hello:
         f.version = at(o, 1).as<std::uint32_t>();
+        if (f.version != version) break;  // the caller answers with the version it speaks
         f.db = at(o, 2).as<std::string>();
         f.token = as_bytes(at(o, 3));
+        f.client_id = at(o, 4).as<std::uint64_t>();
         break;
       case welcome:
         f.code = at(o, 1).as<std::uint16_t>();
         f.message = at(o, 2).as<std::string>();
         f.node = at(o, 3).as<std::string>();
+        if (o.via.array.size > 5) {
+          f.max_key = at(o, 4).as<std::uint64_t>();
+          f.max_value = at(o, 5).as<std::uint64_t>();
+        }
         break;
       case request:
         f.id = at(o, 1).as<std::uint64_t>();
         f.op = static_cast<op>(at(o, 2).as<std::uint8_t>());
         f.key = as_bytes(at(o, 3));
         f.value = as_bytes(at(o, 4));
+        f.tag.seq = at(o, 5).as<std::uint64_t>();
+        f.tag.floor = at(o, 6).as<std::uint64_t>();
+        f.tag.retry = at(o, 7).as<bool>();
         if (f.op < op::get || f.op > op::unsafe_set) {
           return {errc::malformed, "unknown operation " + std::to_string(static_cast<int>(f.op))};
         }

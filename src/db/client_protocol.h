@@ -2,12 +2,16 @@
 //
 // Same port and framing as the node protocol (4-byte length + msgpack array);
 // a connection whose first frame is CLIENT_HELLO is a client session:
-//   C->S [64, version, db, token or nil]         CLIENT_HELLO
-//   S->C [65, code, message, node name]           WELCOME (code 0: go on; else closed)
-//   C->S [66, id, op, key (bin), value (bin)|nil]  REQUEST (pipelined; ids chosen by the client)
-//   S->C [67, id, code, message, found, value (bin)|nil]  RESPONSE (any order)
+//   C->S [64, version, db, token or nil, client id]          CLIENT_HELLO
+//   S->C [65, code, message, node name, max key, max value]  WELCOME (code 0: go on; else closed)
+//   C->S [66, id, op, key (bin), value (bin)|nil, seq, floor, retry]  REQUEST (pipelined)
+//   S->C [67, id, code, message, found, value (bin)|nil]     RESPONSE (any order)
 // op: 1 get, 2 set, 3 remove, 4 exists, 5 unsafe_set (no RESPONSE).
 // code: an errc number (0: ok). Requests and responses match by id.
+// A write's (client id, seq) names it across retries and reconnections:
+// sent again with retry = true it is answered, not applied twice. floor:
+// every write of this client with a lower seq has been answered. seq 0:
+// not tracked.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -28,15 +32,25 @@ inline bool carries_value(op o) { return o == op::set || o == op::unsafe_set; }
 
 namespace client_protocol {
 
-inline constexpr std::uint32_t version = 1;
+inline constexpr std::uint32_t version = 2;
 enum kind : int { hello = 64, welcome = 65, request = 66, response = 67 };
 // Largest frame of a session: a value at the largest allowed limit
 // (max_value_bytes + max_key_bytes < 60 MiB) and its framing fit.
 inline constexpr std::size_t max_frame = 64u << 20;
 
-std::string encode_hello(std::string_view db, std::string_view token);
-std::string encode_welcome(errc code, std::string_view message, std::string_view node);
-std::string encode_request(std::uint64_t id, op o, std::string_view key, std::string_view value);
+std::string encode_hello(std::string_view db, std::string_view token, std::uint64_t client_id);
+std::string encode_welcome(errc code, std::string_view message, std::string_view node,
+                           std::uint64_t max_key = 0, std::uint64_t max_value = 0);
+struct write_tag {
+  std::uint64_t seq = 0;
+  std::uint64_t floor = 0;
+  bool retry = false;
+};
+std::string encode_request(std::uint64_t id, op o, std::string_view key, std::string_view value,
+                           write_tag tag = {});
+// Appends to `out` (many requests go out in one write).
+void append_request(std::string& out, std::uint64_t id, op o, std::string_view key, std::string_view value,
+                    write_tag tag = {});
 std::string encode_response(std::uint64_t id, std::uint16_t code, std::string_view message, bool found,
                             std::string_view value);
 // Appends to `out` (many responses go out in one write).
@@ -47,8 +61,11 @@ struct frame {
   int kind = 0;
   std::uint32_t version = 0;
   std::string db, token;            // hello
+  std::uint64_t client_id = 0;      // hello
   std::uint16_t code = 0;           // welcome, response
   std::string message, node;        // welcome, response
+  std::uint64_t max_key = 0, max_value = 0;  // welcome: the database's limits (0: unknown)
+  write_tag tag;                    // request
   std::uint64_t id = 0;             // request, response
   db::op op = db::op::get;          // request
   std::string key, value;           // request, response

@@ -1,11 +1,17 @@
 #include "db/database.h"
 
+#include <algorithm>
 #include <thread>
 
+#include "db/client_process.h"
+#include "db/cluster_map.h"
+#include "db/context.h"
+#include "db/data.h"
 #include "db/messages.h"
 #include "registry/pg.h"
 #include "runtime/this_process.h"
 #include "supervision/supervisor.h"
+#include "util/log.h"
 
 namespace panal::db {
 
@@ -21,7 +27,7 @@ struct task {
 
 }  // namespace
 
-databases::databases(runtime& rt, registry::pg& groups, pid root) : rt_(rt), groups_(groups), root_(root) {}
+databases::databases(runtime& rt, context& ctx, pid root) : rt_(rt), ctx_(ctx), root_(root) {}
 
 void databases::serve() {
   if (auto r = tp::register_name(kManager); !r) throw std::runtime_error(r.err().message);
@@ -60,7 +66,7 @@ result<pid> databases::start_client(const std::string& db, const std::string& na
 result<pid> databases::joined(result<pid> started, const std::string& group) {
   if (!started) return started;
   for (int i = 0; i < 5000; ++i) {
-    for (const pid& p : groups_.local_members(group)) {
+    for (const pid& p : ctx_.groups.local_members(group)) {
       if (p == *started) return started;
     }
     tp::sleep_for(std::chrono::milliseconds(1));
@@ -101,14 +107,14 @@ result<databases::role_sups> databases::ensure(const std::string& db) {
 }
 
 result<pid> databases::start_server_here(const server_config& config) {
-  if (!groups_.local_members(server_group(config.db)).empty()) {
+  if (!ctx_.groups.local_members(server_group(config.db)).empty()) {
     return {errc::already_exists, "a server of '" + config.db + "' already runs on " + node_name(rt_.node())};
   }
   auto sups = ensure(config.db);
   if (!sups) return sups.err();
-  registry::pg* groups = &groups_;
-  return joined(supervisor::start_child(rt_, sups->server, child_spec::worker("server", [groups, config] {
-                                          server_main(*groups, config);
+  context* ctx = &ctx_;
+  return joined(supervisor::start_child(rt_, sups->server, child_spec::worker("server", [ctx, config] {
+                                          server_main(*ctx, config);
                                         })),
                 server_group(config.db));
 }
@@ -116,12 +122,14 @@ result<pid> databases::start_server_here(const server_config& config) {
 result<std::vector<pid>> databases::start_data_here(const std::string& db, unsigned count) {
   auto sups = ensure(db);
   if (!sups) return sups.err();
-  registry::pg* groups = &groups_;
+  context* ctx = &ctx_;
   std::vector<pid> started;
   for (unsigned i = 0; i < count; ++i) {
+    // The index is the member's identity: a restart keeps it.
+    const std::uint32_t index = ++next_index_[db];
     auto p = joined(supervisor::start_child(rt_, sups->data,
-                                            child_spec::worker("data" + std::to_string(next_child_++),
-                                                               [groups, db] { data_main(*groups, db); })),
+                                            child_spec::worker("data" + std::to_string(index),
+                                                               [ctx, db, index] { data_main(*ctx, db, index); })),
                     data_group(db));
     if (!p) return p.err();
     started.push_back(*p);
@@ -135,11 +143,83 @@ result<pid> databases::start_client_here(const std::string& db, const std::strin
   }
   auto sups = ensure(db);
   if (!sups) return sups.err();
-  registry::pg* groups = &groups_;
+  context* ctx = &ctx_;
   return joined(supervisor::start_child(rt_, sups->client,
                                         child_spec::worker("client:" + name,
-                                                           [groups, db, name] { client_main(*groups, db, name); })),
+                                                           [ctx, db, name] { client_main(*ctx, db, name); })),
                 client_group(db));
+}
+
+result<void> databases::remove_data_here(const std::string& db, std::uint32_t index) {
+  auto it = dbs_.find(db);
+  if (it == dbs_.end()) return {errc::not_found, "no database '" + db + "' on this node"};
+  const std::string id = "data" + std::to_string(index);
+  if (auto t = supervisor::terminate_child(rt_, it->second.data, id); !t) return t;
+  return supervisor::delete_child(rt_, it->second.data, id);
+}
+
+result<pid> databases::stop_data(const std::string& db, unsigned count, clock::duration timeout) {
+  context* ctx = &ctx_;
+  return rt_.spawn([this, ctx, db, count, timeout] {
+    const auto deadline = clock::now() + timeout;
+    // This node's data processes, highest index first.
+    std::vector<std::pair<std::uint32_t, pid>> mine;
+    for (const pid& p : ctx->groups.local_members(data_group(db))) {
+      auto r = tp::call(p, stats_request{}, std::chrono::seconds(5));
+      if (r && r->is<stats_reply>()) mine.emplace_back(r->get<stats_reply>().index, p);
+    }
+    std::sort(mine.begin(), mine.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    if (mine.size() < count) {
+      tp::exit(exit_reason::error("only " + std::to_string(mine.size()) + " data processes of '" + db + "' run here"));
+    }
+    mine.resize(count);
+    auto m = ctx->routes.get(db);
+    std::size_t eligible = 0;
+    if (m) {
+      for (const auto& x : m->slots.members()) eligible += x.eligible ? 1 : 0;
+    }
+    if (!m || eligible <= count) {
+      tp::exit(exit_reason::error("draining would leave '" + db + "' without a data process to take its slots"));
+    }
+    for (auto& [index, p] : mine) {
+      auto r = tp::call(p, drain_request{0, false}, std::chrono::seconds(5));
+      if (!r) tp::exit(exit_reason::error("data process " + to_string(p) + ": " + r.err().message));
+      log::info("db", "draining data process ", index, " of '", db, "' (", p, ")");
+    }
+    for (auto& [index, p] : mine) {
+      for (;;) {
+        auto r = tp::call(p, drain_request{0, true}, std::chrono::seconds(5));
+        if (r && r->is<drain_reply>() && r->get<drain_reply>().drained) break;
+        if (clock::now() >= deadline) {
+          tp::exit(exit_reason::error("data process " + to_string(p) + " did not drain in time"));
+        }
+        tp::sleep_for(std::chrono::milliseconds(50));
+      }
+      const std::uint32_t i = index;
+      auto done = ask<bool>([this, db, i]() -> result<bool> {
+        if (auto r = remove_data_here(db, i); !r) return r.err();
+        return true;
+      });
+      if (!done) tp::exit(exit_reason::error("stopping data process " + std::to_string(i) + ": " + done.err().message));
+      log::info("db", "data process ", index, " of '", db, "' drained and stopped");
+    }
+  });
+}
+
+void routes_main(context& ctx) {
+  if (auto r = tp::register_name(routes_process); !r) throw std::runtime_error(r.err().message);
+  for (;;) {
+    auto m = tp::receive();
+    auto* u = m->get_if<map_update>();
+    if (u == nullptr) continue;
+    auto map = decode(*u);
+    if (!map) continue;
+    (void)ctx.routes.update(map);
+    // A data process here may have put it in the table first: tell them all
+    // unless the table holds a newer one.
+    if (auto held = ctx.routes.get(map->db); held && held->newer_than(*map)) continue;
+    for (const pid& p : ctx.groups.local_members(data_group(map->db))) tp::send(p, map_changed{map->db});
+  }
 }
 
 }  // namespace panal::db

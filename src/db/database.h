@@ -1,13 +1,17 @@
 // The databases of one node: for each, a db:<name> supervisor with a
 // server, a data and a client supervisor below it, holding that node's
 // role processes as dynamic children (one_for_one: a crashed role process
-// is restarted alone).
+// is restarted alone, as the same member).
+//
+// Data processes are numbered per node and database (data1, data2, ...);
+// the number is part of the member's identity, so the restart of data2 is
+// data2 again and takes back exactly its slots.
 //
 // Thread-safety: all members may be called from any thread or process.
 // The work is done, one request at a time, by a manager process registered
 // as panal_dbs (a child of the node's root supervisor), so no OS lock is held
 // while waiting for supervisors: a caller inside a process never blocks its
-// scheduler thread.
+// scheduler thread. Draining (stop_data) runs in a process of its own.
 #pragma once
 
 #include <functional>
@@ -15,14 +19,16 @@
 #include <string>
 #include <vector>
 
-#include "db/roles.h"
+#include "db/server.h"
 #include "runtime/runtime.h"
 
 namespace panal::db {
 
+struct context;
+
 class databases {
  public:
-  databases(runtime& rt, registry::pg& groups, pid root_supervisor);
+  databases(runtime& rt, context& ctx, pid root_supervisor);
 
   // Refused (already_exists) if a server of the db runs on this node.
   result<pid> start_server(const server_config& config);
@@ -31,6 +37,11 @@ class databases {
   // Refused (already_exists) if a client of that name runs here.
   result<pid> start_client(const std::string& db, const std::string& name);
 
+  // Starts a process that drains `count` of this node's data processes of
+  // `db` (the highest-numbered first) and then stops them; returns its pid.
+  // It ends normally once they are stopped, or with an error saying why not.
+  result<pid> stop_data(const std::string& db, unsigned count, clock::duration timeout);
+
   // The manager process's body.
   void serve();
 
@@ -38,6 +49,7 @@ class databases {
   result<pid> start_server_here(const server_config& config);
   result<std::vector<pid>> start_data_here(const std::string& db, unsigned count);
   result<pid> start_client_here(const std::string& db, const std::string& name);
+  result<void> remove_data_here(const std::string& db, std::uint32_t index);
   result<pid> joined(result<pid> started, const std::string& group);
   template <class T>
   result<T> ask(std::function<result<T>()> work);
@@ -48,10 +60,14 @@ class databases {
   result<role_sups> ensure(const std::string& db);
 
   runtime& rt_;
-  registry::pg& groups_;
+  context& ctx_;
   pid root_;
-  std::map<std::string, role_sups> dbs_;  // the manager process only
-  std::uint64_t next_child_ = 1;
+  std::map<std::string, role_sups> dbs_;                  // the manager process only
+  std::map<std::string, std::uint32_t> next_index_;       // per database
 };
+
+// The body of the node's route process (see context.h): keeps the node's
+// route table and tells the node's data processes of new maps.
+void routes_main(context& ctx);
 
 }  // namespace panal::db

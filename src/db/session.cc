@@ -7,6 +7,7 @@
 #include <boost/asio/write.hpp>
 
 #include "db/client_protocol.h"
+#include "db/context.h"
 #include "db/messages.h"
 #include "db/requester.h"
 #include "registry/pg.h"
@@ -29,6 +30,7 @@ struct session_request {
   op kind;
   std::string key;
   std::string value;
+  cp::write_tag tag;
 };
 
 bool write_all(tcp::socket& sock, const std::string& bytes) {
@@ -37,10 +39,10 @@ bool write_all(tcp::socket& sock, const std::string& bytes) {
 }
 
 // Sends requests on, writes responses back.
-void session_main(registry::pg& groups, std::shared_ptr<tcp::socket> sock, std::string db) {
+void session_main(context& ctx, std::shared_ptr<tcp::socket> sock, std::string db, std::uint64_t client_id) {
   // Ending with a reason other than normal takes the linked reader down too.
-  if (auto j = groups.join(client_group(db), tp::self()); !j) tp::exit(exit_reason::shutdown(j.err().message));
-  requester out(groups, db);
+  if (auto j = ctx.groups.join(client_group(db), tp::self()); !j) tp::exit(exit_reason::shutdown(j.err().message));
+  requester out(ctx, db);
   std::string pending_bytes;
   auto handle = [&](message& m) {
     if (out.on_message(m)) return;
@@ -50,6 +52,7 @@ void session_main(registry::pg& groups, std::shared_ptr<tcp::socket> sock, std::
     req.kind = static_cast<std::uint8_t>(r->kind);
     req.key = std::move(r->key);
     req.value = std::move(r->value);
+    if (r->tag.seq != 0 && client_id != 0) req.wid = {client_id, r->tag.seq, r->tag.floor, r->tag.retry};
     if (r->kind == op::unsafe_set) {
       out.submit(std::move(req), nullptr);
       return;
@@ -75,7 +78,8 @@ void session_main(registry::pg& groups, std::shared_ptr<tcp::socket> sock, std::
 
 }  // namespace
 
-void serve_client(registry::pg& groups, int fd, std::string first_frame, std::string rest) {
+void serve_client(context& ctx, int fd, std::string first_frame, std::string rest) {
+  registry::pg& groups = ctx.groups;
   auto sock = std::make_shared<tcp::socket>(io::context(), tcp::v4(), fd);
   const std::string node = node_name(tp::current_runtime().node());
   auto refuse = [&](errc code, const std::string& why) {
@@ -96,10 +100,17 @@ void serve_client(registry::pg& groups, int fd, std::string first_frame, std::st
   if (auto code = static_cast<errc>(auth->get<reply>().code); code != errc::ok) {
     return refuse(code, auth->get<reply>().message);
   }
-  if (!write_all(*sock, cp::encode_welcome(errc::ok, "", node))) return;
+  std::uint64_t max_key = 0, max_value = 0;
+  if (auto m = ctx.routes.get(db)) {
+    max_key = m->settings.max_key_bytes;
+    max_value = m->settings.max_value_bytes;
+  }
+  if (!write_all(*sock, cp::encode_welcome(errc::ok, "", node, max_key, max_value))) return;
 
-  registry::pg* g = &groups;
-  auto session = tp::spawn_link([g, sock, db] { session_main(*g, sock, db); }, {.thread = spawn_options::same_thread});
+  context* c = &ctx;
+  const std::uint64_t client_id = hello->client_id;
+  auto session = tp::spawn_link([c, sock, db, client_id] { session_main(*c, sock, db, client_id); },
+                                {.thread = spawn_options::same_thread});
   if (!session) return;
   wire::frame_reader frames(cp::max_frame);
   frames.feed(rest);
@@ -121,7 +132,7 @@ void serve_client(registry::pg& groups, int fd, std::string first_frame, std::st
       log::warn("db", "closing a client connection: ", req ? "expected a REQUEST" : req.err().message);
       break;
     }
-    tp::send(*session, session_request{req->id, req->op, std::move(req->key), std::move(req->value)});
+    tp::send(*session, session_request{req->id, req->op, std::move(req->key), std::move(req->value), req->tag});
   }
   boost::system::error_code ignored;
   sock->close(ignored);

@@ -588,6 +588,7 @@ void distribution::impl::controller_main() {
   tp::trap_exit(true);
   struct known_node {
     clock::time_point last_up;
+    clock::time_point next_try{};
     pid connector;  // non-null while a connection attempt runs
     ref watch;      // our monitor on it
   };
@@ -765,19 +766,18 @@ void distribution::impl::controller_main() {
         start_connector(node);
       }
     } else if (m->is<ctl_reconnect>()) {
+      // A lost node is dialled again every reconnect_every, and after
+      // forget_after less often (every slow_reconnect), but never given up:
+      // a partition however long heals when the network does.
       const auto now = clock::now();
-      for (auto it = known.begin(); it != known.end();) {
-        if (connected(it->first)) {
-          it->second.last_up = now;
-        } else if (now - it->second.last_up > opts.forget_after && !it->second.connector) {
-          log::info("dist", "forgetting node ", it->first, " after ",
-                    std::chrono::duration_cast<std::chrono::seconds>(opts.forget_after).count(), " s unreachable");
-          it = known.erase(it);
-          continue;
-        } else {
-          start_connector(it->first);
+      for (auto& [name, k] : known) {
+        if (connected(name)) {
+          k.last_up = now;
+          k.next_try = {};
+        } else if (!k.connector && now >= k.next_try) {
+          if (now - k.last_up > opts.forget_after) k.next_try = now + opts.slow_reconnect;
+          start_connector(name);
         }
-        ++it;
       }
       tp::send_after(opts.reconnect_every, tp::self(), ctl_reconnect{});
     }

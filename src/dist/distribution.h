@@ -8,8 +8,8 @@
 //   refused on both sides with a log line; nothing but handshake frames is
 //   accepted before the handshake completes.
 // - Heartbeats: a peer from which nothing arrives for `down_after` is
-//   declared down and disconnected. Lost nodes are retried every
-//   `reconnect_every` until `forget_after`.
+//   declared down and disconnected. Lost nodes are dialled again every
+//   `reconnect_every`, after `forget_after` every `slow_reconnect`, forever.
 // - Signals to pids of other nodes (messages, exits, links, monitors) travel
 //   in order per pair of processes. When a node is lost, every local process
 //   linked to one of its processes gets an exit signal `noconnection`, and
@@ -41,7 +41,8 @@ struct dist_options {
   clock::duration down_after = std::chrono::seconds(4);        // silence that means "down"
   clock::duration handshake_timeout = std::chrono::seconds(5);
   clock::duration reconnect_every = std::chrono::seconds(1);
-  clock::duration forget_after = std::chrono::seconds(60);
+  clock::duration forget_after = std::chrono::seconds(60);      // then dial only every slow_reconnect
+  clock::duration slow_reconnect = std::chrono::seconds(5);
   std::size_t max_frame = 64u << 20;
 };
 

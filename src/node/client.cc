@@ -1,11 +1,41 @@
 #include "node/client.h"
 
+#include <mutex>
+#include <random>
+#include <set>
 #include <thread>
 
+#include "db/cluster_map.h"
 #include "db/messages.h"
 #include "runtime/this_process.h"
 
 namespace panal {
+
+// Numbers writes, and knows the lowest one still waiting for its answer.
+struct client::writes {
+  std::uint64_t id;
+  std::mutex mutex;
+  std::uint64_t next = 1;
+  std::set<std::uint64_t> open;
+
+  writes() {
+    std::random_device rd;
+    id = (static_cast<std::uint64_t>(rd()) << 32 | rd()) | 1;  // never 0
+  }
+  std::uint64_t start() {
+    std::lock_guard lock(mutex);
+    open.insert(next);
+    return next++;
+  }
+  void end(std::uint64_t seq) {
+    std::lock_guard lock(mutex);
+    open.erase(seq);
+  }
+  std::uint64_t floor() {
+    std::lock_guard lock(mutex);
+    return open.empty() ? next : *open.begin();
+  }
+};
 
 namespace {
 
@@ -19,7 +49,24 @@ struct outcome {
 
 // Sends each op through the client process as a call from one inbox (so
 // they run in parallel), retrying the retryable ones until the deadline.
-std::vector<outcome> run(runtime& rt, const pid& process, std::vector<db::client_op> ops, clock::duration timeout) {
+std::vector<outcome> run(runtime& rt, const pid& process, std::vector<db::client_op> ops, clock::duration timeout,
+                         client::writes& w) {
+  // Writes are numbered once; every attempt carries the same number.
+  for (auto& o : ops) {
+    if (o.kind == static_cast<std::uint8_t>(op::set) || o.kind == static_cast<std::uint8_t>(op::remove)) {
+      o.wid.client = w.id;
+      o.wid.seq = w.start();
+    }
+  }
+  struct finish {
+    client::writes& w;
+    std::vector<db::client_op>& ops;
+    ~finish() {
+      for (auto& o : ops) {
+        if (o.wid.seq != 0) w.end(o.wid.seq);
+      }
+    }
+  } finisher{w, ops};
   std::vector<outcome> out(ops.size());
   std::vector<outcome> last(ops.size());  // the latest retryable answer of each op
   std::vector<std::size_t> todo(ops.size());
@@ -33,6 +80,10 @@ std::vector<outcome> run(runtime& rt, const pid& process, std::vector<db::client
     for (std::size_t i : todo) {
       const ref tag = rt.make_ref();
       sent.emplace(tag, i);
+      if (ops[i].wid.seq != 0) {
+        ops[i].wid.floor = w.floor();
+        ops[i].wid.retry = attempt > 0;
+      }
       in.send(process, call_request{in.self(), tag, ops[i]});
     }
     todo.clear();
@@ -77,44 +128,49 @@ std::vector<outcome> run(runtime& rt, const pid& process, std::vector<db::client
   return out;
 }
 
-result<db::reply> one(runtime& rt, const pid& process, db::client_op o, clock::duration timeout) {
+result<db::reply> one(runtime& rt, const pid& process, db::client_op o, clock::duration timeout, client::writes& w) {
   std::vector<db::client_op> ops;
   ops.push_back(std::move(o));
-  auto r = run(rt, process, std::move(ops), timeout);
+  auto r = run(rt, process, std::move(ops), timeout, w);
   if (r[0].code != errc::ok) return error{r[0].code, r[0].message};
   return std::move(r[0].rep);
 }
 
 db::client_op make(op kind, std::string_view key, std::string_view value = {}) {
-  return db::client_op{static_cast<std::uint8_t>(kind), std::string(key), std::string(value)};
+  return db::client_op{static_cast<std::uint8_t>(kind), std::string(key), std::string(value), {}};
 }
 
 }  // namespace
 
-client::client(runtime& rt, pid process, std::string db, clock::duration timeout)
-    : rt_(&rt), process_(process), db_(std::move(db)), timeout_(timeout) {}
+client::client(runtime& rt, pid process, std::string db, clock::duration timeout, const db::routes* routes)
+    : rt_(&rt),
+      process_(process),
+      db_(std::move(db)),
+      timeout_(timeout),
+      routes_(routes),
+      writes_(std::make_shared<writes>()) {}
 
 result<std::optional<std::string>> client::get(std::string_view key) {
-  auto r = one(*rt_, process_, make(op::get, key), timeout_);
+  auto r = one(*rt_, process_, make(op::get, key), timeout_, *writes_);
   if (!r) return r.err();
   if (!r->found) return std::optional<std::string>{};
   return std::optional<std::string>{std::move(r->value)};
 }
 
 result<void> client::set(std::string_view key, std::string_view value) {
-  auto r = one(*rt_, process_, make(op::set, key, value), timeout_);
+  auto r = one(*rt_, process_, make(op::set, key, value), timeout_, *writes_);
   if (!r) return r.err();
   return {};
 }
 
 result<bool> client::remove(std::string_view key) {
-  auto r = one(*rt_, process_, make(op::remove, key), timeout_);
+  auto r = one(*rt_, process_, make(op::remove, key), timeout_, *writes_);
   if (!r) return r.err();
   return r->found;
 }
 
 result<bool> client::exists(std::string_view key) {
-  auto r = one(*rt_, process_, make(op::exists, key), timeout_);
+  auto r = one(*rt_, process_, make(op::exists, key), timeout_, *writes_);
   if (!r) return r.err();
   return r->found;
 }
@@ -130,7 +186,7 @@ result<std::vector<std::optional<std::string>>> client::mget(const std::vector<s
   std::vector<db::client_op> ops;
   ops.reserve(keys.size());
   for (auto& k : keys) ops.push_back(make(op::get, k));
-  auto rs = run(*rt_, process_, std::move(ops), timeout_);
+  auto rs = run(*rt_, process_, std::move(ops), timeout_, *writes_);
   std::vector<std::optional<std::string>> out;
   out.reserve(rs.size());
   for (auto& r : rs) {
@@ -143,8 +199,23 @@ result<std::vector<std::optional<std::string>>> client::mget(const std::vector<s
 result<void> client::mset(const std::vector<std::pair<std::string, std::string>>& items) {
   std::vector<db::client_op> ops;
   ops.reserve(items.size());
+  if (auto m = routes_ != nullptr ? routes_->get(db_) : nullptr) {
+    // Every item within the limits, or nothing is sent.
+    for (auto& [k, v] : items) {
+      if (k.empty()) return error{errc::bad_argument, "a key must not be empty"};
+      if (k.size() > m->settings.max_key_bytes) {
+        return error{errc::key_too_large, "key of " + std::to_string(k.size()) + " bytes; this database allows " +
+                                              std::to_string(m->settings.max_key_bytes)};
+      }
+      if (v.size() > m->settings.max_value_bytes) {
+        return error{errc::value_too_large, "value of " + std::to_string(v.size()) +
+                                                " bytes; this database allows " +
+                                                std::to_string(m->settings.max_value_bytes)};
+      }
+    }
+  }
   for (auto& [k, v] : items) ops.push_back(make(op::set, k, v));
-  for (auto& r : run(*rt_, process_, std::move(ops), timeout_)) {
+  for (auto& r : run(*rt_, process_, std::move(ops), timeout_, *writes_)) {
     if (r.code != errc::ok) return error{r.code, r.message};
   }
   return {};

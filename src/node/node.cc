@@ -2,8 +2,11 @@
 
 #include <msgpack.hpp>
 
+#include "db/cluster_map.h"
+#include "db/context.h"
 #include "db/database.h"
 #include "db/messages.h"
+#include "db/server.h"
 #include "db/session.h"
 #include "dist/distribution.h"
 #include "registry/pg.h"
@@ -21,6 +24,8 @@ struct node::impl {
   std::unique_ptr<runtime> rt;
   std::unique_ptr<dist::distribution> dist;
   std::unique_ptr<registry::pg> groups;
+  db::routes routes;
+  std::unique_ptr<db::context> ctx;
   pid root;
   std::unique_ptr<db::databases> dbs;
   bool stopped = false;
@@ -36,7 +41,11 @@ struct start_args {
   std::uint64_t max_key = 0, max_value = 0, max_keys = 0, max_memory = 0;
   std::string ckey;
   std::uint32_t slots = 16384;
-  MSGPACK_DEFINE(db, name, count, max_key, max_value, max_keys, max_memory, ckey, slots);
+  std::uint32_t replicas = 3, write_acks = 0;
+  std::uint64_t lease_ms = 0;
+  std::uint64_t timeout_ms = 0;  // stop_data
+  MSGPACK_DEFINE(db, name, count, max_key, max_value, max_keys, max_memory, ckey, slots, replicas, write_acks,
+                 lease_ms, timeout_ms);
 };
 
 std::string pack_args(const start_args& a) {
@@ -83,12 +92,18 @@ void status_main(pid root) {
   }
 }
 
-db::server_config config_of(const start_args& a) {
+db::server_config config_of(const start_args& a, std::chrono::milliseconds down_after) {
   db::server_config c;
   c.db = a.db;
-  c.limits = {a.max_key, a.max_value, a.max_keys, a.max_memory};
+  c.settings.slots = a.slots;
+  c.settings.replicas = std::max<std::uint32_t>(a.replicas, 1);
+  c.settings.write_acks = a.write_acks != 0 ? std::min(a.write_acks, c.settings.replicas) : c.settings.replicas / 2 + 1;
+  c.settings.max_key_bytes = a.max_key;
+  c.settings.max_value_bytes = a.max_value;
+  c.settings.max_keys = a.max_keys;
+  c.settings.max_memory = a.max_memory;
+  c.settings.lease_ms = a.lease_ms != 0 ? a.lease_ms : static_cast<std::uint64_t>(down_after.count());
   c.ckey = a.ckey;
-  c.slots = a.slots;
   return c;
 }
 
@@ -101,6 +116,9 @@ start_args args_of(const std::string& db, const server_options& o) {
   a.max_memory = o.limits.max_memory;
   a.ckey = o.ckey;
   a.slots = o.slots;
+  a.replicas = o.replicas;
+  a.write_acks = o.write_acks;
+  a.lease_ms = static_cast<std::uint64_t>(o.lease.count());
   return a;
 }
 
@@ -128,12 +146,17 @@ result<std::unique_ptr<node>> node::start(node_options options) {
   auto g = registry::pg::start(*i->rt, i->dist.get());
   if (!g) return g.err();
   i->groups = std::move(*g);
+  const auto down_after = std::chrono::duration_cast<std::chrono::milliseconds>(options.down_after);
+  i->ctx = std::make_unique<db::context>(db::context{*i->groups, i->routes, i->dist.get(), options.name, down_after});
   auto root = supervisor::start(*i->rt, {.how = strategy::one_for_one, .intensity = 10,
                                          .period = std::chrono::seconds(10), .name = "node"},
                                 {});
   if (!root) return root.err();
   i->root = *root;
-  i->dbs = std::make_unique<db::databases>(*i->rt, *i->groups, i->root);
+  i->dbs = std::make_unique<db::databases>(*i->rt, *i->ctx, i->root);
+  db::context* ctx = i->ctx.get();
+  auto routes = supervisor::start_child(*i->rt, i->root, child_spec::worker("routes", [ctx] { db::routes_main(*ctx); }));
+  if (!routes) return routes.err();
   db::databases* manager = i->dbs.get();
   auto served = supervisor::start_child(*i->rt, i->root, child_spec::worker("databases", [manager] { manager->serve(); }));
   if (!served) return served.err();
@@ -144,10 +167,15 @@ result<std::unique_ptr<node>> node::start(node_options options) {
   if (!status) return status.err();
   if (i->dist) {
     db::databases* dbs = i->dbs.get();
-    i->dist->register_spawn("panal.db.start_server", [dbs](const std::string& bytes) -> result<pid> {
+    i->dist->register_spawn("panal.db.start_server", [dbs, down_after](const std::string& bytes) -> result<pid> {
       auto a = unpack_args(bytes);
       if (!a) return a.err();
-      return dbs->start_server(config_of(*a));
+      return dbs->start_server(config_of(*a, down_after));
+    });
+    i->dist->register_spawn("panal.db.stop_data", [dbs](const std::string& bytes) -> result<pid> {
+      auto a = unpack_args(bytes);
+      if (!a) return a.err();
+      return dbs->stop_data(a->db, a->count, std::chrono::milliseconds(a->timeout_ms));
     });
     i->dist->register_spawn("panal.db.start_data", [dbs](const std::string& bytes) -> result<pid> {
       auto a = unpack_args(bytes);
@@ -156,9 +184,8 @@ result<std::unique_ptr<node>> node::start(node_options options) {
       if (!ps) return ps.err();
       return ps->front();
     });
-    registry::pg* groups = i->groups.get();
-    i->dist->set_client_handler([groups](int fd, std::string first, std::string rest) {
-      db::serve_client(*groups, fd, std::move(first), std::move(rest));
+    i->dist->set_client_handler([ctx](int fd, std::string first, std::string rest) {
+      db::serve_client(*ctx, fd, std::move(first), std::move(rest));
     });
     i->dist->register_spawn("panal.db.start_client", [dbs](const std::string& bytes) -> result<pid> {
       auto a = unpack_args(bytes);
@@ -225,9 +252,12 @@ result<std::vector<pid>> node::start_server(const std::string& db, const std::ve
   if (options.limits.max_value_bytes + options.limits.max_key_bytes > (60u << 20)) {
     return {errc::bad_argument, "max_value_bytes + max_key_bytes must stay under 60 MiB"};
   }
+  if (options.limits.max_key_bytes > 65535) return {errc::bad_argument, "max_key_bytes must be at most 65535"};
+  if (options.replicas == 0) return {errc::bad_argument, "replicas must be at least 1"};
+  if (options.write_acks > options.replicas) return {errc::bad_argument, "write_acks cannot exceed replicas"};
   const start_args a = args_of(db, options);
   return on_each(*impl_, on, "panal.db.start_server", pack_args(a), [&]() -> result<std::vector<pid>> {
-    auto p = impl_->dbs->start_server(config_of(a));
+    auto p = impl_->dbs->start_server(config_of(a, impl_->ctx->down_after));
     if (!p) return p.err();
     return std::vector<pid>{*p};
   });
@@ -256,7 +286,7 @@ result<client> node::start_client(const std::string& name, const std::string& db
     return std::vector<pid>{*p};
   });
   if (!ps) return ps.err();
-  return client(*impl_->rt, ps->front(), db);
+  return client(*impl_->rt, ps->front(), db, std::chrono::seconds(5), &impl_->routes);
 }
 
 db_groups node::groups(const std::string& db) const {
@@ -287,9 +317,62 @@ std::vector<data_stats> node::stats(const std::string& db) {
     auto r = impl_->rt->call(p, db::stats_request{}, std::chrono::seconds(5));
     if (!r || !r->is<db::stats_reply>()) continue;
     const auto& s = r->get<db::stats_reply>();
-    out.push_back({p, s.keys, s.memory});
+    out.push_back({p, s.keys, s.memory, s.entries, s.tombstones, s.state, s.index, s.member, s.epoch,
+                   s.slots_primary, s.slots_held, s.slots_filling, s.keys_in, s.bytes_in, s.keys_out, s.bytes_out,
+                   s.rate});
   }
   return out;
+}
+
+std::optional<map_info> node::slot_map(const std::string& db) const {
+  auto m = impl_->routes.get(db);
+  if (!m) return std::nullopt;
+  map_info out;
+  out.epoch = m->epoch();
+  out.master = m->master;
+  out.replicas = m->settings.replicas;
+  out.write_acks = m->settings.write_acks;
+  out.slots = m->settings.slots;
+  out.moving = m->slots.moving_slots();
+  for (std::size_t i = 0; i < m->pids.size(); ++i) {
+    out.members.push_back(m->slots.members()[i].id);
+    out.pids.push_back(m->pids[i]);
+    out.eligible.push_back(m->slots.members()[i].eligible);
+  }
+  std::uint64_t h = 1469598103934665603ull;
+  for (std::uint32_t s = 0; s < m->slots.slot_count(); ++s) {
+    for (std::uint32_t t : m->slots.targets(s)) h = (h ^ m->slots.members()[t].id) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;
+  }
+  out.owners_digest = h;
+  return out;
+}
+
+result<void> node::stop_data(const std::string& db, const std::vector<std::string>& on, unsigned count,
+                             clock::duration timeout) {
+  if (db.empty() || count == 0) return {errc::bad_argument, "stop_data needs a database and a count"};
+  start_args a;
+  a.db = db;
+  a.count = count;
+  a.timeout_ms = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
+  auto drainers = on_each(*impl_, on, "panal.db.stop_data", pack_args(a), [&]() -> result<std::vector<pid>> {
+    auto p = impl_->dbs->stop_data(db, count, timeout);
+    if (!p) return p.err();
+    return std::vector<pid>{*p};
+  });
+  if (!drainers) return drainers.err();
+  inbox in = impl_->rt->open_inbox();
+  std::vector<ref> watches;
+  for (const pid& p : *drainers) watches.push_back(in.monitor(p));
+  result<void> outcome;
+  for (std::size_t n = 0; n < watches.size(); ++n) {
+    auto d = in.receive_as<down_msg>(timeout + std::chrono::seconds(10));
+    if (!d) return {errc::timeout, "draining did not finish in time"};
+    if (!d->reason.is_normal() && outcome) {
+      outcome = error{errc::start_failed, d->reason.detail.empty() ? to_string(d->reason) : d->reason.detail};
+    }
+  }
+  return outcome;
 }
 
 }  // namespace panal

@@ -10,6 +10,7 @@
 // inside this node's own processes (they would wait on themselves).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,6 +41,9 @@ struct server_options {
   store::limits limits;
   std::string ckey;             // client key; empty: none
   std::uint32_t slots = 16384;
+  std::uint32_t replicas = 3;   // owners per slot (capped by the number of data processes)
+  std::uint32_t write_acks = 0; // holders that must have a write before it is acknowledged; 0: a majority of replicas
+  std::chrono::milliseconds lease{0};  // how long a primary may serve without the master; 0: the node's down_after
 };
 
 struct db_groups {
@@ -50,6 +54,27 @@ struct data_stats {
   pid process;
   std::uint64_t keys = 0;
   std::uint64_t memory = 0;
+  std::uint64_t entries = 0;     // keys and tombstones, replicas included
+  std::uint64_t tombstones = 0;
+  std::string state;             // serving, filling, syncing, draining, waiting
+  std::uint32_t index = 0;       // its number on its node (data1, data2, ...)
+  std::uint64_t member = 0;      // its stable identity
+  std::uint32_t epoch = 0;       // the map epoch it holds
+  std::uint32_t slots_primary = 0, slots_held = 0, slots_filling = 0;
+  std::uint64_t keys_in = 0, bytes_in = 0, keys_out = 0, bytes_out = 0;  // moved by fills and syncs
+  double rate = 0;               // bytes/s received by fills and syncs, last second
+};
+
+// A database's slot map as this node holds it.
+struct map_info {
+  std::uint32_t epoch = 0;
+  pid master;
+  std::uint32_t replicas = 0, write_acks = 0, slots = 0;
+  std::uint32_t moving = 0;            // slots not in their settled state
+  std::vector<std::uint64_t> members;  // identities
+  std::vector<pid> pids;
+  std::vector<bool> eligible;
+  std::uint64_t owners_digest = 0;     // a hash of every slot's owners (targets): equal maps, equal digests
 };
 
 class node {
@@ -70,6 +95,11 @@ class node {
                                         const server_options& options = {});
   result<std::vector<pid>> start_data(const std::string& db, const std::vector<std::string>& on = {},
                                       unsigned count = 1);
+  // Drains `count` data processes of `db` on each node of `on` (default:
+  // this one): their slots move to the others, then they stop. Returns when
+  // all are stopped, or the first error (e.g. it would leave no data process).
+  result<void> stop_data(const std::string& db, const std::vector<std::string>& on = {}, unsigned count = 1,
+                         clock::duration timeout = std::chrono::minutes(10));
   // Starts a client process named `name` on each node of `on` (default: this
   // one) and returns a client bound to the first.
   result<client> start_client(const std::string& name, const std::string& db,
@@ -77,8 +107,9 @@ class node {
 
   db_groups groups(const std::string& db) const;
   std::optional<pid> master(const std::string& db) const;
-  // Keys and memory of every live data process of `db`.
+  // Keys, memory and state of every live data process of `db`.
   std::vector<data_stats> stats(const std::string& db);
+  std::optional<map_info> slot_map(const std::string& db) const;
 
   // The supervision tree of `node_name` (default: this node), one line per
   // child: indented id, pid (or "not running") and restart count.

@@ -2,171 +2,299 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <new>
+#include <string>
 
 #include "store/hash.h"
 
 namespace panal::store {
+
 namespace {
 
-// An entry: [version u64][key length u32][value length u31 | tombstone bit][key][value].
+// An entry: header, then the key, then the value.
 struct header {
-  std::uint64_t version;
+  std::uint64_t hlc;
+  std::uint32_t epoch;
   std::uint32_t key_len;
-  std::uint32_t value_len_and_flag;
+  std::uint32_t value_len_and_flag;  // value length | tombstone bit
+  std::uint32_t unused;
 };
-static_assert(sizeof(header) == 16);
+static_assert(sizeof(header) == 24);
 constexpr std::uint32_t kTombstone = 1u << 31;
 constexpr std::uintptr_t kEmpty = 0, kErased = 1;
 constexpr std::uintptr_t kPointerMask = (std::uintptr_t{1} << 48) - 1;
 
-header* blob_of(std::uintptr_t slot) { return reinterpret_cast<header*>(slot & kPointerMask); }
-std::uintptr_t tag_of(std::uint64_t hash) { return static_cast<std::uintptr_t>(hash >> 48) << 48; }
+header* blob_of(std::uintptr_t cell) { return reinterpret_cast<header*>(cell & kPointerMask); }
+// The slot is hash % slot_count (low bits); the index position and the tag
+// come from other bits, so one slot's keys spread over its whole index.
+std::uintptr_t tag_of(std::uint64_t hash) { return static_cast<std::uintptr_t>((hash >> 16) & 0xffff) << 48; }
+std::size_t home_of(std::uint64_t hash, std::size_t mask) { return static_cast<std::size_t>(hash >> 32) & mask; }
 const char* key_of(const header* h) { return reinterpret_cast<const char*>(h + 1); }
 std::size_t value_len(const header* h) { return h->value_len_and_flag & ~kTombstone; }
+bool is_tombstone(const header* h) { return (h->value_len_and_flag & kTombstone) != 0; }
+version version_of(const header* h) { return {h->epoch, h->hlc}; }
 
 entry_view view_of(const header* h) {
   return {std::string_view(key_of(h), h->key_len), std::string_view(key_of(h) + h->key_len, value_len(h)),
-          h->version, (h->value_len_and_flag & kTombstone) != 0};
+          version_of(h), is_tombstone(h)};
 }
 
 std::size_t usable(const void* p) { return malloc_usable_size(const_cast<void*>(p)); }
 
+error memory_error(std::size_t limit) {
+  return {errc::out_of_memory, "the data process is at its memory limit of " + std::to_string(limit) + " bytes"};
+}
+
 }  // namespace
 
-table::table(std::size_t max_memory) : max_memory_(max_memory), index_(16, kEmpty) {}
+struct table::slot_index {
+  std::uint32_t capacity;  // a power of two
+  std::uint32_t used;      // entries
+  std::uint32_t erased;    // erased markers
+  std::uint32_t live;
+  std::uint32_t generation;  // bumps when the cells move (scan cursors restart)
+  std::uint32_t unused;
+  std::uintptr_t cells[1];
+
+  static std::size_t bytes_for(std::uint32_t capacity) {
+    return offsetof(slot_index, cells) + sizeof(std::uintptr_t) * capacity;
+  }
+
+  // The cell holding `key`, or where it would go; `found` tells which.
+  std::size_t probe(std::string_view key, std::uint64_t hash, bool& found) const {
+    const std::size_t mask = capacity - 1;
+    const std::uintptr_t tag = tag_of(hash);
+    std::size_t i = home_of(hash, mask);
+    std::size_t first_erased = capacity;
+    for (;;) {
+      const std::uintptr_t c = cells[i];
+      if (c == kEmpty) {
+        found = false;
+        return first_erased != capacity ? first_erased : i;
+      }
+      if (c == kErased) {
+        if (first_erased == capacity) first_erased = i;
+      } else if ((c & ~kPointerMask) == tag) {
+        const header* h = blob_of(c);
+        if (h->key_len == key.size() && std::memcmp(key_of(h), key.data(), key.size()) == 0) {
+          found = true;
+          return i;
+        }
+      }
+      i = (i + 1) & mask;
+    }
+  }
+};
+
+table::table(std::uint32_t slot_count, std::size_t max_memory)
+    : max_memory_(max_memory), slots_(std::max<std::uint32_t>(slot_count, 1), nullptr) {}
 
 table::~table() {
-  for (std::uintptr_t s : index_) {
-    if (s > kErased) std::free(blob_of(s));
-  }
+  for (std::uint32_t s = 0; s < slots_.size(); ++s) (void)drop_slot(s);
 }
 
-std::size_t table::probe(std::string_view key, std::uint64_t hash, bool& found) const {
-  const std::size_t mask = index_.size() - 1;
-  const std::uintptr_t tag = tag_of(hash);
-  std::size_t i = static_cast<std::size_t>(hash) & mask;
-  std::size_t first_erased = index_.size();
-  for (;;) {
-    const std::uintptr_t s = index_[i];
-    if (s == kEmpty) {
-      found = false;
-      return first_erased != index_.size() ? first_erased : i;
-    }
-    if (s == kErased) {
-      if (first_erased == index_.size()) first_erased = i;
-    } else if ((s & ~kPointerMask) == tag) {
-      const header* h = blob_of(s);
-      if (h->key_len == key.size() && std::memcmp(key_of(h), key.data(), key.size()) == 0) {
-        found = true;
-        return i;
-      }
-    }
-    i = (i + 1) & mask;
-  }
-}
+std::optional<entry_view> table::find(std::string_view key) const { return find(key, key_hash(key)); }
 
-std::optional<entry_view> table::find(std::string_view key) const {
+std::optional<entry_view> table::find(std::string_view key, std::uint64_t hash) const {
+  const slot_index* si = slots_[slot_of(hash)];
+  if (si == nullptr) return std::nullopt;
   bool found = false;
-  const std::size_t i = probe(key, key_hash(key), found);
+  const std::size_t i = si->probe(key, hash, found);
   if (!found) return std::nullopt;
-  return view_of(blob_of(index_[i]));
+  return view_of(blob_of(si->cells[i]));
 }
 
-void table::grow() {
-  std::vector<std::uintptr_t> old(index_.size() * 2, kEmpty);
-  old.swap(index_);
-  const std::size_t mask = index_.size() - 1;
-  for (std::uintptr_t s : old) {
-    if (s <= kErased) continue;
-    const header* h = blob_of(s);
-    std::size_t i = static_cast<std::size_t>(key_hash(std::string_view(key_of(h), h->key_len))) & mask;
-    while (index_[i] != kEmpty) i = (i + 1) & mask;
-    index_[i] = s;
-  }
-  erased_ = 0;
-}
-
-result<put_outcome> table::write(std::string_view key, std::string_view value, std::uint64_t version,
-                                 bool tombstone) {
-  if ((used_ + erased_ + 1) * 5 > index_.size() * 4) {  // keep the load under 80%
-    const std::size_t extra = index_.size() * sizeof(std::uintptr_t);
-    if (max_memory_ != 0 && memory_bytes() + extra > max_memory_) {
-      return {errc::out_of_memory, "the data process is at its memory limit of " + std::to_string(max_memory_) +
-                                       " bytes"};
+table::slot_index* table::grow(std::uint32_t slot, bool check_memory) {
+  slot_index* old = slots_[slot];
+  // Mostly erased markers: rebuild at the same size instead of doubling.
+  const std::uint32_t capacity = old == nullptr ? 8 : old->erased > old->used / 2 ? old->capacity : old->capacity * 2;
+  const std::size_t bytes = slot_index::bytes_for(capacity);
+  if (check_memory && max_memory_ != 0 && memory_bytes() + bytes > max_memory_) return nullptr;
+  auto* si = static_cast<slot_index*>(std::calloc(1, bytes));
+  if (si == nullptr) return nullptr;
+  si->capacity = capacity;
+  index_bytes_ += usable(si);
+  if (old != nullptr) {
+    si->used = old->used;
+    si->live = old->live;
+    si->generation = old->generation + 1;
+    const std::size_t mask = capacity - 1;
+    for (std::uint32_t j = 0; j < old->capacity; ++j) {
+      const std::uintptr_t c = old->cells[j];
+      if (c <= kErased) continue;
+      const header* h = blob_of(c);
+      std::size_t i = home_of(key_hash(std::string_view(key_of(h), h->key_len)), mask);
+      while (si->cells[i] != kEmpty) i = (i + 1) & mask;
+      si->cells[i] = c;
     }
-    grow();
+    index_bytes_ -= usable(old);
+    std::free(old);
   }
-  const std::uint64_t hash = key_hash(key);
+  slots_[slot] = si;
+  return si;
+}
+
+result<put_outcome> table::write(std::string_view key, std::uint64_t hash, std::string_view value, version v,
+                                 bool tombstone, bool check_memory) {
+  const std::uint32_t slot = slot_of(hash);
+  slot_index* si = slots_[slot];
+  if (si == nullptr || (si->used + si->erased + 1) * 5 > si->capacity * 4) {  // keep the load under 80%
+    si = grow(slot, check_memory);
+    if (si == nullptr) return memory_error(max_memory_);
+  }
   bool found = false;
-  const std::size_t i = probe(key, hash, found);
-  header* old = found ? blob_of(index_[i]) : nullptr;
-  if (old != nullptr && old->version >= version) return put_outcome::stale;
+  const std::size_t i = si->probe(key, hash, found);
+  header* old = found ? blob_of(si->cells[i]) : nullptr;
+  if (old != nullptr && version_of(old) >= v) return put_outcome::stale;
 
   const std::size_t need = sizeof(header) + key.size() + value.size();
-  if (max_memory_ != 0) {
+  if (old != nullptr && usable(old) >= need && usable(old) < need + 64) {
+    // Rewrite in place: same key, a value that fits, no waste worth freeing.
+    if (!is_tombstone(old)) --si->live, --live_;
+    old->hlc = v.hlc;
+    old->epoch = v.epoch;
+    old->value_len_and_flag = static_cast<std::uint32_t>(value.size()) | (tombstone ? kTombstone : 0);
+    if (!value.empty()) std::memcpy(reinterpret_cast<char*>(old + 1) + key.size(), value.data(), value.size());
+    if (!tombstone) ++si->live, ++live_;
+    return put_outcome::updated;
+  }
+  if (check_memory && max_memory_ != 0) {
     const std::size_t freed = old != nullptr ? usable(old) : 0;
     // A malloc chunk is at least `need` and at most 16 bytes more.
-    if (memory_bytes() - freed + need + 16 > max_memory_) {
-      return {errc::out_of_memory, "the data process is at its memory limit of " + std::to_string(max_memory_) +
-                                       " bytes"};
-    }
+    if (memory_bytes() - freed + need + 16 > max_memory_) return memory_error(max_memory_);
   }
   auto* h = static_cast<header*>(std::malloc(need));
-  if (h == nullptr) return {errc::out_of_memory, "the allocator refused " + std::to_string(need) + " bytes"};
-  h->version = version;
+  if (h == nullptr) return error{errc::out_of_memory, "the allocator refused " + std::to_string(need) + " bytes"};
+  h->hlc = v.hlc;
+  h->epoch = v.epoch;
   h->key_len = static_cast<std::uint32_t>(key.size());
   h->value_len_and_flag = static_cast<std::uint32_t>(value.size()) | (tombstone ? kTombstone : 0);
+  h->unused = 0;
   std::memcpy(h + 1, key.data(), key.size());
   if (!value.empty()) std::memcpy(reinterpret_cast<char*>(h + 1) + key.size(), value.data(), value.size());
   blob_bytes_ += usable(h);
 
   put_outcome outcome = put_outcome::inserted;
   if (old != nullptr) {
-    if ((old->value_len_and_flag & kTombstone) == 0) --live_;
+    if (!is_tombstone(old)) --si->live, --live_;
     blob_bytes_ -= usable(old);
     std::free(old);
     outcome = put_outcome::updated;
   } else {
-    if (index_[i] == kErased) --erased_;
+    if (si->cells[i] == kErased) --si->erased;
+    ++si->used;
     ++used_;
   }
-  if (!tombstone) ++live_;
-  index_[i] = tag_of(hash) | reinterpret_cast<std::uintptr_t>(h);
+  if (!tombstone) ++si->live, ++live_;
+  si->cells[i] = tag_of(hash) | reinterpret_cast<std::uintptr_t>(h);
   return outcome;
 }
 
-result<put_outcome> table::put(std::string_view key, std::string_view value, std::uint64_t version) {
-  return write(key, value, version, false);
+result<put_outcome> table::put(std::string_view key, std::string_view value, version v, bool check_memory) {
+  return write(key, key_hash(key), value, v, false, check_memory);
+}
+result<put_outcome> table::put(std::string_view key, std::uint64_t hash, std::string_view value, version v,
+                               bool check_memory) {
+  return write(key, hash, value, v, false, check_memory);
+}
+result<put_outcome> table::remove(std::string_view key, version v, bool check_memory) {
+  return write(key, key_hash(key), {}, v, true, check_memory);
+}
+result<put_outcome> table::remove(std::string_view key, std::uint64_t hash, version v, bool check_memory) {
+  return write(key, hash, {}, v, true, check_memory);
 }
 
-result<put_outcome> table::remove(std::string_view key, std::uint64_t version) {
-  return write(key, {}, version, true);
-}
-
-void table::for_each(const std::function<void(const entry_view&)>& fn) const {
-  for (std::uintptr_t s : index_) {
-    if (s > kErased) fn(view_of(blob_of(s)));
+bool table::purge(std::string_view key, std::uint64_t hash, version v) {
+  slot_index* si = slots_[slot_of(hash)];
+  if (si == nullptr) return false;
+  bool found = false;
+  const std::size_t i = si->probe(key, hash, found);
+  if (!found) return false;
+  header* h = blob_of(si->cells[i]);
+  if (!is_tombstone(h) || version_of(h) != v) return false;
+  blob_bytes_ -= usable(h);
+  std::free(h);
+  // An empty successor ends every probe sequence here: no marker needed.
+  const std::size_t next = (i + 1) & (si->capacity - 1);
+  if (si->cells[next] == kEmpty) {
+    si->cells[i] = kEmpty;
+  } else {
+    si->cells[i] = kErased;
+    ++si->erased;
   }
+  --si->used;
+  --used_;
+  return true;
 }
 
-std::size_t table::erase_if(const std::function<bool(std::string_view key)>& pred) {
+std::size_t table::drop_slot(std::uint32_t slot) {
+  slot_index* si = slots_[slot];
+  if (si == nullptr) return 0;
   std::size_t n = 0;
-  for (std::uintptr_t& s : index_) {
-    if (s <= kErased) continue;
-    header* h = blob_of(s);
-    if (!pred(std::string_view(key_of(h), h->key_len))) continue;
-    if ((h->value_len_and_flag & kTombstone) == 0) --live_;
+  for (std::uint32_t j = 0; j < si->capacity; ++j) {
+    const std::uintptr_t c = si->cells[j];
+    if (c <= kErased) continue;
+    header* h = blob_of(c);
     blob_bytes_ -= usable(h);
     std::free(h);
-    s = kErased;
-    --used_;
-    ++erased_;
     ++n;
   }
+  used_ -= si->used;
+  live_ -= si->live;
+  index_bytes_ -= usable(si);
+  std::free(si);
+  slots_[slot] = nullptr;
   return n;
+}
+
+bool table::scan(std::uint32_t slot, cursor& c, std::size_t max_bytes,
+                 function_ref<void(const entry_view&)> fn) const {
+  const slot_index* si = slots_[slot];
+  if (si == nullptr) return true;
+  if (si->generation != c.generation) c = {si->generation, 0};  // the cells moved: start over
+  std::size_t bytes = 0;
+  while (c.position < si->capacity) {
+    const std::uintptr_t cell = si->cells[c.position++];
+    if (cell <= kErased) continue;
+    const header* h = blob_of(cell);
+    fn(view_of(h));
+    bytes += h->key_len + value_len(h) + 32;
+    if (bytes >= max_bytes) break;
+  }
+  return c.position >= si->capacity;
+}
+
+void table::for_each(function_ref<void(const entry_view&)> fn) const {
+  for (const slot_index* si : slots_) {
+    if (si == nullptr) continue;
+    for (std::uint32_t j = 0; j < si->capacity; ++j) {
+      if (si->cells[j] > kErased) fn(view_of(blob_of(si->cells[j])));
+    }
+  }
+}
+
+std::size_t table::live_keys(std::uint32_t slot) const { return slots_[slot] ? slots_[slot]->live : 0; }
+std::size_t table::entries(std::uint32_t slot) const { return slots_[slot] ? slots_[slot]->used : 0; }
+
+table::probes table::probe_lengths() const {
+  std::size_t longest = 0, total = 0, n = 0;
+  for (const slot_index* si : slots_) {
+    if (si == nullptr) continue;
+    const std::size_t mask = si->capacity - 1;
+    for (std::uint32_t j = 0; j < si->capacity; ++j) {
+      const std::uintptr_t c = si->cells[j];
+      if (c <= kErased) continue;
+      const header* h = blob_of(c);
+      const std::size_t home = home_of(key_hash(std::string_view(key_of(h), h->key_len)), mask);
+      const std::size_t len = ((j - home) & mask) + 1;
+      longest = std::max(longest, len);
+      total += len;
+      ++n;
+    }
+  }
+  return {n == 0 ? 0.0 : static_cast<double>(total) / static_cast<double>(n), longest};
 }
 
 }  // namespace panal::store

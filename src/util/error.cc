@@ -23,6 +23,8 @@ const char* to_string(errc c) {
     case errc::no_master: return "no_master";
     case errc::no_data: return "no_data";
     case errc::unknown_db: return "unknown_db";
+    case errc::moved: return "moved";
+    case errc::unavailable: return "unavailable";
   }
   return "unknown";
 }

@@ -36,13 +36,17 @@ enum class errc : std::uint16_t {
   no_master = 24,       // the database has no live server (retryable)
   no_data = 25,         // the database has no live data process (retryable)
   unknown_db = 26,
+  moved = 27,           // the process is not (or not yet) the slot's serving primary: re-route and retry
+  unavailable = 28,     // a write could not reach enough holders; it may have been stored (retryable: a
+                        // retry with the same write id is not applied twice)
   // Also: `unauthorized` (10) answers a CLIENT_HELLO with a wrong key; `timeout`
   // (1) is a client's own verdict; `malformed` (9) closes the connection.
 };
 
 // Worth retrying after a moment: the cluster is changing, not the request.
 inline bool retryable(errc c) {
-  return c == errc::no_master || c == errc::no_data || c == errc::connection_lost || c == errc::noproc;
+  return c == errc::no_master || c == errc::no_data || c == errc::connection_lost || c == errc::noproc ||
+         c == errc::moved || c == errc::unavailable;
 }
 
 const char* to_string(errc c);

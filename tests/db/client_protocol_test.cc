@@ -18,22 +18,29 @@ frame round_trip(const std::string& bytes) {
 }
 
 TEST(ClientProtocol, FramesRoundTrip) {
-  auto h = round_trip(encode_hello("mydb", "tok"));
+  auto h = round_trip(encode_hello("mydb", "tok", 0xfeedull));
   EXPECT_EQ(h.kind, hello);
+  EXPECT_EQ(h.version, version);
   EXPECT_EQ(h.db, "mydb");
   EXPECT_EQ(h.token, "tok");
-  EXPECT_EQ(round_trip(encode_hello("mydb", "")).token, "");
+  EXPECT_EQ(h.client_id, 0xfeedu);
+  EXPECT_EQ(round_trip(encode_hello("mydb", "", 1)).token, "");
 
-  auto w = round_trip(encode_welcome(errc::unauthorized, "no", "n1@h:1"));
+  auto w = round_trip(encode_welcome(errc::unauthorized, "no", "n1@h:1", 8, 16));
   EXPECT_EQ(w.code, static_cast<int>(errc::unauthorized));
   EXPECT_EQ(w.node, "n1@h:1");
+  EXPECT_EQ(w.max_key, 8u);
+  EXPECT_EQ(w.max_value, 16u);
 
   const std::string binary_key("\0k\xff", 3), binary_value("\0\1", 2);
-  auto q = round_trip(encode_request(7, op::set, binary_key, binary_value));
+  auto q = round_trip(encode_request(7, op::set, binary_key, binary_value, {41, 40, true}));
   EXPECT_EQ(q.id, 7u);
   EXPECT_EQ(q.op, op::set);
   EXPECT_EQ(q.key, binary_key);
   EXPECT_EQ(q.value, binary_value);
+  EXPECT_EQ(q.tag.seq, 41u);
+  EXPECT_EQ(q.tag.floor, 40u);
+  EXPECT_TRUE(q.tag.retry);
 
   std::string two;
   append_response(two, 1, 0, "", true, "v1");

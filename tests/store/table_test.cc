@@ -2,23 +2,28 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
 #include <string>
 
+#include "store/hash.h"
 #include "store/limits.h"
 
 namespace panal::store {
 namespace {
 
+version v(std::uint64_t n, std::uint32_t epoch = 1) { return {epoch, n}; }
+
 TEST(Table, PutFindUpdateRemove) {
   table t;
-  EXPECT_EQ(*t.put("k", "v1", 10), put_outcome::inserted);
+  EXPECT_EQ(*t.put("k", "v1", v(10)), put_outcome::inserted);
   auto e = t.find("k");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->value, "v1");
-  EXPECT_EQ(e->version, 10u);
-  EXPECT_EQ(*t.put("k", "v2", 11), put_outcome::updated);
+  EXPECT_EQ(e->version, v(10));
+  EXPECT_EQ(*t.put("k", "v2", v(11)), put_outcome::updated);
   EXPECT_EQ(t.find("k")->value, "v2");
-  EXPECT_EQ(*t.remove("k", 12), put_outcome::updated);
+  EXPECT_EQ(*t.remove("k", v(12)), put_outcome::updated);
   EXPECT_TRUE(t.find("k")->tombstone);
   EXPECT_EQ(t.live_keys(), 0u);
   EXPECT_EQ(t.entries(), 1u) << "a removal leaves a tombstone";
@@ -28,20 +33,20 @@ TEST(Table, PutFindUpdateRemove) {
 TEST(Table, LastWriteWinsWhateverTheArrivalOrder) {
   table a, b;
   // The same three writes, in two orders.
-  ASSERT_TRUE(a.put("k", "old", 1));
-  ASSERT_TRUE(a.put("k", "new", 3));
-  ASSERT_TRUE(a.remove("k", 2));
-  ASSERT_TRUE(b.remove("k", 2));
-  ASSERT_TRUE(b.put("k", "new", 3));
-  EXPECT_EQ(*b.put("k", "old", 1), put_outcome::stale);
+  ASSERT_TRUE(a.put("k", "old", v(1)));
+  ASSERT_TRUE(a.put("k", "new", v(3)));
+  ASSERT_TRUE(a.remove("k", v(2)));
+  ASSERT_TRUE(b.remove("k", v(2)));
+  ASSERT_TRUE(b.put("k", "new", v(3)));
+  EXPECT_EQ(*b.put("k", "old", v(1)), put_outcome::stale);
   EXPECT_EQ(a.find("k")->value, "new");
   EXPECT_EQ(b.find("k")->value, "new");
-  EXPECT_EQ(*a.put("k", "same version", 3), put_outcome::stale);
+  EXPECT_EQ(*a.put("k", "same version", v(3)), put_outcome::stale);
 }
 
 TEST(Table, GrowsAndKeepsEverything) {
   table t;
-  for (int i = 0; i < 100000; ++i) ASSERT_TRUE(t.put("key" + std::to_string(i), std::to_string(i), 1));
+  for (int i = 0; i < 100000; ++i) ASSERT_TRUE(t.put("key" + std::to_string(i), std::to_string(i), v(1)));
   EXPECT_EQ(t.live_keys(), 100000u);
   for (int i = 0; i < 100000; i += 997) EXPECT_EQ(t.find("key" + std::to_string(i))->value, std::to_string(i));
   std::size_t seen = 0;
@@ -52,20 +57,22 @@ TEST(Table, GrowsAndKeepsEverything) {
 TEST(Table, MemoryAccountingFollowsTheData) {
   table t;
   const auto empty = t.memory_bytes();
-  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(t.put("key" + std::to_string(i), std::string(100, 'x'), 1));
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(t.put("key" + std::to_string(i), std::string(100, 'x'), v(1)));
   const auto full = t.memory_bytes();
   EXPECT_GE(full - empty, 1000u * 100) << "values must be counted";
   EXPECT_LE(full - empty, 1000u * 300) << "overhead per entry must stay small";
-  EXPECT_EQ(t.erase_if([](std::string_view) { return true; }), 1000u);
+  std::size_t dropped = 0;
+  for (std::uint32_t s = 0; s < t.slot_count(); ++s) dropped += t.drop_slot(s);
+  EXPECT_EQ(dropped, 1000u);
   EXPECT_EQ(t.entries(), 0u);
   EXPECT_LE(t.memory_bytes(), full - 1000u * 100);
 }
 
 TEST(Table, MemoryLimitRefusesBeforeChangingAnything) {
-  table t(64 * 1024);
+  table t(16384, 64 * 1024);
   std::size_t stored = 0;
   for (int i = 0; i < 10000; ++i) {
-    auto r = t.put("key" + std::to_string(i), std::string(100, 'x'), 1);
+    auto r = t.put("key" + std::to_string(i), std::string(100, 'x'), v(1));
     if (!r) {
       EXPECT_EQ(r.code(), errc::out_of_memory);
       break;
@@ -77,7 +84,108 @@ TEST(Table, MemoryLimitRefusesBeforeChangingAnything) {
   EXPECT_LE(t.memory_bytes(), 64u * 1024);
   EXPECT_EQ(t.live_keys(), stored);
   // Overwriting with a smaller value still works at the limit.
-  EXPECT_TRUE(t.put("key0", "small", 2));
+  EXPECT_TRUE(t.put("key0", "small", v(2)));
+}
+
+TEST(Table, AnEpochBeatsAnyClock) {
+  table t;
+  // A later primary's write wins over an earlier one's, whatever their clocks.
+  ASSERT_TRUE(t.put("k", "from a fast clock", version{3, 1'000'000}));
+  EXPECT_EQ(*t.put("k", "later primary, slow clock", version{4, 5}), put_outcome::updated);
+  EXPECT_EQ(*t.put("k", "late arrival from the old primary", version{3, 2'000'000}), put_outcome::stale);
+  EXPECT_EQ(t.find("k")->value, "later primary, slow clock");
+}
+
+TEST(Table, SlotsAreSeparateAndStreamable) {
+  table t(64);
+  std::map<std::uint32_t, std::set<std::string>> by_slot;
+  for (int i = 0; i < 5000; ++i) {
+    const std::string k = "key" + std::to_string(i);
+    ASSERT_TRUE(t.put(k, "v", v(1)));
+    by_slot[t.slot_of(key_hash(k))].insert(k);
+  }
+  for (auto& [s, keys] : by_slot) {
+    EXPECT_EQ(t.entries(s), keys.size());
+    std::set<std::string> seen;
+    table::cursor c;
+    int rounds = 0;
+    // Small chunks: many calls per slot.
+    while (!t.scan(s, c, 200, [&](const entry_view& e) { seen.insert(std::string(e.key)); })) ++rounds;
+    EXPECT_GT(rounds, 1);
+    EXPECT_EQ(seen, keys) << "slot " << s;
+  }
+  const std::uint32_t first = by_slot.begin()->first;
+  EXPECT_EQ(t.drop_slot(first), by_slot[first].size());
+  EXPECT_EQ(t.entries(first), 0u);
+  EXPECT_EQ(t.live_keys(), 5000u - by_slot[first].size());
+  for (auto& k : by_slot[first]) EXPECT_FALSE(t.find(k));
+}
+
+TEST(Table, AScanSeesEveryEntryThatStaysWhileOthersChange) {
+  table t(1);  // one slot: every key in it
+  for (int i = 0; i < 2000; ++i) ASSERT_TRUE(t.put("old" + std::to_string(i), "v", v(1)));
+  std::set<std::string> seen;
+  table::cursor c;
+  int i = 0;
+  while (!t.scan(0, c, 2000, [&](const entry_view& e) { seen.insert(std::string(e.key)); })) {
+    // Writes between chunks: new keys (the index grows, the scan restarts), removals.
+    for (int j = 0; j < 20; ++j, ++i) ASSERT_TRUE(t.put("new" + std::to_string(i), "v", v(1)));
+    ASSERT_TRUE(t.remove("old" + std::to_string(i % 2000), v(2)));
+  }
+  for (int k = 0; k < 2000; ++k) EXPECT_TRUE(seen.count("old" + std::to_string(k))) << k;
+}
+
+TEST(Table, PurgeFreesATombstoneOnlyAtItsVersion) {
+  table t;
+  ASSERT_TRUE(t.put("k", "v", v(1)));
+  ASSERT_TRUE(t.remove("k", v(2)));
+  const auto before = t.memory_bytes();
+  EXPECT_FALSE(t.purge("k", key_hash("k"), v(3))) << "not that version";
+  EXPECT_TRUE(t.purge("k", key_hash("k"), v(2)));
+  EXPECT_FALSE(t.find("k"));
+  EXPECT_EQ(t.entries(), 0u);
+  EXPECT_LT(t.memory_bytes(), before);
+  ASSERT_TRUE(t.put("live", "v", v(1)));
+  EXPECT_FALSE(t.purge("live", key_hash("live"), v(1))) << "a live value is never purged";
+}
+
+TEST(Table, RemovingAndPurgingManyKeysGivesTheMemoryBack) {
+  table t(16);
+  const auto empty = t.memory_bytes();
+  for (int round = 0; round < 5; ++round) {
+    for (int i = 0; i < 20000; ++i) ASSERT_TRUE(t.put("k" + std::to_string(i), "value", v(round * 3 + 1)));
+    for (int i = 0; i < 20000; ++i) {
+      const std::string k = "k" + std::to_string(i);
+      ASSERT_TRUE(t.remove(k, v(round * 3 + 2)));
+      ASSERT_TRUE(t.purge(k, key_hash(k), v(round * 3 + 2)));
+    }
+  }
+  EXPECT_EQ(t.entries(), 0u);
+  // The indexes keep their size (no shrinking), the entries are gone.
+  EXPECT_LT(t.memory_bytes() - empty, 20000u * 16);
+}
+
+TEST(Table, AnUpdateThatFitsReusesItsEntry) {
+  table t;
+  ASSERT_TRUE(t.put("k", std::string(40, 'a'), v(1)));
+  const char* before = t.find("k")->key.data();
+  ASSERT_TRUE(t.put("k", std::string(40, 'b'), v(2)));
+  EXPECT_EQ(t.find("k")->key.data(), before) << "same size: rewritten in place";
+  EXPECT_EQ(t.find("k")->value, std::string(40, 'b'));
+  ASSERT_TRUE(t.put("k", std::string(400, 'c'), v(3)));
+  EXPECT_EQ(t.find("k")->value, std::string(400, 'c'));
+}
+
+TEST(Table, ProbesStayShortWhateverTheSlotCount) {
+  // Each slot's index uses hash bits that are not the slot's, so a data
+  // process holding a fraction of the slots still spreads its keys.
+  for (std::uint32_t slots : {1u, 7u, 16384u}) {
+    table t(slots);
+    for (int i = 0; i < 200000; ++i) ASSERT_TRUE(t.put("key:" + std::to_string(i), "v", v(1)));
+    const auto p = t.probe_lengths();
+    EXPECT_LT(p.mean, 4.0) << slots << " slots";
+    EXPECT_LT(p.longest, 400u) << slots << " slots";
+  }
 }
 
 TEST(Limits, KeyAndValueSizes) {

@@ -1,0 +1,48 @@
+#include "db/client_process.h"
+
+#include "db/context.h"
+#include "db/messages.h"
+#include "db/requester.h"
+#include "registry/pg.h"
+#include "runtime/this_process.h"
+
+namespace panal::db {
+
+namespace tp = this_process;
+
+void client_main(context& ctx, std::string db, std::string name) {
+  if (auto j = ctx.groups.join(client_group(db), tp::self()); !j) throw std::runtime_error(j.err().message);
+  (void)tp::register_name("panal_client:" + db + ":" + name);
+  requester out(ctx, db);
+  auto to_request = [](client_op& c) {
+    request r;
+    r.kind = c.kind;
+    r.key = std::move(c.key);
+    r.value = std::move(c.value);
+    r.wid = c.wid;
+    return r;
+  };
+  for (;;) {
+    auto m = tp::receive();
+    if (out.on_message(*m)) continue;
+    if (auto* cast = m->get_if<client_op>()) {  // unsafe_set: nobody waits
+      out.submit(to_request(*cast), nullptr);
+      continue;
+    }
+    if (auto* req = m->get_if<call_request>()) {
+      auto* c = req->body.get_if<client_op>();
+      if (c == nullptr) continue;
+      request r = to_request(*c);
+      if (static_cast<op>(r.kind) == op::unsafe_set) {
+        out.submit(std::move(r), nullptr);
+        tp::reply(*req, reply{});  // accepted; nobody waits for the store
+        continue;
+      }
+      out.submit(std::move(r), [from = req->from, tag = req->tag](reply&& rep) {
+        tp::send(from, call_reply{tag, std::move(rep)});
+      });
+    }
+  }
+}
+
+}  // namespace panal::db

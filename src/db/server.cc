@@ -1,0 +1,424 @@
+#include "db/server.h"
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <set>
+#include <unordered_map>
+
+#include "db/context.h"
+#include "db/messages.h"
+#include "dist/distribution.h"
+#include "registry/pg.h"
+#include "runtime/this_process.h"
+#include "store/key_quota.h"
+#include "store/slot_map.h"
+#include "util/log.h"
+
+namespace panal::db {
+
+namespace {
+
+namespace tp = this_process;
+using steady = std::chrono::steady_clock;
+
+constexpr auto kPlanEvery = std::chrono::milliseconds(50);      // at most one new epoch per this
+constexpr auto kRecoveryWait = std::chrono::milliseconds(500);  // for members' maps on takeover
+
+// Compares without leaking, through timing, how much of a guess was right.
+bool same_secret(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
+  return diff == 0 && !b.empty();
+}
+
+std::uint64_t now_micros() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+class server_process {
+ public:
+  server_process(context& ctx, server_config cfg)
+      : ctx_(ctx),
+        cfg_(std::move(cfg)),
+        self_(tp::self()),
+        servers_(server_group(cfg_.db)),
+        lease_(std::chrono::milliseconds(cfg_.settings.lease_ms)) {}
+
+  [[noreturn]] void run();
+
+ private:
+  struct member_info {
+    pid who;
+    std::uint32_t index = 0;
+    bool present = true;
+    bool dead = false;      // its process ended (not just unreachable)
+    bool draining = false;
+    bool refill = false;
+    steady::time_point lease_until{};
+    ref watch;
+  };
+
+  bool leading() const { return phase_ == phase::leading; }
+  void check_role();
+  void start_recovery();
+  void finish_recovery();
+  bool majority_visible() const;
+  void plan();
+  void publish();
+  void watch(member_info& mi);
+
+  void on_lease(const lease_request& r);
+  void on_down(const down_msg& d);
+  void on_report(member_report& r);
+  void on_tokens(const token_request& r);
+
+  context& ctx_;
+  server_config cfg_;
+  pid self_;
+  std::string servers_;
+  std::chrono::milliseconds lease_;
+
+  enum class phase { standby, recovering, leading } phase_ = phase::standby;
+  steady::time_point recover_until_{};
+  steady::time_point taken_over_at_{};
+  std::unordered_map<ref, pid> asked_;  // recovery calls: tag -> member pid
+  std::optional<map_update> best_;
+
+  store::planner planner_{store::slot_map(cfg_.settings.slots, cfg_.settings.replicas, cfg_.settings.write_acks)};
+  std::uint64_t generation_ = 0;
+  map_ptr published_;
+  std::unordered_map<std::uint64_t, member_info> members_;
+  std::unordered_map<ref, std::uint64_t> watches_;
+  std::vector<store::fill_report> fills_;
+  std::vector<store::serve_report> serves_;
+  bool plan_due_ = false;
+  steady::time_point next_plan_{};
+  steady::time_point next_check_{};
+  std::optional<store::key_quota> quota_;
+};
+
+void server_process::run() {
+  if (!ctx_.groups.local_members(servers_).empty()) {
+    throw std::runtime_error("a server of '" + cfg_.db + "' already runs on this node");
+  }
+  if (auto j = ctx_.groups.monitor(servers_, self_); !j) throw std::runtime_error(j.err().message);
+  if (auto j = ctx_.groups.join(servers_, self_); !j) throw std::runtime_error(j.err().message);
+  if (cfg_.settings.max_keys != 0) quota_.emplace(cfg_.settings.max_keys, cfg_.settings.slots);
+  log::info("db", "server of '", cfg_.db, "' up as ", self_);
+  check_role();
+
+  for (;;) {
+    auto now = steady::now();
+    auto wake = next_check_;
+    if (phase_ == phase::recovering) wake = std::min(wake, recover_until_);
+    if (plan_due_ && leading()) wake = std::min(wake, next_plan_);
+    auto m = tp::receive(wake > now ? wake - now : clock::duration::zero());
+    for (int n = 0; m && n < 256; ++n) {
+      message& x = *m;
+      if (auto* lr = x.get_if<lease_request>()) on_lease(*lr);
+      else if (auto* rep = x.get_if<member_report>()) on_report(*rep);
+      else if (auto* tr = x.get_if<token_request>()) on_tokens(*tr);
+      else if (auto* d = x.get_if<down_msg>()) on_down(*d);
+      else if (auto* mr = x.get_if<map_request>()) {
+        if (published_ && mr->reply_to && leading()) tp::send(mr->reply_to, encode(*published_));
+      } else if (x.is<registry::group_event>()) {
+        check_role();
+      } else if (auto* cr = x.get_if<call_reply>()) {
+        auto it = asked_.find(cr->tag);
+        if (it != asked_.end()) {
+          asked_.erase(it);
+          if (auto* u = cr->body.get_if<map_update>(); u && u->db == cfg_.db && u->epoch > 0) {
+            const bool newer = !best_ || u->generation > best_->generation ||
+                               (u->generation == best_->generation && u->epoch > best_->epoch);
+            if (newer) best_ = std::move(*u);
+          }
+        }
+      } else if (auto* req = x.get_if<call_request>()) {
+        if (auto* a = req->body.get_if<auth_request>()) {
+          const bool ok = cfg_.ckey.empty() || same_secret(a->token, cfg_.ckey);
+          tp::reply(*req, ok ? reply{} : error_reply(0, {errc::unauthorized, "wrong client key for '" + cfg_.db + "'"}));
+        }
+      }
+      m = tp::receive(clock::duration::zero());
+    }
+    now = steady::now();
+    if (phase_ == phase::recovering && (asked_.empty() || now >= recover_until_)) finish_recovery();
+    if (now >= next_check_) {
+      next_check_ = now + std::chrono::milliseconds(100);
+      check_role();
+      // Silent members whose leases ran out can go now.
+      for (auto& [id, mi] : members_) {
+        if (!mi.present && (mi.dead || now >= mi.lease_until)) plan_due_ = true;
+      }
+    }
+    if (plan_due_ && leading() && now >= next_plan_) plan();
+  }
+}
+
+void server_process::check_role() {
+  const auto oldest = ctx_.groups.oldest(servers_);
+  const bool master = oldest && *oldest == self_;
+  if (master && phase_ == phase::standby) {
+    start_recovery();
+  } else if (!master && phase_ != phase::standby) {
+    log::info("db", "server ", self_, " of '", cfg_.db, "' is no longer the master");
+    phase_ = phase::standby;
+    asked_.clear();
+    best_.reset();
+  }
+}
+
+void server_process::start_recovery() {
+  phase_ = phase::recovering;
+  recover_until_ = steady::now() + kRecoveryWait;
+  asked_.clear();
+  best_.reset();
+  for (const pid& p : ctx_.groups.members(data_group(cfg_.db))) {
+    const ref tag = tp::current_runtime().make_ref();
+    asked_[tag] = p;
+    tp::send(p, call_request{self_, tag, map_query{}});
+  }
+  log::info("db", "server ", self_, " is the master of '", cfg_.db, "'; asking ", asked_.size(),
+            " data processes for their maps");
+}
+
+void server_process::finish_recovery() {
+  const auto now = steady::now();
+  asked_.clear();
+  map_ptr adopted;
+  if (best_) adopted = decode(*best_);
+  best_.reset();
+  if (adopted && (!published_ || adopted->newer_than(*published_))) {
+    generation_ = adopted->generation;
+    planner_ = store::planner(adopted->slots);
+    published_ = adopted;
+    // Members of that map: keep them, with the leases the old master may
+    // have granted (they run out at most one lease from now).
+    std::unordered_set<pid> alive;
+    for (const pid& p : ctx_.groups.members(data_group(cfg_.db))) alive.insert(p);
+    for (std::size_t i = 0; i < adopted->pids.size(); ++i) {
+      const std::uint64_t id = adopted->member_id(static_cast<std::uint32_t>(i));
+      member_info& mi = members_[id];
+      if (!mi.who) mi.who = adopted->pids[i];
+      if (mi.who == adopted->pids[i]) {
+        mi.present = mi.present && alive.count(mi.who);
+        mi.draining = mi.draining || !adopted->slots.members()[i].eligible;
+      }
+      mi.lease_until = std::max(mi.lease_until, now + lease_);
+      watch(mi);
+    }
+  } else if (!published_) {
+    generation_ = now_micros();  // a database that starts anew
+  }
+  if (quota_) quota_->reset();
+  taken_over_at_ = now;
+  phase_ = phase::leading;
+  plan_due_ = true;
+  log::info("db", "master of '", cfg_.db, "' leads from epoch ", planner_.current().epoch(), " with ",
+            members_.size(), " data members");
+}
+
+void server_process::watch(member_info& mi) {
+  if (mi.watch || !mi.who) return;
+  mi.watch = tp::monitor(mi.who);
+  for (auto& [id, m] : members_) {
+    if (&m == &mi) watches_[mi.watch] = id;
+  }
+}
+
+bool server_process::majority_visible() const {
+  if (!published_ || published_->pids.empty()) return true;
+  std::set<std::uint32_t> all, seen;
+  std::set<std::string> connected;
+  if (ctx_.dist != nullptr) {
+    for (auto& n : ctx_.dist->nodes()) connected.insert(n);
+  }
+  for (const pid& p : published_->pids) {
+    all.insert(p.node);
+    if (p.node == self_.node || connected.count(node_name(p.node))) seen.insert(p.node);
+  }
+  return seen.size() * 2 > all.size();
+}
+
+void server_process::on_lease(const lease_request& r) {
+  if (phase_ == phase::standby) return;
+  const auto now = steady::now();
+  member_info& mi = members_[r.member];
+  const bool in_map = planner_.current().index_of(r.member).has_value();
+  if (mi.who != r.from) {
+    if (mi.who) {
+      // Restarted (a new process for the same member): it holds nothing.
+      if (mi.watch) {
+        watches_.erase(mi.watch);
+        tp::demonitor(mi.watch);
+        mi.watch = {};
+      }
+      mi.refill = in_map;
+    }
+    mi.who = r.from;
+    mi.present = true;
+    mi.dead = false;
+    plan_due_ = true;
+    watch(mi);
+  } else if (!mi.present) {
+    // Back after it was unreachable: messages to it may have been lost.
+    mi.present = true;
+    mi.refill = in_map;
+    plan_due_ = true;
+    watch(mi);
+  }
+  mi.index = r.index;
+  if (r.draining && !mi.draining) {
+    mi.draining = true;
+    plan_due_ = true;
+  }
+  if (!published_ || published_->pids.empty()) plan_due_ = true;
+  if (r.epoch > planner_.current().epoch() && leading()) {
+    // It holds a newer map than ours (another master's): learn it first.
+    start_recovery();
+    return;
+  }
+  if (leading() && majority_visible()) {
+    mi.lease_until = std::max(mi.lease_until, now + lease_);
+    tp::send(r.from, lease_grant{r.seq, static_cast<std::uint64_t>(lease_.count()), planner_.current().epoch()});
+  }
+}
+
+void server_process::on_down(const down_msg& d) {
+  auto it = watches_.find(d.monitor);
+  if (it == watches_.end()) return;
+  const std::uint64_t id = it->second;
+  watches_.erase(it);
+  auto m = members_.find(id);
+  if (m == members_.end() || m->second.who != d.who) return;
+  m->second.watch = {};
+  m->second.present = false;
+  // An ended process serves nothing; an unreachable one may, until its lease ends.
+  m->second.dead = d.reason.what != exit_reason::kind::noconnection;
+  plan_due_ = true;
+  log::info("db", "data member ", d.who, " of '", cfg_.db, "' is ", m->second.dead ? "gone" : "unreachable", " (",
+            d.reason, ")");
+}
+
+void server_process::on_report(member_report& r) {
+  if (phase_ == phase::standby) return;
+  for (const fill_done& f : r.filled) fills_.push_back({r.member, f.slot, f.since, f.from_epoch, f.source});
+  for (const slot_serving& s : r.serving) serves_.push_back({r.member, s.slot, s.epoch});
+  if (!r.filled.empty() || !r.serving.empty()) plan_due_ = true;
+  if (quota_) {
+    const auto& sm = planner_.current();
+    auto me = sm.index_of(r.member);
+    for (const slot_serving& s : r.serving) {
+      if (me && s.slot < sm.slot_count() && sm.primary(s.slot) == *me) quota_->count(s.slot, s.live);
+    }
+    quota_->tokens(r.member, r.tokens, r.received);
+  }
+}
+
+void server_process::on_tokens(const token_request& r) {
+  token_grant g;
+  if (quota_ && leading()) {
+    quota_->tokens(r.member, r.held, r.received);
+    g.granted = quota_->grant(r.member, r.want);
+    if (g.granted == 0 && quota_->known()) {
+      auto others = quota_->holders_except(r.member);
+      // Full only when every counted key is live; else others hold tokens
+      // this member needs: recall them, and let it ask again.
+      g.full = others.empty() && quota_->used() >= quota_->max_keys();
+      for (std::uint64_t m : others) {
+        if (auto it = members_.find(m); it != members_.end() && it->second.present) {
+          tp::send(it->second.who, token_grant{0, false, true});
+        }
+      }
+    }
+  }
+  tp::send(r.from, g);
+}
+
+void server_process::plan() {
+  plan_due_ = false;
+  const auto now = steady::now();
+  next_plan_ = now + kPlanEvery;
+  if (!majority_visible()) {
+    plan_due_ = true;  // wait until we see a majority again
+    return;
+  }
+  const bool grace_over = now >= taken_over_at_ + lease_;
+  store::plan_input in;
+  std::vector<std::uint64_t> gone;
+  for (auto& [id, mi] : members_) {
+    if (!mi.present && (mi.dead || (now >= mi.lease_until && grace_over))) {
+      gone.push_back(id);
+      continue;
+    }
+    if (!mi.present && !mi.dead) plan_due_ = true;  // check again when its lease ends
+    in.members.push_back({id, mi.present, mi.draining, mi.refill && mi.present});
+  }
+  in.filled = std::move(fills_);
+  in.serving = std::move(serves_);
+  fills_.clear();
+  serves_.clear();
+
+  const store::slot_map before = planner_.current();
+  bool changed = planner_.step(in);
+  // New pids for the same members need a new epoch too.
+  std::vector<pid> pids(planner_.current().members().size());
+  for (std::size_t i = 0; i < pids.size(); ++i) {
+    pids[i] = members_[planner_.current().members()[i].id].who;
+  }
+  if (!changed && (!published_ || published_->pids != pids || published_->generation != generation_)) {
+    planner_.bump();
+    changed = true;
+  }
+  for (std::uint64_t id : gone) {
+    if (auto it = members_.find(id); it != members_.end()) {
+      if (it->second.watch) watches_.erase(it->second.watch);
+      members_.erase(it);
+    }
+    if (quota_) quota_->forget(id);
+  }
+  for (auto& [id, mi] : members_) {
+    if (mi.present) mi.refill = false;
+  }
+  if (!changed) return;
+
+  auto m = std::make_shared<cluster_map>();
+  m->db = cfg_.db;
+  m->generation = generation_;
+  m->master = self_;
+  m->settings = cfg_.settings;
+  m->slots = planner_.current();
+  m->pids = std::move(pids);
+  if (quota_) {
+    for (std::uint32_t s = 0; s < m->slots.slot_count(); ++s) {
+      const std::uint32_t a = before.primary(s), b = m->slots.primary(s);
+      const std::uint64_t ida = a == store::slot_map::no_primary ? 0 : before.members()[a].id;
+      const std::uint64_t idb = b == store::slot_map::no_primary ? 0 : m->slots.members()[b].id;
+      if (ida != idb) quota_->unknown(s);
+    }
+  }
+  published_ = m;
+  publish();
+}
+
+void server_process::publish() {
+  const map_update u = encode(*published_);
+  log::debug("db", "master of '", cfg_.db, "' publishes epoch ", u.epoch, " (", u.members.size(), " members, ",
+             u.exceptions.size(), " slots moving)");
+  if (pid local = tp::whereis(routes_process)) tp::send(local, map_update(u));
+  if (ctx_.dist != nullptr) {
+    for (const std::string& n : ctx_.dist->nodes()) (void)ctx_.dist->send_named(n, routes_process, map_update(u));
+  }
+}
+
+}  // namespace
+
+void server_main(context& ctx, server_config config) {
+  server_process p(ctx, std::move(config));
+  p.run();
+}
+
+}  // namespace panal::db
