@@ -3,8 +3,10 @@
 Starts 3 nodes as OS processes (`python -m panal node`), joins them with an
 embedded node of its own, starts servers, data and client processes across
 them, writes 10,000 keys and prints how they spread over the 5 data
-processes. Then it kills the master server and a data process, and shows the
-supervisors restarting them and the new master. It leaves no process behind.
+processes (each slot has 3 copies). Then it kills the master server and a
+data process, and shows the supervisors restarting them, the new master,
+the restarted data process refilling its slots from the other copies, and
+every key still there. It leaves no process behind.
 """
 import os
 import signal
@@ -58,8 +60,11 @@ def main():
             print(me)
 
             db.mset({f"key:{i}": i for i in range(10_000)})
-            spread = [s["keys"] for s in me.stats("mydb")]
-            print(f"10,000 keys over {len(spread)} data processes: {'/'.join(map(str, spread))}")
+            stats = me.stats("mydb")
+            spread = [s["keys_primary"] for s in stats]
+            copies = sum(s["keys"] for s in stats)
+            print(f"10,000 keys over {len(spread)} data processes (as primary): {'/'.join(map(str, spread))}; "
+                  f"{copies} copies in all")
 
             master = me.master("mydb")
             print("\nkilling the master server", master)
@@ -77,8 +82,16 @@ def main():
                 if len(data) == 5 and victim not in data:
                     break
                 time.sleep(0.05)
-            print("its supervisor restarted it: data processes now", len(me.groups("mydb")["data"]),
-                  "(the killed one's keys are lost until replication exists)")
+            print("its supervisor restarted it: data processes now", len(me.groups("mydb")["data"]))
+            while time.monotonic() < deadline + 20:
+                stats = me.stats("mydb")
+                if len(stats) == 5 and all(s["state"] == "serving" for s in stats):
+                    break
+                time.sleep(0.05)
+            back = next(s for s in me.stats("mydb") if s["pid"] not in (victim,) and s["keys_in"] > 0)
+            print(f"it refilled its slots from the other copies ({back['keys_in']} keys) and serves again")
+            values = db.mget([f"key:{i}" for i in range(10_000)])
+            print("all 10,000 keys read back:", values == list(range(10_000)))
             servers = me.groups("mydb")["server"]
             print(f"servers now {len(servers)}: the restarted one is the youngest, so", me.master("mydb"),
                   "stays master")

@@ -18,6 +18,8 @@ packages=(
   pybind11-dev python3-pybind11 python3-pytest python3-msgpack
   # the notebook example, executed by the tests
   python3-nbclient python3-nbformat python3-ipykernel
+  # fault tests: a node whose clock runs behind (LD_PRELOAD)
+  libfaketime
 )
 packages+=("$@")
 

@@ -270,15 +270,23 @@ class py_node {
 
   std::vector<std::string> start_server(const std::string& db, std::vector<std::string> on, std::size_t max_key_bytes,
                                         std::size_t max_value_bytes, std::uint64_t max_keys, std::size_t max_memory,
-                                        std::optional<std::string> ckey, std::uint32_t slots) {
+                                        std::optional<std::string> ckey, std::uint32_t slots, std::uint32_t replicas,
+                                        std::uint32_t write_acks, double lease) {
     node& n = self();
-    server_options o{{max_key_bytes, max_value_bytes, max_keys, max_memory}, ckey.value_or(""), slots};
+    server_options o{{max_key_bytes, max_value_bytes, max_keys, max_memory}, ckey.value_or(""), slots, replicas,
+                     write_acks, std::chrono::milliseconds(static_cast<long>(lease * 1000))};
     return names_of(unwrap(blocking([&n, db, on, o] { return n.start_server(db, on, o); })));
   }
   std::vector<std::string> start_data(const std::string& db, std::vector<std::string> on, unsigned count) {
     node& n = self();
     if (count == 0) raise(error{errc::bad_argument, "count must be at least 1"});
     return names_of(unwrap(blocking([&n, db, on, count] { return n.start_data(db, on, count); })));
+  }
+  void stop_data(const std::string& db, std::vector<std::string> on, unsigned count, double timeout) {
+    node& n = self();
+    if (count == 0) raise(error{errc::bad_argument, "count must be at least 1"});
+    const auto t = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(timeout));
+    unwrap(blocking([&n, db, on, count, t] { return n.stop_data(db, on, count, t); }));
   }
   std::shared_ptr<py_client> start_client(const std::string& name, const std::string& db, std::vector<std::string> on) {
     node& n = self();
@@ -314,10 +322,46 @@ class py_node {
       d["pid"] = to_string(st.process);
       d["node"] = node_name(st.process.node);
       d["keys"] = st.keys;
+      d["keys_primary"] = st.keys_primary;
       d["memory"] = st.memory;
+      d["entries"] = st.entries;
+      d["tombstones"] = st.tombstones;
+      d["state"] = st.state;
+      d["index"] = st.index;
+      d["epoch"] = st.epoch;
+      d["slots_primary"] = st.slots_primary;
+      d["slots_held"] = st.slots_held;
+      d["slots_filling"] = st.slots_filling;
+      d["keys_in"] = st.keys_in;
+      d["bytes_in"] = st.bytes_in;
+      d["keys_out"] = st.keys_out;
+      d["bytes_out"] = st.bytes_out;
+      d["rate"] = st.rate;
       out.append(d);
     }
     return out;
+  }
+  py::object slot_map(const std::string& db) {
+    auto m = self().slot_map(db);
+    if (!m) return py::none();
+    py::dict d;
+    d["epoch"] = m->epoch;
+    d["master"] = to_string(m->master);
+    d["replicas"] = m->replicas;
+    d["write_acks"] = m->write_acks;
+    d["slots"] = m->slots;
+    d["moving"] = m->moving;
+    d["owners_digest"] = m->owners_digest;
+    py::list members;
+    for (std::size_t i = 0; i < m->members.size(); ++i) {
+      py::dict x;
+      x["member"] = m->members[i];
+      x["pid"] = to_string(m->pids[i]);
+      x["eligible"] = static_cast<bool>(m->eligible[i]);
+      members.append(x);
+    }
+    d["members"] = members;
+    return d;
   }
 
   std::vector<std::string> supervision(const std::string& node_name) {
@@ -505,6 +549,8 @@ PYBIND11_MODULE(_core, m) {
       .def("nodes", &py_node::nodes)
       .def("start_server", &py_node::start_server)
       .def("start_data", &py_node::start_data)
+      .def("stop_data", &py_node::stop_data)
+      .def("slot_map", &py_node::slot_map)
       .def("start_client", &py_node::start_client)
       .def("groups", &py_node::groups)
       .def("master", &py_node::master)

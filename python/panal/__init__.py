@@ -11,9 +11,9 @@ supervision tree, with Python on top.
 """
 from ._core import Runtime, __version__, set_log_level
 from .client import Client, connect
-from .errors import (AlreadyExists, BadArgument, ConnectionLost, Error, KeyTooLarge, Malformed, NameTaken,
+from .errors import (AlreadyExists, BadArgument, ConnectionLost, Error, KeyTooLarge, Malformed, Moved, NameTaken,
                      NoDataNodes, NoMaster, NoProcess, NotFound, NotRunning, OutOfMemory, StartFailed, Timeout,
-                     TooManyKeys, Unauthorized, UnknownDatabase, ValueTooLarge)
+                     TooManyKeys, Unauthorized, Unavailable, UnknownDatabase, ValueTooLarge)
 from .node import Node
 
 
@@ -46,5 +46,5 @@ __all__ = [
     "Node", "Client", "connect", "Runtime", "set_log_level", "__version__",
     "Error", "Timeout", "NoProcess", "NameTaken", "NotRunning", "BadArgument", "NotFound", "AlreadyExists",
     "StartFailed", "Malformed", "Unauthorized", "ConnectionLost", "KeyTooLarge", "ValueTooLarge", "TooManyKeys",
-    "OutOfMemory", "NoMaster", "NoDataNodes", "UnknownDatabase",
+    "OutOfMemory", "NoMaster", "NoDataNodes", "UnknownDatabase", "Moved", "Unavailable",
 ]

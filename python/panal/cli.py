@@ -2,6 +2,7 @@
 
   panal node --name n1@127.0.0.1:7001 --cookie-file PATH [--server DB] [--data DB] [--join NODE]
   panal status --node n1@127.0.0.1:7001 --cookie-file PATH
+  panal stop-data DB --node n1@127.0.0.1:7001 [--count N] --cookie-file PATH
   panal get KEY --db DB [--node ADDR] [--token T]
   panal set KEY VALUE --db DB [--node ADDR] [--token T] [--json]
   panal remove KEY --db DB [--node ADDR] [--token T]
@@ -47,7 +48,7 @@ def cmd_node(args) -> int:
             node.connect(args.join)
             print(f"panal: {node.name} joined {args.join}; nodes: {', '.join(node.nodes())}", flush=True)
         for db in args.server or []:
-            node.start_server(db)
+            node.start_server(db, replicas=args.replicas, write_acks=args.write_acks)
             print(f"panal: server of {db} started on {node.name}", flush=True)
         for db in args.data or []:
             node.start_data(db, count=args.count)
@@ -75,14 +76,34 @@ def _settle(node, timeout=5.0):
         time.sleep(0.1)
 
 
-def cmd_status(args) -> int:
+def _visitor(args) -> Node:
+    """A short-lived node of our own, joined to the cluster of args.node."""
     host = _address(args.node).rsplit(":", 1)[0]
-    with socket.socket() as s:  # a free port for a short-lived node of our own
+    with socket.socket() as s:  # a free port
         s.bind((host, 0))
         port = s.getsockname()[1]
-    with Node(f"status-{os.getpid()}@{host}:{port}", cookie_file=args.cookie_file) as me:
+    me = Node(f"status-{os.getpid()}@{host}:{port}", cookie_file=args.cookie_file)
+    try:
         me.connect(args.node)
         _settle(me)
+    except BaseException:
+        me.stop()
+        raise
+    return me
+
+
+def cmd_stop_data(args) -> int:
+    with _visitor(args) as me:
+        target = args.node if "@" in args.node else next(
+            (n for n in me.nodes() if _address(n) == args.node), args.node)
+        print(f"panal: draining {args.count} data process(es) of {args.db} on {target}...", flush=True)
+        me.stop_data(args.db, [target], count=args.count, timeout=args.timeout)
+        print(f"panal: drained and stopped; their slots moved to the other data processes", flush=True)
+    return 0
+
+
+def cmd_status(args) -> int:
+    with _visitor(args) as me:
         print(f"nodes: {', '.join(sorted(n for n in me.nodes()))}")
         dbs = me.databases()
         if not dbs:
@@ -92,8 +113,17 @@ def cmd_status(args) -> int:
             print(f"database {db}: master {master}")
             print(f"  servers: {len(groups['server'])}, data processes: {len(groups['data'])}, "
                   f"clients: {len(groups['client'])}")
+            m = me.slot_map(db)
+            if m:
+                print(f"  map: epoch {m['epoch']}, {m['slots']} slots, replicas {m['replicas']}, "
+                      f"write_acks {m['write_acks']}, {m['moving']} slot(s) moving")
             for s in me.stats(db):
-                print(f"  data {s['pid']}: {s['keys']} keys, {s['memory']} bytes")
+                line = (f"  data {s['pid']} (#{s['index']}): {s['state']}, {s['keys']} keys, {s['memory']} bytes, "
+                        f"slots {s['slots_primary']} primary / {s['slots_held']} held / {s['slots_filling']} filling, "
+                        f"moved in {s['keys_in']} keys ({s['bytes_in']} bytes), out {s['keys_out']} keys")
+                if s['rate'] > 0:
+                    line += f", {s['rate'] / 1e6:.1f} MB/s"
+                print(line)
         for n in sorted(me.nodes()):
             if n.startswith("status-"):
                 continue
@@ -151,6 +181,9 @@ def parser() -> argparse.ArgumentParser:
     n.add_argument("--data", action="append", metavar="DB", help="start data processes of DB here (repeatable)")
     n.add_argument("--count", type=int, default=1, help="data processes per --data (default 1)")
     n.add_argument("--join", metavar="NODE", help="a node of the cluster to join")
+    n.add_argument("--replicas", type=int, default=3, help="with --server: copies of each slot (default 3)")
+    n.add_argument("--write-acks", type=int, default=0,
+                   help="with --server: copies a write needs before it is acknowledged (default: a majority)")
     n.add_argument("--threads", type=int, default=None, help="scheduler threads (default: one per CPU)")
     n.set_defaults(run=cmd_node)
 
@@ -158,6 +191,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--node", default="n1@127.0.0.1:7001", help="a node of the cluster (name@host:port)")
     s.add_argument("--cookie-file", default=_default_cookie_file())
     s.set_defaults(run=cmd_status)
+
+    d = sub.add_parser("stop-data", help="drain data processes of a database on a node, then stop them")
+    d.add_argument("db")
+    d.add_argument("--node", required=True, help="the node they run on (name@host:port or host:port)")
+    d.add_argument("--count", type=int, default=1, help="how many (default 1; the highest-numbered first)")
+    d.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the drain (default 600)")
+    d.add_argument("--cookie-file", default=_default_cookie_file())
+    d.set_defaults(run=cmd_stop_data)
 
     for name, run, help_ in (("get", cmd_get, "print a key's value"), ("set", cmd_set, "store a value"),
                              ("remove", cmd_remove, "remove a key")):

@@ -120,10 +120,27 @@ class UnknownDatabase(Error, LookupError):
     code = 26
 
 
+class Moved(Error):
+    """The key's slot is moving to another data process (or the map changed); retry.
+
+    Clients retry this themselves until their timeout; you see it only if the
+    slot stayed unavailable that long."""
+
+    code = 27
+
+
+class Unavailable(Error):
+    """A write reached too few holders of its slot (some failed). It may have
+    been stored: retried by the client with the same write id, it is never
+    applied twice."""
+
+    code = 28
+
+
 _BY_CODE = {cls.code: cls for cls in (Timeout, NoProcess, NameTaken, NotRunning, BadArgument, NotFound,
                                       AlreadyExists, StartFailed, Malformed, Unauthorized, ConnectionLost,
                                       KeyTooLarge, ValueTooLarge, TooManyKeys, OutOfMemory, NoMaster, NoDataNodes,
-                                      UnknownDatabase)}
+                                      UnknownDatabase, Moved, Unavailable)}
 
 
 def error_class(code: int) -> type:

@@ -48,16 +48,35 @@ class Node:
 
     def start_server(self, db: str, nodes: str | Iterable[str] | None = None, *, max_key_bytes: int = 1024,
                      max_value_bytes: int = 8 << 20, max_keys: int = 0, max_memory: int = 0,
-                     ckey: str | None = None, slots: int = 16384) -> list[str]:
+                     ckey: str | None = None, slots: int = 16384, replicas: int = 3, write_acks: int = 0,
+                     lease: float = 0.0) -> list[str]:
         """Starts a server of `db` on each of `nodes` (default: this node); the
         oldest server is the master. The limits (0: unlimited) and the client
-        key hold for the database. Returns the new pids."""
+        key hold for the database. Each slot is held by `replicas` data
+        processes (fewer while there are fewer); a write is acknowledged once
+        `write_acks` of them hold it (0: a majority of `replicas`). `lease`
+        (seconds; 0: the node's down_after) is how long a primary may serve
+        without hearing from the master. Returns the new pids."""
         return self._raw.start_server(db, _nodes(nodes), max_key_bytes, max_value_bytes, max_keys, max_memory, ckey,
-                                      slots)
+                                      slots, int(replicas), int(write_acks), float(lease))
 
     def start_data(self, db: str, nodes: str | Iterable[str] | None = None, count: int = 1) -> list[str]:
-        """Starts `count` data processes of `db` on each of `nodes` (default: this node)."""
+        """Starts `count` data processes of `db` on each of `nodes` (default: this node).
+        Each fills the slots it is given from their current holders before it serves them."""
         return self._raw.start_data(db, _nodes(nodes), int(count))
+
+    def stop_data(self, db: str, nodes: str | Iterable[str] | None = None, count: int = 1,
+                  timeout: float = 600.0) -> None:
+        """Gracefully removes `count` data processes of `db` on each of `nodes`
+        (default: this node; the highest-numbered first): their slots move to
+        the other data processes, then they stop. Nothing is lost and requests
+        are answered meanwhile. Refused if no data process would be left."""
+        self._raw.stop_data(db, _nodes(nodes), int(count), float(timeout))
+
+    def slot_map(self, db: str) -> dict | None:
+        """The slot map of `db` as this node holds it: epoch, master, replicas,
+        write_acks, slots, moving (slots not settled), members, owners_digest."""
+        return self._raw.slot_map(db)
 
     def start_client(self, name: str, db: str, nodes: str | Iterable[str] | None = None) -> Client:
         """Starts a client process `name` of `db` (on `nodes`, default this node)
@@ -77,7 +96,10 @@ class Node:
         return self._raw.databases()
 
     def stats(self, db: str) -> list[dict]:
-        """Keys and memory (bytes) of every live data process of `db`."""
+        """Every live data process of `db`: keys, memory (bytes), entries,
+        tombstones, state (serving / filling / syncing / draining / waiting),
+        slots (primary, held, filling), keys and bytes moved in and out by
+        fills and syncs, and the transfer rate (bytes/s, last second)."""
         return self._raw.stats(db)
 
     def supervision(self, node: str | None = None) -> list[str]:
@@ -112,9 +134,9 @@ class Node:
         nodes, dbs = self._view()
         lines = [f"<panal.Node {self.name}: {len(nodes)} node(s)"]
         for db, master, groups, stats in dbs:
-            keys = ", ".join(f"{s['keys']}" for s in stats)
+            keys = ", ".join(f"{s['keys']} {s['state']}" for s in stats)
             lines.append(f"  {db}: master {master}, {len(groups['server'])} server(s), "
-                         f"{len(groups['data'])} data ({keys} keys), {len(groups['client'])} client(s)")
+                         f"{len(groups['data'])} data ({keys}), {len(groups['client'])} client(s)")
         return "\n".join(lines) + ">"
 
     def _repr_html_(self):
@@ -126,13 +148,17 @@ class Node:
         out = [f"<b>panal.Node</b> {e(self.name)}<br>nodes:<ul>{rows}</ul>"]
         for db, master, groups, stats in dbs:
             out.append(f"<table><caption>database <b>{e(db)}</b> — master {e(str(master))}</caption>"
-                       "<tr><th>role</th><th>pid</th><th>keys</th><th>memory (bytes)</th></tr>")
+                       "<tr><th>role</th><th>pid</th><th>state</th><th>keys</th><th>memory (bytes)</th>"
+                       "<th>slots (primary/held/filling)</th><th>moved in (keys, MB/s)</th></tr>")
             by_pid = {s["pid"]: s for s in stats}
             for role in ("server", "data", "client"):
                 for p in groups[role]:
                     s = by_pid.get(p, {})
                     mark = " (master)" if p == master else ""
-                    out.append(f"<tr><td>{role}{mark}</td><td>{e(p)}</td><td>{s.get('keys', '')}</td>"
-                               f"<td>{s.get('memory', '')}</td></tr>")
+                    slots = f"{s['slots_primary']}/{s['slots_held']}/{s['slots_filling']}" if s else ""
+                    moved = f"{s['keys_in']}, {s['rate'] / 1e6:.1f}" if s else ""
+                    out.append(f"<tr><td>{role}{mark}</td><td>{e(p)}</td><td>{e(s.get('state', ''))}</td>"
+                               f"<td>{s.get('keys', '')}</td><td>{s.get('memory', '')}</td><td>{slots}</td>"
+                               f"<td>{moved}</td></tr>")
             out.append("</table>")
         return "".join(out)

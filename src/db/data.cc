@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <deque>
 #include <map>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -36,6 +38,17 @@ constexpr std::size_t kSlotsPerTransfer = 64;          // slots asked in one tra
 constexpr int kTransfersPerSource = 2;                 // requests in flight per source
 constexpr std::size_t kMaxParked = 65536;              // requests waiting on a key or on tokens
 constexpr auto kTombstoneGrace = std::chrono::seconds(60);
+
+// PANAL_TRACE_DB=1: every slot change and every write, in the log (for
+// finding out what happened to a key; far too much for normal use).
+const bool kTrace = std::getenv("PANAL_TRACE_DB") != nullptr;
+#define TRACE(...) \
+  if (kTrace) log::info("trace", __VA_ARGS__)
+
+const char* role_name(int r) {
+  static const char* names[] = {"none", "filling", "replica", "primary"};
+  return names[r];
+}
 
 // Keys (by hash) with writes in flight, and how many.
 class key_counts {
@@ -93,11 +106,16 @@ struct inflight {
   map_ptr sent_map;             // the map whose holders it was sent to
 };
 
+struct sent_write {
+  std::uint32_t write;  // inflight index (kUntracked: a repair)
+  std::uint32_t slot;
+};
+
 struct stream_out {
   std::uint64_t next = 1;
   replicate batch;
-  std::vector<std::uint32_t> batch_writes;  // inflight indexes (kUntracked: repairs)
-  std::deque<std::pair<std::uint64_t, std::vector<std::uint32_t>>> unacked;
+  std::vector<sent_write> batch_writes;
+  std::deque<std::pair<std::uint64_t, std::vector<sent_write>>> unacked;
   ref monitor;
 };
 
@@ -147,7 +165,7 @@ class data_process {
   int member_of(const pid& p) const;  // index in map_ of the member with pid p, or -1
   void start_sync(std::uint32_t s);
   void finish_sync(std::uint32_t s);
-  void restart_fill(std::uint32_t s, const store::holder& h);
+  void restart_fill(std::uint32_t s, const store::holder& h, bool keep);
 
   // ---- requests ----
   void on_request(request& r);
@@ -166,7 +184,7 @@ class data_process {
   // ---- replication ----
   void on_replicate(replicate& r);
   void on_ack(const replicate_ack& a);
-  void on_holder_down(const pid& who);
+  void on_holder_down(const pid& who, const exit_reason& why);
   void on_purge(const purge& p);
   void flush();
 
@@ -186,7 +204,8 @@ class data_process {
   void on_tokens(const token_grant& g);
   void sweep_tombstones();
   stats_reply stats() const;
-  bool report_due() const { return report_all_ || !filled_.empty() || !served_.empty(); }
+  locate_reply locate(const std::string& key) const;
+  bool report_due() const { return report_all_ || !filled_.empty() || !served_.empty() || !lagging_.empty(); }
   bool quota_reports() const { return map_ && map_->settings.max_keys != 0 && me_ >= 0; }
 
   context& ctx_;
@@ -201,6 +220,7 @@ class data_process {
   std::vector<slot_state> slots_;
   store::version_clock clock_;
   store::write_log log_;
+  std::vector<std::uint8_t> dropped_;  // adopt(): slots dropped
 
   // Writes in flight (as primary).
   std::vector<inflight> writes_;
@@ -224,6 +244,7 @@ class data_process {
 
   // Lease.
   steady::time_point lease_until_{};
+  std::uint32_t lease_epoch_ = 0;  // serve only with a map at least this new
   std::uint64_t lease_seq_ = 0;
   std::deque<std::pair<std::uint64_t, steady::time_point>> lease_sent_;
   steady::time_point next_lease_{};
@@ -232,12 +253,14 @@ class data_process {
   // Reports to the master.
   std::vector<fill_done> filled_;
   std::vector<slot_serving> served_;
+  std::vector<lagging_holder> lagging_;
   bool report_all_ = false;
   steady::time_point next_report_{};
 
   // Key limit.
   std::uint64_t tokens_ = 0;
   std::uint64_t tokens_received_ = 0;
+  std::uint64_t tokens_in_flight_ = 0;  // consumed by inserts not yet stored
   bool tokens_asked_ = false;
   steady::time_point tokens_retry_ = steady::time_point::max();
   steady::time_point next_quota_report_{};
@@ -270,7 +293,8 @@ void data_process::run() {
                           quota_reports() ? next_quota_report_ : steady::time_point::max()});
     if (map_ && me_ >= 0) wake = std::min({wake, next_sweep_, next_expire_});
     auto m = tp::receive(wake > now ? wake - now : clock::duration::zero());
-    for (int n = 0; m && n < 512; ++n) {
+    // Up to 512 messages per turn, then the turn's work (flushes, timers).
+    for (int n = 0; m; ++n) {
       message& x = *m;
       if (auto* r = x.get_if<request>()) on_request(*r);
       else if (auto* rp = x.get_if<replicate>()) on_replicate(*rp);
@@ -288,7 +312,7 @@ void data_process::run() {
         if (auto it = holder_watch_.find(d->monitor); it != holder_watch_.end()) {
           const pid who = it->second;
           holder_watch_.erase(it);
-          on_holder_down(who);
+          on_holder_down(who, d->reason);
         }
         if (auto it = source_by_watch_.find(d->monitor); it != source_by_watch_.end()) {
           const pid who = it->second;
@@ -302,6 +326,8 @@ void data_process::run() {
       } else if (auto* req = x.get_if<call_request>()) {
         if (req->body.is<stats_request>()) {
           tp::reply(*req, stats());
+        } else if (auto* lr = req->body.get_if<locate_request>()) {
+          tp::reply(*req, locate(lr->key));
         } else if (auto* dr = req->body.get_if<drain_request>()) {
           drain_reply out;
           if (!dr->check_only) {
@@ -318,6 +344,7 @@ void data_process::run() {
           tp::reply(*req, map_ ? encode(*map_) : map_update{});
         }
       }
+      if (n + 1 >= 512) break;
       m = tp::receive(clock::duration::zero());
     }
     const auto t = steady::now();
@@ -398,10 +425,12 @@ void data_process::adopt(map_ptr m) {
   if (map_ && m->generation != map_->generation) {
     // The database started anew: nothing held belongs to it.
     for (std::uint32_t s = 0; s < slots_.size(); ++s) (void)table_->drop_slot(s);
+    log_.erase_slots([](std::uint32_t) { return true; });
     slots_.assign(slots_.size(), {});
     fills_.clear();
     syncs_.clear();
     map_ = nullptr;
+    lease_epoch_ = 0;
   }
   if (!table_ || table_->slot_count() != m->settings.slots) {
     table_ = std::make_unique<store::table>(m->settings.slots, m->settings.max_memory);
@@ -414,14 +443,31 @@ void data_process::adopt(map_ptr m) {
   const auto mi = m->slots.index_of(member_);
   me_ = mi && m->pids[*mi] == self_ ? static_cast<int>(*mi) : -1;
   const std::uint32_t e = m->epoch();
+  dropped_.assign(slots_.size(), 0);
+  bool any_dropped = false;
 
   for (std::uint32_t s = 0; s < m->slots.slot_count(); ++s) {
     slot_state& st = slots_[s];
     const role before = st.r;
     const int pos = me_ >= 0 ? m->slots.position(s, static_cast<std::uint32_t>(me_)) : -1;
+    struct traced {  // logs the slot's change when this iteration ends
+      data_process* self;
+      std::uint32_t s;
+      role before;
+      std::uint32_t e;
+      ~traced() {
+        const auto& now = self->slots_[s];
+        if (kTrace && now.r != before) {
+          TRACE(self->self_, " slot ", s, " e", e, ": ", role_name(int(before)), " -> ", role_name(int(now.r)),
+                " since ", now.since, " serving ", now.serving);
+        }
+      }
+    } trace_guard{this, s, before, e};
     if (pos < 0) {
       if (before != role::none) {
         (void)table_->drop_slot(s);
+        dropped_[s] = 1;
+        any_dropped = true;
         fills_.erase(s);
         syncs_.erase(s);
         st = slot_state{.fence = st.fence, .inflight = st.inflight};
@@ -436,7 +482,11 @@ void data_process::adopt(map_ptr m) {
       auto job = fills_.find(s);
       const bool same = before == role::filling && st.since == h.since && job != fills_.end() &&
                         job->second.source == source;
-      if (!same) restart_fill(s, h);
+      if (!same) {
+        const bool keep = before == role::filling && st.since == h.since;
+        restart_fill(s, h, keep);
+        if (!keep) dropped_[s] = 1, any_dropped = true;
+      }
       else if (job->second.done) {
         filled_.push_back({s, st.since, job->second.from_epoch, job->second.source_id});  // not taken yet: again
       }
@@ -464,8 +514,8 @@ void data_process::adopt(map_ptr m) {
       });
       for (auto& src : srcs) {
         if (auto i = m->slots.index_of(src.id); i && m->pids[*i] != src.who) {
-          src.who = m->pids[*i];  // restarted: it holds nothing, only fence it
-          src.purpose = transfer_purpose::fence;
+          src.who = m->pids[*i];  // restarted: it holds nothing, yet it must be fenced
+          src.cursor = {};
           src.in_flight = false;
           src.done = false;
         }
@@ -478,6 +528,7 @@ void data_process::adopt(map_ptr m) {
       }
     }
   }
+  if (any_dropped) log_.erase_slots([&](std::uint32_t s) { return s < dropped_.size() && dropped_[s] != 0; });
   // Writes in flight reach the slot's new holders too.
   for (std::uint32_t wi = 0; wi < writes_.size(); ++wi) {
     inflight& w = writes_[wi];
@@ -490,10 +541,14 @@ void data_process::adopt(map_ptr m) {
   (void)old;
 }
 
-void data_process::restart_fill(std::uint32_t s, const store::holder& h) {
+void data_process::restart_fill(std::uint32_t s, const store::holder& h, bool keep) {
   slot_state& st = slots_[s];
-  // What we held of the slot may be stale (we were away): start empty.
-  (void)table_->drop_slot(s);
+  // A new fill starts empty: what we held may be stale (we were away). A
+  // fill that goes on from a new primary keeps what it has: all of it came
+  // from this slot's primaries since we became a holder, and a new primary
+  // may have counted on it (see start_sync).
+  if (!keep) (void)table_->drop_slot(s);
+  TRACE(self_, " slot ", s, " e", map_->epoch(), ": fill from ", map_->primary_pid(s), keep ? " (keeps what it has)" : " (starts empty)");
   st.r = role::filling;
   st.serving = false;
   st.since = h.since;
@@ -513,11 +568,17 @@ void data_process::start_sync(std::uint32_t s) {
     job.handover = true;
     job.sources.push_back({map_->member_id(ho), map_->pids[ho], transfer_purpose::fence});
   } else {
+    // Every other holder, filling ones too: a write may have been
+    // acknowledged with the copy of a filling holder.
     for (const store::holder& h : sm.holders(s)) {
       if (h.member == static_cast<std::uint32_t>(me_)) continue;
-      job.sources.push_back(
-          {map_->member_id(h.member), map_->pids[h.member], h.ready ? transfer_purpose::sync : transfer_purpose::fence});
+      job.sources.push_back({map_->member_id(h.member), map_->pids[h.member], transfer_purpose::sync});
     }
+  }
+  if (kTrace) {
+    std::string list;
+    for (auto& src : job.sources) list += " " + to_string(src.who) + (src.purpose == transfer_purpose::fence ? "(fence)" : "(sync)");
+    TRACE(self_, " slot ", s, " e", map_->epoch(), ": primary, syncing from", list.empty() ? " nobody" : list);
   }
   if (job.sources.empty()) {
     syncs_.erase(s);
@@ -553,15 +614,17 @@ void data_process::finish_sync(std::uint32_t s) {
   }
   slot_state& st = slots_[s];
   st.serving = true;
+  TRACE(self_, " slot ", s, " e", map_->epoch(), ": serving");
   served_.push_back({s, map_->epoch(), table_->live_keys(s)});
-  log::debug("db", db_, ": ", self_, " serves slot ", s, " at epoch ", map_->epoch());
+  if (syncs_.empty()) log::debug("db", db_, ": ", self_, " serves every slot it leads at epoch ", map_->epoch());
 }
 
 // ---- requests --------------------------------------------------------------------------
 
 bool data_process::serving(std::uint32_t s) const {
   const slot_state& st = slots_[s];
-  return st.serving && st.r == role::primary && st.fence <= map_->epoch() && lease_ok();
+  return st.serving && st.r == role::primary && st.fence <= map_->epoch() && lease_ok() &&
+         map_->epoch() >= lease_epoch_;
 }
 
 void data_process::answer(const request& r, reply rep) {
@@ -586,8 +649,11 @@ void data_process::on_request(request& r) {
   const std::uint64_t hash = store::key_hash(r.key);
   const std::uint32_t s = table_->slot_of(hash);
   if (!serving(s)) {
-    answer(r, error_reply(0, {errc::moved, "not the serving primary of slot " + std::to_string(s) + " at epoch " +
-                                               std::to_string(map_->epoch()) + "; retry"}));
+    const slot_state& st = slots_[s];
+    const char* why = st.r != role::primary ? "not its primary" : !st.serving ? "still syncing it"
+                      : st.fence > map_->epoch() ? "fenced by a newer primary" : "no lease from the master";
+    answer(r, error_reply(0, {errc::moved, "slot " + std::to_string(s) + " at epoch " + std::to_string(map_->epoch()) +
+                                               ": " + why + "; retry"}));
     return;
   }
   const op kind = static_cast<op>(r.kind);
@@ -603,6 +669,7 @@ void data_process::on_request(request& r) {
   if (r.wid.retry && r.wid.client != 0) {
     // Sent before: answer as the first time, never apply twice.
     if (auto rec = log_.find(r.wid.client, r.wid.seq)) {
+      TRACE(self_, " retry of ", r.key, " answered from the log");
       reply rep;
       rep.found = rec->found;
       answer(r, std::move(rep));
@@ -654,6 +721,7 @@ void data_process::on_request(request& r) {
       return;
     }
     --tokens_;
+    ++tokens_in_flight_;
     token = true;
     if (tokens_ < 16) ask_tokens();
   }
@@ -686,6 +754,7 @@ void data_process::on_request(request& r) {
   w.sent_map = map_;
   pending_keys_.add(hash);
   ++slots_[s].inflight;
+  TRACE(self_, " write ", w.key, " slot ", s, " v", w.v.epoch, ".", w.v.hlc, " needs ", w.needed, " more");
   send_to_holders(wi, *map_, nullptr);
   if (w.needed == 0) commit(wi);
   if (w.sent == 0) settle(wi);
@@ -722,8 +791,9 @@ void data_process::enqueue(const pid& to, repl_write w, std::uint32_t wi) {
     so.monitor = tp::monitor(to);
     holder_watch_[so.monitor] = to;
   }
+  const std::uint32_t slot = w.slot;
   so.batch.writes.push_back(std::move(w));
-  so.batch_writes.push_back(wi);
+  so.batch_writes.push_back({wi, slot});
 }
 
 void data_process::commit(std::uint32_t wi) {
@@ -735,7 +805,9 @@ void data_process::commit(std::uint32_t wi) {
   }
   w.committed = true;
   w.applied = true;
+  TRACE(self_, " commit ", w.key, " acks ", w.acks, " sent ", w.sent);
   log_.add(w.wid.client, {w.wid.seq, w.slot, w.found}, w.wid.floor, steady::now());
+  if (w.token && tokens_in_flight_ > 0) --tokens_in_flight_;  // it is a live key now
   reply rep;
   rep.found = w.found;
   answer(w.first, rep);
@@ -749,11 +821,15 @@ void data_process::commit(std::uint32_t wi) {
 void data_process::fail(std::uint32_t wi, errc code, const std::string& why) {
   inflight& w = writes_[wi];
   if (w.committed) return;
+  TRACE(self_, " fail ", w.key, ": ", why);
   w.committed = true;  // answered: no second answer
   reply rep = error_reply(0, {code, why});
   answer(w.first, rep);
   for (const waiter& x : w.more) answer(x, rep);
-  if (w.token) ++tokens_;
+  if (w.token) {
+    ++tokens_;
+    if (tokens_in_flight_ > 0) --tokens_in_flight_;
+  }
   if (slots_[w.slot].inflight > 0) --slots_[w.slot].inflight;
   if (pending_keys_.remove(w.hash)) unpark(w.hash);
 }
@@ -810,19 +886,30 @@ void data_process::on_replicate(replicate& r) {
   for (std::uint32_t i = 0; i < r.writes.size(); ++i) {
     repl_write& w = r.writes[i];
     bool take = map_ && table_ && w.slot < slots_.size();
+    bool handed = false;  // a late write of the primary we take over from
     if (take) {
       slot_state& st = slots_[w.slot];
       take = st.r != role::none && r.epoch >= st.fence;
-      // A stale primary (our map says the slot has another) is refused.
+      // A stale primary (our map says the slot has another) is refused,
+      // except by the primary it hands over to until the handover's fence:
+      // what it sent before the fence is what the new primary takes over.
       if (take && r.epoch <= map_->epoch()) {
         take = sender >= 0 && map_->slots.primary(w.slot) == static_cast<std::uint32_t>(sender);
+        if (!take && st.r == role::primary && !st.serving) {
+          auto job = syncs_.find(w.slot);
+          handed = job != syncs_.end() && job->second.handover && !job->second.sources.empty() &&
+                   job->second.sources[0].who == r.from && !job->second.sources[0].done;
+          take = handed;
+        }
       }
       if (take) st.fence = std::max(st.fence, r.epoch);
     }
     if (!take) {
+      TRACE(self_, " refuse ", w.key, " from ", r.from, " e", r.epoch);
       ack.refused.push_back(i);
       continue;
     }
+    TRACE(self_, " apply ", w.key, " from ", r.from, " e", r.epoch, " v", w.v_epoch, ".", w.v_hlc);
     const version v{w.v_epoch, w.v_hlc};
     clock_.observe(v);
     const std::uint64_t hash = store::key_hash(w.key);
@@ -832,6 +919,17 @@ void data_process::on_replicate(replicate& r) {
       continue;
     }
     log_.add(w.wid.client, {w.wid.seq, w.slot, w.found}, w.wid.floor, now);
+    if (handed) {
+      // The other holders refuse it from the old primary now: it reaches
+      // them from us, before we serve (so before any handover away from us).
+      for (const store::holder& h : map_->slots.holders(w.slot)) {
+        const pid to = map_->pids[h.member];
+        if (to == self_ || to == r.from) continue;
+        repl_write copy = w;
+        copy.wid = {};
+        enqueue(to, std::move(copy), kUntracked);
+      }
+    }
   }
   tp::send(r.from, std::move(ack));
 }
@@ -846,7 +944,7 @@ void data_process::on_ack(const replicate_ack& a) {
     const bool this_one = q.front().first == a.stream;
     q.pop_front();
     for (std::uint32_t i = 0; i < batch.size(); ++i) {
-      const std::uint32_t wi = batch[i];
+      const std::uint32_t wi = batch[i].write;
       if (wi == kUntracked) continue;
       inflight& w = writes_[wi];
       if (!w.used) continue;
@@ -862,15 +960,20 @@ void data_process::on_ack(const replicate_ack& a) {
   }
 }
 
-void data_process::on_holder_down(const pid& who) {
+void data_process::on_holder_down(const pid& who, const exit_reason& why) {
   auto it = streams_.find(who);
   if (it == streams_.end()) return;
   auto q = std::move(it->second.unacked);
-  std::vector<std::uint32_t> current = std::move(it->second.batch_writes);
+  std::vector<sent_write> current = std::move(it->second.batch_writes);
   streams_.erase(it);
   q.emplace_back(0, std::move(current));
+  // Unreachable, not dead: it lives on without what was on its way to it.
+  // The master makes it refill those slots before it counts as holding them.
+  const int holder = why.what == exit_reason::kind::noconnection ? member_of(who) : -1;
+  std::set<std::uint32_t> missed;
   for (auto& [stream, batch] : q) {
-    for (std::uint32_t wi : batch) {
+    for (auto [wi, slot] : batch) {
+      if (holder >= 0) missed.insert(slot);
       if (wi == kUntracked) continue;
       inflight& w = writes_[wi];
       if (!w.used) continue;
@@ -881,6 +984,7 @@ void data_process::on_holder_down(const pid& who) {
       if (w.acks + w.refused == w.sent) settle(wi);
     }
   }
+  for (std::uint32_t slot : missed) lagging_.push_back({map_->member_id(static_cast<std::uint32_t>(holder)), slot});
 }
 
 void data_process::on_purge(const purge& p) {
@@ -1027,6 +1131,7 @@ void data_process::on_transfer_reply(transfer_reply& r) {
       job.cursor = {p.generation, p.position};
       if (p.done) {
         job.done = true;
+        TRACE(self_, " slot ", p.slot, ": filled from ", r.from);
         filled_.push_back({p.slot, slots_[p.slot].since, job.from_epoch, job.source_id});
       }
       continue;
@@ -1074,8 +1179,7 @@ void data_process::on_source_down(const pid& who) {
         it->second.sources.clear();
         for (const store::holder& h : map_->slots.holders(s)) {
           if (h.member == static_cast<std::uint32_t>(me_)) continue;
-          it->second.sources.push_back({map_->member_id(h.member), map_->pids[h.member],
-                                        h.ready ? transfer_purpose::sync : transfer_purpose::fence});
+          it->second.sources.push_back({map_->member_id(h.member), map_->pids[h.member], transfer_purpose::sync});
         }
         break;
       }
@@ -1158,6 +1262,14 @@ void data_process::on_grant(const lease_grant& g) {
     // ours ends before the master's view of it does.
     if (seq == g.seq) lease_until_ = std::max(lease_until_, sent + std::chrono::milliseconds(g.duration_ms));
   }
+  // The lease is for the master's map: not before we hold it too.
+  lease_epoch_ = std::max(lease_epoch_, g.epoch);
+  if (g.report_all && !report_all_) {
+    report_all_ = true;
+    for (auto& [s, job] : fills_) {  // fills already done, again
+      if (job.done) filled_.push_back({s, slots_[s].since, job.from_epoch, job.source_id});
+    }
+  }
   if (!map_ || g.epoch > map_->epoch()) catch_up(g.epoch, false);
 }
 
@@ -1171,8 +1283,10 @@ void data_process::report(bool all) {
   r.epoch = map_ ? map_->epoch() : 0;
   r.filled = std::move(filled_);
   filled_.clear();
+  r.lagging = std::move(lagging_);
+  lagging_.clear();
   if (tokens_ > 1024) tokens_ = 512;  // give back what others may need
-  r.tokens = tokens_;
+  r.tokens = tokens_ + tokens_in_flight_;  // tokens of inserts not yet counted as keys are still ours
   r.received = tokens_received_;
   std::unordered_set<std::uint32_t> listed;
   for (auto& s : served_) listed.insert(s.slot);
@@ -1180,7 +1294,9 @@ void data_process::report(bool all) {
   served_.clear();
   if (table_) {
     for (std::uint32_t s = 0; s < slots_.size(); ++s) {
-      if (!serving(s) || listed.count(s)) continue;
+      const slot_state& st = slots_[s];
+      // Synced as primary (lease or not: a new master grants none before it heard this).
+      if (!(st.serving && st.r == role::primary && st.fence <= map_->epoch()) || listed.count(s)) continue;
       if (all || slots_[s].live_dirty) r.serving.push_back({s, map_->epoch(), table_->live_keys(s)});
       slots_[s].live_dirty = false;
     }
@@ -1195,7 +1311,10 @@ void data_process::ask_tokens() {
   auto master = ctx_.groups.oldest(server_group(db_));
   if (!master) return;
   tokens_asked_ = true;
-  tp::send(*master, token_request{self_, member_, 256, tokens_, tokens_received_});
+  // First what our inserts and removes did to the slots' counts, so the
+  // master sees held tokens and keys at one instant.
+  report(report_all_);
+  tp::send(*master, token_request{self_, member_, 256, tokens_ + tokens_in_flight_, tokens_received_});
 }
 
 void data_process::on_tokens(const token_grant& g) {
@@ -1250,6 +1369,24 @@ void data_process::sweep_tombstones() {
   }
 }
 
+locate_reply data_process::locate(const std::string& key) const {
+  locate_reply out;
+  out.epoch = map_ ? map_->epoch() : 0;
+  out.role = "none";
+  if (!table_) return out;
+  const std::uint64_t hash = store::key_hash(key);
+  const slot_state& st = slots_[table_->slot_of(hash)];
+  out.role = st.r == role::filling ? "filling" : st.r == role::replica ? "replica" : st.r == role::primary ? "primary" : "none";
+  if (auto e = table_->find(key, hash)) {
+    out.held = true;
+    out.tombstone = e->tombstone;
+    out.value = std::string(e->value);
+    out.v_epoch = e->version.epoch;
+    out.v_hlc = e->version.hlc;
+  }
+  return out;
+}
+
 stats_reply data_process::stats() const {
   stats_reply s;
   s.member = member_;
@@ -1268,8 +1405,12 @@ stats_reply data_process::stats() const {
     ++s.slots_held;
     if (st.r == role::filling) ++s.slots_filling;
     if (st.r == role::primary) {
-      if (st.serving) ++s.slots_primary;
-      else syncing = true;
+      if (st.serving) {
+        ++s.slots_primary;
+        if (table_) s.keys_primary += table_->live_keys(i);
+      } else {
+        syncing = true;
+      }
     }
   }
   s.keys_in = keys_in_;

@@ -33,6 +33,8 @@ void register_types() {
     t.add<stats_request>("panal.db.stats_request");
     t.add<stats_reply>("panal.db.stats_reply");
     t.add<client_op>("panal.db.client_op");
+    t.add<locate_request>("panal.db.locate_request");
+    t.add<locate_reply>("panal.db.locate_reply");
   });
 }
 

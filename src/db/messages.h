@@ -136,7 +136,8 @@ struct lease_grant {
   std::uint64_t seq = 0;
   std::uint64_t duration_ms = 0;
   std::uint32_t epoch = 0;
-  MSGPACK_DEFINE(seq, duration_ms, epoch);
+  bool report_all = false;  // a new master: tell it every slot you serve and have filled
+  MSGPACK_DEFINE(seq, duration_ms, epoch, report_all);
 };
 
 struct fill_done {
@@ -154,6 +155,13 @@ struct slot_serving {
   MSGPACK_DEFINE(slot, epoch, live);
 };
 
+// A holder a primary lost contact with while writes were on their way to it.
+struct lagging_holder {
+  std::uint64_t member = 0;
+  std::uint32_t slot = 0;
+  MSGPACK_DEFINE(member, slot);
+};
+
 // Data -> master: what changed on this member.
 struct member_report {
   pid from;
@@ -161,10 +169,11 @@ struct member_report {
   std::uint32_t epoch = 0;
   std::vector<fill_done> filled;
   std::vector<slot_serving> serving;
+  std::vector<lagging_holder> lagging;
   std::uint64_t tokens = 0;      // insert tokens held (key limit)
   std::uint64_t received = 0;    // insert tokens received, in all
   bool all_served = false;       // `serving` lists every slot it serves
-  MSGPACK_DEFINE(from, member, epoch, filled, serving, tokens, received, all_served);
+  MSGPACK_DEFINE(from, member, epoch, filled, serving, lagging, tokens, received, all_served);
 };
 
 struct token_request {
@@ -302,7 +311,8 @@ struct stats_request {
   MSGPACK_DEFINE(unused);
 };
 struct stats_reply {
-  std::uint64_t keys = 0;
+  std::uint64_t keys = 0;          // live keys held, as primary or replica
+  std::uint64_t keys_primary = 0;  // live keys of the slots it serves as primary (each key counts once there)
   std::uint64_t entries = 0;
   std::uint64_t memory = 0;
   std::uint64_t tombstones = 0;
@@ -316,8 +326,24 @@ struct stats_reply {
   std::uint64_t keys_in = 0, bytes_in = 0;    // received by fills and syncs
   std::uint64_t keys_out = 0, bytes_out = 0;  // sent to fills and syncs
   double rate = 0;                  // bytes/s received over the last second(s)
-  MSGPACK_DEFINE(keys, entries, memory, tombstones, state, member, index, epoch, slots_primary, slots_held,
+  MSGPACK_DEFINE(keys, keys_primary, entries, memory, tombstones, state, member, index, epoch, slots_primary, slots_held,
                  slots_filling, keys_in, bytes_in, keys_out, bytes_out, rate);
+};
+
+// Where a key is: what one data process holds of it (call_request body / reply).
+struct locate_request {
+  std::string key;
+  MSGPACK_DEFINE(key);
+};
+struct locate_reply {
+  std::string role;     // none, filling, replica, primary
+  bool held = false;    // an entry (value or tombstone) is here
+  bool tombstone = false;
+  std::string value;
+  std::uint32_t v_epoch = 0;
+  std::uint64_t v_hlc = 0;
+  std::uint32_t epoch = 0;  // this process's map epoch
+  MSGPACK_DEFINE(role, held, tombstone, value, v_epoch, v_hlc, epoch);
 };
 
 // What the local API (panal::client) asks a client process.

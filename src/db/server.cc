@@ -4,6 +4,7 @@
 #include <chrono>
 #include <optional>
 #include <set>
+#include <unordered_set>
 #include <unordered_map>
 
 #include "db/context.h"
@@ -24,6 +25,7 @@ using steady = std::chrono::steady_clock;
 
 constexpr auto kPlanEvery = std::chrono::milliseconds(50);      // at most one new epoch per this
 constexpr auto kRecoveryWait = std::chrono::milliseconds(500);  // for members' maps on takeover
+constexpr auto kRestartGrace = std::chrono::seconds(5);         // for a data process's supervisor to restart it
 
 // Compares without leaking, through timing, how much of a guess was right.
 bool same_secret(const std::string& a, const std::string& b) {
@@ -55,6 +57,7 @@ class server_process {
     std::uint32_t index = 0;
     bool present = true;
     bool dead = false;      // its process ended (not just unreachable)
+    steady::time_point died_at{};
     bool draining = false;
     bool refill = false;
     steady::time_point lease_until{};
@@ -62,8 +65,10 @@ class server_process {
   };
 
   bool leading() const { return phase_ == phase::leading; }
+  bool can_act();
   void check_role();
   void start_recovery();
+  bool heard_enough() const;
   void finish_recovery();
   bool majority_visible() const;
   void plan();
@@ -85,6 +90,7 @@ class server_process {
   steady::time_point recover_until_{};
   steady::time_point taken_over_at_{};
   std::unordered_map<ref, pid> asked_;  // recovery calls: tag -> member pid
+  std::set<std::uint32_t> answered_nodes_;
   std::optional<map_update> best_;
 
   store::planner planner_{store::slot_map(cfg_.settings.slots, cfg_.settings.replicas, cfg_.settings.write_acks)};
@@ -94,7 +100,10 @@ class server_process {
   std::unordered_map<ref, std::uint64_t> watches_;
   std::vector<store::fill_report> fills_;
   std::vector<store::serve_report> serves_;
+  std::vector<store::lag_report> lags_;
+  std::unordered_set<std::uint64_t> reported_;  // members that told this master everything since it took over
   bool plan_due_ = false;
+  bool had_majority_ = true;
   steady::time_point next_plan_{};
   steady::time_point next_check_{};
   std::optional<store::key_quota> quota_;
@@ -116,7 +125,8 @@ void server_process::run() {
     if (phase_ == phase::recovering) wake = std::min(wake, recover_until_);
     if (plan_due_ && leading()) wake = std::min(wake, next_plan_);
     auto m = tp::receive(wake > now ? wake - now : clock::duration::zero());
-    for (int n = 0; m && n < 256; ++n) {
+    // Up to 256 messages per turn, then the turn's work (flushes, timers).
+    for (int n = 0; m; ++n) {
       message& x = *m;
       if (auto* lr = x.get_if<lease_request>()) on_lease(*lr);
       else if (auto* rep = x.get_if<member_report>()) on_report(*rep);
@@ -129,6 +139,7 @@ void server_process::run() {
       } else if (auto* cr = x.get_if<call_reply>()) {
         auto it = asked_.find(cr->tag);
         if (it != asked_.end()) {
+          answered_nodes_.insert(it->second.node);
           asked_.erase(it);
           if (auto* u = cr->body.get_if<map_update>(); u && u->db == cfg_.db && u->epoch > 0) {
             const bool newer = !best_ || u->generation > best_->generation ||
@@ -142,13 +153,18 @@ void server_process::run() {
           tp::reply(*req, ok ? reply{} : error_reply(0, {errc::unauthorized, "wrong client key for '" + cfg_.db + "'"}));
         }
       }
+      if (n + 1 >= 256) break;
       m = tp::receive(clock::duration::zero());
     }
     now = steady::now();
-    if (phase_ == phase::recovering && (asked_.empty() || now >= recover_until_)) finish_recovery();
+    if (phase_ == phase::recovering && (asked_.empty() || now >= recover_until_)) {
+      if (heard_enough()) finish_recovery();
+      else if (now >= recover_until_) start_recovery();  // too few answered: ask again
+    }
     if (now >= next_check_) {
       next_check_ = now + std::chrono::milliseconds(100);
       check_role();
+      (void)can_act();
       // Silent members whose leases ran out can go now.
       for (auto& [id, mi] : members_) {
         if (!mi.present && (mi.dead || now >= mi.lease_until)) plan_due_ = true;
@@ -175,6 +191,7 @@ void server_process::start_recovery() {
   phase_ = phase::recovering;
   recover_until_ = steady::now() + kRecoveryWait;
   asked_.clear();
+  answered_nodes_.clear();
   best_.reset();
   for (const pid& p : ctx_.groups.members(data_group(cfg_.db))) {
     const ref tag = tp::current_runtime().make_ref();
@@ -185,12 +202,31 @@ void server_process::start_recovery() {
             " data processes for their maps");
 }
 
+// Answers from members on a majority of the nodes of the newest map known:
+// a master that heard only its own side (it was cut off, or paused) must
+// not carry on from its stale map.
+bool server_process::heard_enough() const {
+  map_ptr newest;
+  if (best_) newest = decode(*best_);
+  if (auto held = ctx_.routes.get(cfg_.db); held && (!newest || held->newer_than(*newest))) newest = held;
+  if (published_ && (!newest || published_->newer_than(*newest))) newest = published_;
+  if (!newest || newest->pids.empty()) return true;
+  std::set<std::uint32_t> all;
+  for (const pid& p : newest->pids) all.insert(p.node);
+  std::size_t heard = 0;
+  for (std::uint32_t n : all) heard += answered_nodes_.count(n);
+  return heard * 2 > all.size();
+}
+
 void server_process::finish_recovery() {
   const auto now = steady::now();
   asked_.clear();
   map_ptr adopted;
   if (best_) adopted = decode(*best_);
   best_.reset();
+  // The node's route table may hold a newer map than any member answered
+  // with (e.g. one an earlier master published before any member joined).
+  if (auto held = ctx_.routes.get(cfg_.db); held && (!adopted || held->newer_than(*adopted))) adopted = held;
   if (adopted && (!published_ || adopted->newer_than(*published_))) {
     generation_ = adopted->generation;
     planner_ = store::planner(adopted->slots);
@@ -213,9 +249,14 @@ void server_process::finish_recovery() {
   } else if (!published_) {
     generation_ = now_micros();  // a database that starts anew
   }
+  if (published_ && published_->generation > generation_) generation_ = published_->generation;
   if (quota_) quota_->reset();
+  reported_.clear();
+  fills_.clear();
+  serves_.clear();
   taken_over_at_ = now;
   phase_ = phase::leading;
+  had_majority_ = majority_visible();
   plan_due_ = true;
   log::info("db", "master of '", cfg_.db, "' leads from epoch ", planner_.current().epoch(), " with ",
             members_.size(), " data members");
@@ -229,18 +270,33 @@ void server_process::watch(member_info& mi) {
   }
 }
 
+// A node is seen if something came from it within half a lease: a master
+// that was paused (or cut off) sees nobody until its connections are live
+// again, whatever its stale view of them says.
 bool server_process::majority_visible() const {
   if (!published_ || published_->pids.empty()) return true;
   std::set<std::uint32_t> all, seen;
-  std::set<std::string> connected;
-  if (ctx_.dist != nullptr) {
-    for (auto& n : ctx_.dist->nodes()) connected.insert(n);
-  }
   for (const pid& p : published_->pids) {
     all.insert(p.node);
-    if (p.node == self_.node || connected.count(node_name(p.node))) seen.insert(p.node);
+    if (p.node == self_.node) seen.insert(p.node);
+    else if (ctx_.dist != nullptr && ctx_.dist->silence(node_name(p.node)) < lease_ / 2) seen.insert(p.node);
   }
   return seen.size() * 2 > all.size();
+}
+
+// True when the master may act (plan, grant). On seeing a majority again
+// after it did not (a partition healed, a pause ended), it first learns the
+// newest map from the members: the other side may have moved on.
+bool server_process::can_act() {
+  if (!leading()) return false;
+  const bool visible = majority_visible();
+  if (visible && !had_majority_) {
+    had_majority_ = true;
+    start_recovery();
+    return false;
+  }
+  had_majority_ = visible;
+  return visible;
 }
 
 void server_process::on_lease(const lease_request& r) {
@@ -264,9 +320,9 @@ void server_process::on_lease(const lease_request& r) {
     plan_due_ = true;
     watch(mi);
   } else if (!mi.present) {
-    // Back after it was unreachable: messages to it may have been lost.
+    // Back after it was unreachable (from here: maybe only this node was
+    // away). Writes it missed are reported by their primaries (lagging).
     mi.present = true;
-    mi.refill = in_map;
     plan_due_ = true;
     watch(mi);
   }
@@ -281,9 +337,10 @@ void server_process::on_lease(const lease_request& r) {
     start_recovery();
     return;
   }
-  if (leading() && majority_visible()) {
+  if (can_act()) {
     mi.lease_until = std::max(mi.lease_until, now + lease_);
-    tp::send(r.from, lease_grant{r.seq, static_cast<std::uint64_t>(lease_.count()), planner_.current().epoch()});
+    tp::send(r.from, lease_grant{r.seq, static_cast<std::uint64_t>(lease_.count()), planner_.current().epoch(),
+                                 !reported_.count(r.member)});
   }
 }
 
@@ -298,6 +355,7 @@ void server_process::on_down(const down_msg& d) {
   m->second.present = false;
   // An ended process serves nothing; an unreachable one may, until its lease ends.
   m->second.dead = d.reason.what != exit_reason::kind::noconnection;
+  m->second.died_at = steady::now();
   plan_due_ = true;
   log::info("db", "data member ", d.who, " of '", cfg_.db, "' is ", m->second.dead ? "gone" : "unreachable", " (",
             d.reason, ")");
@@ -305,9 +363,11 @@ void server_process::on_down(const down_msg& d) {
 
 void server_process::on_report(member_report& r) {
   if (phase_ == phase::standby) return;
+  if (r.all_served && phase_ == phase::leading) reported_.insert(r.member);
   for (const fill_done& f : r.filled) fills_.push_back({r.member, f.slot, f.since, f.from_epoch, f.source});
   for (const slot_serving& s : r.serving) serves_.push_back({r.member, s.slot, s.epoch});
-  if (!r.filled.empty() || !r.serving.empty()) plan_due_ = true;
+  for (const lagging_holder& l : r.lagging) lags_.push_back({l.member, l.slot});
+  if (!r.filled.empty() || !r.serving.empty() || !r.lagging.empty()) plan_due_ = true;
   if (quota_) {
     const auto& sm = planner_.current();
     auto me = sm.index_of(r.member);
@@ -320,7 +380,7 @@ void server_process::on_report(member_report& r) {
 
 void server_process::on_tokens(const token_request& r) {
   token_grant g;
-  if (quota_ && leading()) {
+  if (quota_ && can_act()) {
     quota_->tokens(r.member, r.held, r.received);
     g.granted = quota_->grant(r.member, r.want);
     if (g.granted == 0 && quota_->known()) {
@@ -342,25 +402,30 @@ void server_process::plan() {
   plan_due_ = false;
   const auto now = steady::now();
   next_plan_ = now + kPlanEvery;
-  if (!majority_visible()) {
-    plan_due_ = true;  // wait until we see a majority again
+  if (!can_act()) {
+    plan_due_ = true;  // wait until we see a majority again (and know the newest map)
     return;
   }
   const bool grace_over = now >= taken_over_at_ + lease_;
   store::plan_input in;
   std::vector<std::uint64_t> gone;
   for (auto& [id, mi] : members_) {
-    if (!mi.present && (mi.dead || (now >= mi.lease_until && grace_over))) {
+    // A process that ended is given a moment to come back (its supervisor
+    // restarts it as the same member): meanwhile it keeps its slots.
+    const bool restarting = !mi.present && mi.dead && now < mi.died_at + kRestartGrace;
+    if (!mi.present && !restarting && (mi.dead || (now >= mi.lease_until && grace_over))) {
       gone.push_back(id);
       continue;
     }
-    if (!mi.present && !mi.dead) plan_due_ = true;  // check again when its lease ends
-    in.members.push_back({id, mi.present, mi.draining, mi.refill && mi.present});
+    if (!mi.present) plan_due_ = true;  // check again when its lease or grace ends
+    in.members.push_back({id, mi.present, mi.draining, mi.refill && mi.present, restarting});
   }
   in.filled = std::move(fills_);
   in.serving = std::move(serves_);
+  in.lagging = std::move(lags_);
   fills_.clear();
   serves_.clear();
+  lags_.clear();
 
   const store::slot_map before = planner_.current();
   bool changed = planner_.step(in);

@@ -9,6 +9,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -93,7 +95,7 @@ struct conn_state {
   // The connection's own thread only.
   tcp::socket socket;
   boost::asio::steady_timer watchdog;
-  clock::time_point last_rx = clock::now();
+  std::atomic<clock::time_point> last_rx{clock::now()};  // read by silence() from any thread
   std::string peer;
   std::uint32_t peer_node = 0;
   std::uint32_t peer_incarnation = 0;
@@ -162,6 +164,13 @@ struct distribution::impl final : remote_router, std::enable_shared_from_this<di
 
   std::mutex client_mutex;
   client_handler on_client;
+
+  mutable std::mutex blocked_mutex;
+  std::set<std::string> blocked;  // partition(): no connection with these
+  bool is_blocked(const std::string& node) const {
+    std::lock_guard lock(blocked_mutex);
+    return blocked.count(node) != 0;
+  }
 
   std::mutex watchers_mutex;
   std::vector<pid> node_watchers;
@@ -312,6 +321,10 @@ void distribution::impl::connection_main(tcp::socket sock, std::optional<std::st
     (void)write_all(sock, encode_refused("unsupported protocol version"));
     return;
   }
+  if (is_blocked(peer)) {
+    log::debug("dist", "not talking to ", peer, ": partitioned from it");
+    return;  // as if the network dropped it
+  }
   if (!parse_node_name(peer) || peer == my_name || (dialed && peer != *dialed)) {
     log::warn("dist", "refused ", where, ": it calls itself '", peer, "'");
     (void)write_all(sock, encode_refused("unexpected node name"));
@@ -375,7 +388,7 @@ void distribution::impl::arm_watchdog(const std::shared_ptr<conn_state>& st) {
   st->watchdog.async_wait([self = shared_from_this(), st](const boost::system::error_code& ec) {
     if (ec) return;
     const auto& opts = self->opts;
-    const auto silent = clock::now() - st->last_rx;
+    const auto silent = clock::now() - st->last_rx.load();
     if (silent > opts.down_after) {
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(silent).count();
       log::warn("dist", "node ", st->peer, " silent for ", ms, " ms; disconnecting");
@@ -558,6 +571,7 @@ void distribution::impl::acceptor_main(int fd) {
 }
 
 void distribution::impl::connector_main(std::string node) {
+  if (is_blocked(node)) return;
   auto a = parse_node_name(node);
   if (!a) return;
   boost::system::error_code ec;
@@ -877,6 +891,34 @@ std::vector<std::string> distribution::nodes() const {
 void distribution::monitor_nodes(const pid& subscriber) {
   std::lock_guard lock(impl_->watchers_mutex);
   impl_->node_watchers.push_back(subscriber);
+}
+
+void distribution::partition(const std::vector<std::string>& nodes) {
+  {
+    std::lock_guard lock(impl_->blocked_mutex);
+    impl_->blocked.insert(nodes.begin(), nodes.end());
+  }
+  std::vector<pid> readers;
+  {
+    std::shared_lock lock(impl_->conns_mutex);
+    for (auto& [idx, e] : impl_->conns) {
+      if (std::find(nodes.begin(), nodes.end(), e.node) != nodes.end()) readers.push_back(e.reader);
+    }
+  }
+  for (const pid& r : readers) impl_->rt.exit(r, exit_reason::kill());
+  log::warn("dist", "partitioned from ", nodes.size(), " node(s) on request");
+}
+
+clock::duration distribution::silence(const std::string& node) const {
+  auto e = impl_->find(node_index(node));
+  if (!e || !e->state) return clock::duration::max();
+  return clock::now() - e->state->last_rx.load();
+}
+
+void distribution::heal() {
+  std::lock_guard lock(impl_->blocked_mutex);
+  impl_->blocked.clear();
+  log::warn("dist", "partition healed on request");
 }
 
 result<void> distribution::send_named(const std::string& node, const std::string& name, message m, const pid& from) {

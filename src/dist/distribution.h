@@ -79,6 +79,18 @@ class distribution {
   // node_up / node_down messages to `subscriber` (any local pid).
   void monitor_nodes(const pid& subscriber);
 
+  // Fault injection (tests, experiments): cuts this node off from `nodes`
+  // as a network partition would: their connections close, and no
+  // connection with them is made (either way) until heal(). Their peers see
+  // the connection drop; frames in flight are lost.
+  void partition(const std::vector<std::string>& nodes);
+  void heal();
+
+  // How long nothing has arrived from `node` (max() when not connected). A
+  // node that was paused learns how stale its view is from this before its
+  // connections time out.
+  clock::duration silence(const std::string& node) const;
+
   // Sends to the process registered as `name` on `node` (this node included).
   result<void> send_named(const std::string& node, const std::string& name, message m, const pid& from = {});
 

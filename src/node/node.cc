@@ -136,7 +136,8 @@ result<std::unique_ptr<node>> node::start(node_options options) {
     auto d = dist::distribution::start(*i->rt, {.cookie = options.cookie, .tick = options.tick,
                                                 .down_after = options.down_after,
                                                 .reconnect_every = std::min<clock::duration>(options.tick,
-                                                                                             std::chrono::seconds(1))});
+                                                                                             std::chrono::seconds(1)),
+                                                .forget_after = options.forget_after});
     if (!d) {
       i->rt->stop();
       return d.err();
@@ -215,6 +216,16 @@ const std::string& node::name() const { return impl_->options.name; }
 result<void> node::connect(const std::string& other) {
   if (!impl_->dist) return {errc::bad_argument, "this node is not distributed: give it a name like n1@127.0.0.1:7001"};
   return impl_->dist->connect(other);
+}
+
+result<void> node::partition(const std::vector<std::string>& nodes) {
+  if (!impl_->dist) return {errc::bad_argument, "this node is not distributed"};
+  impl_->dist->partition(nodes);
+  return {};
+}
+
+void node::heal() {
+  if (impl_->dist) impl_->dist->heal();
 }
 
 std::vector<std::string> node::nodes() const { return impl_->dist ? impl_->dist->nodes() : std::vector<std::string>{}; }
@@ -317,9 +328,20 @@ std::vector<data_stats> node::stats(const std::string& db) {
     auto r = impl_->rt->call(p, db::stats_request{}, std::chrono::seconds(5));
     if (!r || !r->is<db::stats_reply>()) continue;
     const auto& s = r->get<db::stats_reply>();
-    out.push_back({p, s.keys, s.memory, s.entries, s.tombstones, s.state, s.index, s.member, s.epoch,
+    out.push_back({p, s.keys, s.keys_primary, s.memory, s.entries, s.tombstones, s.state, s.index, s.member, s.epoch,
                    s.slots_primary, s.slots_held, s.slots_filling, s.keys_in, s.bytes_in, s.keys_out, s.bytes_out,
                    s.rate});
+  }
+  return out;
+}
+
+std::vector<node::key_copy> node::locate(const std::string& db, const std::string& key) {
+  std::vector<key_copy> out;
+  for (const pid& p : impl_->groups->members(db::data_group(db))) {
+    auto r = impl_->rt->call(p, db::locate_request{key}, std::chrono::seconds(5));
+    if (!r || !r->is<db::locate_reply>()) continue;
+    const auto& l = r->get<db::locate_reply>();
+    out.push_back({p, l.role, l.held, l.tombstone, l.value, l.v_epoch, l.v_hlc, l.epoch});
   }
   return out;
 }

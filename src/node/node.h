@@ -35,6 +35,7 @@ struct node_options {
   unsigned threads = 0;                // scheduler threads; 0: one per CPU
   clock::duration tick = std::chrono::seconds(1);
   clock::duration down_after = std::chrono::seconds(4);
+  clock::duration forget_after = std::chrono::seconds(60);  // then lost peers are dialled less often
 };
 
 struct server_options {
@@ -52,7 +53,8 @@ struct db_groups {
 
 struct data_stats {
   pid process;
-  std::uint64_t keys = 0;
+  std::uint64_t keys = 0;          // live keys held, replicas included
+  std::uint64_t keys_primary = 0;  // live keys of the slots it serves as primary (sums to the database's keys)
   std::uint64_t memory = 0;
   std::uint64_t entries = 0;     // keys and tombstones, replicas included
   std::uint64_t tombstones = 0;
@@ -111,9 +113,27 @@ class node {
   std::vector<data_stats> stats(const std::string& db);
   std::optional<map_info> slot_map(const std::string& db) const;
 
+  // What every live data process of `db` holds of `key` (for experiments
+  // and for finding out where a key went).
+  struct key_copy {
+    pid process;
+    std::string role;  // none, filling, replica, primary
+    bool held = false, tombstone = false;
+    std::string value;
+    std::uint32_t version_epoch = 0;
+    std::uint64_t version_hlc = 0;
+    std::uint32_t epoch = 0;
+  };
+  std::vector<key_copy> locate(const std::string& db, const std::string& key);
+
   // The supervision tree of `node_name` (default: this node), one line per
   // child: indented id, pid (or "not running") and restart count.
   result<std::vector<std::string>> supervision(const std::string& node_name = {});
+
+  // Fault injection: cut this node off from `nodes` as a network partition
+  // would, until heal() (see dist::distribution::partition).
+  result<void> partition(const std::vector<std::string>& nodes);
+  void heal();
 
   // The layers below, for tools and tests.
   registry::pg& registry();

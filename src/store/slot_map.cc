@@ -190,7 +190,7 @@ bool planner::step(const plan_input& in) {
   std::unordered_map<std::uint64_t, const plan_member*> info;
   for (const plan_member& m : in.members) {
     if (!info.emplace(m.id, &m).second) continue;
-    members.push_back({m.id, m.present && !m.draining});
+    members.push_back({m.id, (m.present || m.restarting) && !m.draining});
   }
   std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   slot_map next(cur.slot_count(), cur.replicas(), cur.write_acks());
@@ -200,6 +200,8 @@ bool planner::step(const plan_input& in) {
   auto refill = [&](std::uint64_t id) { return info.at(id)->refill; };
 
   // Reports, by slot.
+  std::unordered_map<std::uint32_t, std::vector<std::uint64_t>> lagging;
+  for (const lag_report& l : in.lagging) lagging[l.slot].push_back(l.member);
   std::unordered_map<std::uint32_t, std::vector<const fill_report*>> fills;
   for (const fill_report& f : in.filled) fills[f.slot].push_back(&f);
   for (const serve_report& r : in.serving) {
@@ -230,6 +232,11 @@ bool planner::step(const plan_input& in) {
     const std::uint32_t op = cur.primary(s);
     const std::uint64_t old_primary = op == slot_map::no_primary ? 0 : cur.members()[op].id;
     const bool had_primary = op != slot_map::no_primary;
+    // A holder its primary lost contact with refills (the primary itself never lags).
+    auto lags = [&](std::uint64_t id) {
+      auto l = lagging.find(s);
+      return l != lagging.end() && id != old_primary && std::find(l->second.begin(), l->second.end(), id) != l->second.end();
+    };
     auto old_of = [&](std::uint64_t id) -> const holder* {
       for (const holder& h : old) {
         if (cur.members()[h.member].id == id) return &h;
@@ -242,7 +249,7 @@ bool planner::step(const plan_input& in) {
       const std::uint64_t id = next.members_[ti].id;
       const holder* h = old_of(id);
       item it{id, next_epoch, false};
-      if (h != nullptr && !refill(id)) {
+      if (h != nullptr && !refill(id) && !lags(id)) {
         it.ready = h->ready;
         it.since = h->ready ? 0 : h->since;
       }
@@ -268,7 +275,7 @@ bool planner::step(const plan_input& in) {
       const std::uint64_t id = cur.members()[h.member].id;
       if (!info.count(id)) continue;  // gone
       if (std::any_of(list.begin(), list.end(), [&](const item& x) { return x.id == id; })) continue;
-      const bool ready = h.ready && !(present(id) && refill(id));
+      const bool ready = h.ready && !(present(id) && refill(id)) && !lags(id);
       if (ready || (had_primary && id == old_primary)) list.push_back({id, ready ? 0 : h.since, ready});
     }
 

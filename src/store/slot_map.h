@@ -120,6 +120,7 @@ struct plan_member {
   bool present = true;   // announced and visible: may be primary, may be a target
   bool draining = false; // present but leaving: not a target
   bool refill = false;   // restarted or came back: every slot it holds must be refilled
+  bool restarting = false;  // absent, but its supervisor is restarting it: it stays a target
 };
 struct fill_report {
   std::uint64_t member = 0;
@@ -134,12 +135,19 @@ struct serve_report {
   std::uint32_t epoch = 0;  // an epoch at which it was the slot's primary
 };
 
+// A holder that may lack writes of a slot (its primary lost contact with it).
+struct lag_report {
+  std::uint64_t member = 0;
+  std::uint32_t slot = 0;
+};
+
 struct plan_input {
   // Members the map keeps. A member of the current map that is missing here
   // is gone (dead, or its lease has expired): it is dropped from every slot.
   std::vector<plan_member> members;
   std::vector<fill_report> filled;
   std::vector<serve_report> serving;
+  std::vector<lag_report> lagging;  // such holders refill the slot
 };
 
 // The master's planning state: the current map, and since when each slot's

@@ -45,6 +45,14 @@ void write_log::for_slot(std::uint32_t slot, function_ref<void(std::uint64_t, co
   }
 }
 
+void write_log::erase_slots(function_ref<bool(std::uint32_t)> dropped) {
+  for (auto& [client, c] : clients_) {
+    auto first = c.records.begin() + static_cast<std::ptrdiff_t>(c.head);
+    c.records.erase(std::remove_if(first, c.records.end(), [&](const record& r) { return dropped(r.slot); }),
+                    c.records.end());
+  }
+}
+
 void write_log::expire(clock::time_point now) {
   std::erase_if(clients_, [&](const auto& kv) { return now - kv.second.last_seen > idle_limit_; });
 }

@@ -39,6 +39,9 @@ class write_log {
   std::optional<record> find(std::uint64_t client, std::uint64_t seq) const;
 
   void for_slot(std::uint32_t slot, function_ref<void(std::uint64_t client, const record&)> fn) const;
+  // Forgets the records of the slots `dropped` says (the slot's data is gone
+  // from here: a record without its data would answer a retry wrongly).
+  void erase_slots(function_ref<bool(std::uint32_t slot)> dropped);
   // Forgets clients silent for longer than idle_limit.
   void expire(clock::time_point now);
 

@@ -24,14 +24,16 @@ def free_port():
 
 
 class Node:
-    def __init__(self, tag, cookie="secret", tick_ms=100, down_ms=1000, log_dir=None):
+    def __init__(self, tag, cookie="secret", tick_ms=100, down_ms=1000, log_dir=None, forget_ms=60000, env=None):
         self.name = f"{tag}@127.0.0.1:{free_port()}"
+        self.address = self.name.split("@")[1]
         self.log_path = Path(log_dir) / f"{tag}.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [str(BINARY), "--name", self.name, "--cookie", cookie, "--tick-ms", str(tick_ms),
-             "--down-ms", str(down_ms)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1)
+             "--down-ms", str(down_ms), "--forget-ms", str(forget_ms)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1,
+            env={**os.environ, **(env or {})})
         assert self.read_line(10).startswith("ready"), "node did not start"
 
     def read_line(self, timeout):
@@ -81,3 +83,16 @@ def eventually(check, timeout=10.0, interval=0.05):
         time.sleep(interval)
 
 
+
+
+def settled(nodes, data_count, db="db"):
+    """Every node holds the same map of `db`, nothing is moving, and all
+    `data_count` data processes serve."""
+    maps = {n.cmd(f"slots {db}") for n in nodes}
+    if len(maps) != 1:
+        return False
+    parts = maps.pop().split()
+    if parts[1] == "none" or parts[2] != "0":
+        return False
+    states = nodes[0].cmd(f"states {db}").split()[1:]
+    return len(states) == data_count and set(states) == {"serving"}

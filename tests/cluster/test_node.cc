@@ -2,7 +2,7 @@
 // (Database commands and the TCP client commands are listed in their branches below.)
 //
 //   panal_test_node --name n1@127.0.0.1:7001 (--cookie C | --cookie-file F)
-//                   [--tick-ms 1000] [--down-ms 4000] [--threads 2]
+//                   [--tick-ms 1000] [--down-ms 4000] [--forget-ms 60000] [--threads 2]
 //
 // Prints "ready <name>", then answers each command with one line:
 //   connect NODE         -> ok | error <why>
@@ -58,7 +58,7 @@ struct crash_now {};
 
 int main(int argc, char** argv) {
   std::string name, cookie;
-  long tick_ms = 1000, down_ms = 4000;
+  long tick_ms = 1000, down_ms = 4000, forget_ms = 60000;
   unsigned threads = 2;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
       cookie = *c;
     } else if (k == "--tick-ms") tick_ms = std::stol(v);
     else if (k == "--down-ms") down_ms = std::stol(v);
+    else if (k == "--forget-ms") forget_ms = std::stol(v);
     else if (k == "--threads") threads = static_cast<unsigned>(std::stoul(v));
   }
   if (name.empty() || cookie.empty()) {
@@ -82,7 +83,8 @@ int main(int argc, char** argv) {
 
   auto started = node::start({.name = name, .cookie = cookie, .threads = threads,
                               .tick = std::chrono::milliseconds(tick_ms),
-                              .down_after = std::chrono::milliseconds(down_ms)});
+                              .down_after = std::chrono::milliseconds(down_ms),
+                              .forget_after = std::chrono::milliseconds(forget_ms)});
   if (!started) {
     std::cerr << "error: " << started.err().message << "\n";
     return 1;
@@ -226,7 +228,7 @@ int main(int argc, char** argv) {
       for (int i = 0; i < pairs; ++i) done.receive_as<bool>(std::chrono::seconds(120));
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       out << "ping " << static_cast<long>(static_cast<double>(n * pairs) / secs);
-    } else if (cmd == "server") {  // server DB [on NODE...] [max_key=N max_value=N max_keys=N max_memory=N ckey=S]
+    } else if (cmd == "server") {  // server DB [NODE...] [max_key= max_value= max_keys= max_memory= ckey= replicas= write_acks= lease_ms=]
       std::string db, word;
       in >> db;
       server_options o;
@@ -243,6 +245,9 @@ int main(int argc, char** argv) {
         else if (k == "max_keys") o.limits.max_keys = std::stoull(v);
         else if (k == "max_memory") o.limits.max_memory = std::stoull(v);
         else if (k == "ckey") o.ckey = v;
+        else if (k == "replicas") o.replicas = static_cast<std::uint32_t>(std::stoul(v));
+        else if (k == "write_acks") o.write_acks = static_cast<std::uint32_t>(std::stoul(v));
+        else if (k == "lease_ms") o.lease = std::chrono::milliseconds(std::stol(v));
       }
       auto r = self.start_server(db, on, o);
       out << (r ? "ok " + std::to_string(r->size()) : "error " + std::string(to_string(r.code())) + " " + r.err().message);
@@ -298,34 +303,80 @@ int main(int argc, char** argv) {
         auto x = r ? remote->exists(key) : local_client->exists(key);
         out << (!x ? fmt(x.code(), x.err().message) : *x ? std::string("yes") : std::string("no"));
       }
-    } else if (cmd == "fill") {  // fill PREFIX N: N sets through the TCP client, pipelined
-      std::string prefix;
+    } else if (cmd == "fill") {  // fill PREFIX N [TAG]: N sets (value TAG + i) through the TCP client, pipelined
+      std::string prefix, tag;
       int n = 0;
-      in >> prefix >> n;
+      in >> prefix >> n >> tag;
       std::vector<std::pair<std::string, std::string>> items;
-      for (int i = 0; i < n; ++i) items.emplace_back(prefix + std::to_string(i), std::to_string(i));
+      for (int i = 0; i < n; ++i) items.emplace_back(prefix + std::to_string(i), tag + std::to_string(i));
       auto x = remote ? remote->mset(items) : result<void>(errc::bad_argument, "no remote client");
       out << (x ? "ok" : "error " + std::string(to_string(x.code())) + " " + x.err().message);
-    } else if (cmd == "check") {  // check PREFIX N: how many of the N keys read back right
-      std::string prefix;
+    } else if (cmd == "check") {  // check PREFIX N [TAG]: how many of the N keys read back right
+      std::string prefix, tag;
       int n = 0;
-      in >> prefix >> n;
+      in >> prefix >> n >> tag;
       std::vector<std::string> keys;
       for (int i = 0; i < n; ++i) keys.push_back(prefix + std::to_string(i));
       auto x = remote ? remote->mget(keys) : result<std::vector<std::optional<std::string>>>(errc::bad_argument, "no remote client");
       int good = 0;
       if (x) {
-        for (int i = 0; i < n; ++i) good += (*x)[i] && *(*x)[i] == std::to_string(i);
+        for (int i = 0; i < n; ++i) good += (*x)[i] && *(*x)[i] == tag + std::to_string(i);
       }
       out << (x ? "check " + std::to_string(good) : "error " + std::string(to_string(x.code())) + " " + x.err().message);
-    } else if (cmd == "stats") {  // stats DB -> keys per data process, sorted
-      std::string db;
+    } else if (cmd == "stats" || cmd == "copies") {  // stats DB -> keys per data process as primary, sorted;
+      std::string db;                                 // copies DB -> keys held (replicas included)
       in >> db;
       std::vector<std::uint64_t> keys;
-      for (auto& st : self.stats(db)) keys.push_back(st.keys);
+      for (auto& st : self.stats(db)) keys.push_back(cmd == "stats" ? st.keys_primary : st.keys);
       std::sort(keys.begin(), keys.end());
-      out << "stats";
+      out << cmd;
       for (auto k : keys) out << " " << k;
+    } else if (cmd == "states") {  // states DB -> each data process's state, sorted
+      std::string db;
+      in >> db;
+      std::vector<std::string> states;
+      for (auto& st : self.stats(db)) states.push_back(st.state);
+      std::sort(states.begin(), states.end());
+      out << "states";
+      for (auto& x : states) out << " " << x;
+    } else if (cmd == "moved") {  // moved DB -> keys received by fills and syncs, summed over data processes
+      std::string db;
+      in >> db;
+      std::uint64_t keys = 0;
+      for (auto& st : self.stats(db)) keys += st.keys_in;
+      out << "moved " << keys;
+    } else if (cmd == "slots") {  // slots DB -> slots <epoch> <moving> <owners digest> <members>
+      std::string db;
+      in >> db;
+      auto m = self.slot_map(db);
+      if (m) out << "slots " << m->epoch << " " << m->moving << " " << m->owners_digest << " " << m->members.size();
+      else out << "slots none";
+    } else if (cmd == "stop_data") {  // stop_data DB COUNT [NODE...]
+      std::string db, n;
+      unsigned count = 1;
+      in >> db >> count;
+      std::vector<std::string> on;
+      while (in >> n) on.push_back(n);
+      auto r = self.stop_data(db, on, count, std::chrono::seconds(60));
+      out << (r ? "ok" : "error " + std::string(to_string(r.code())) + " " + r.err().message);
+    } else if (cmd == "locate") {  // locate DB KEY -> per data process: pid:role:held:tombstone:value:epoch.hlc
+      std::string db, key;
+      in >> db >> key;
+      out << "locate";
+      for (auto& c : self.locate(db, key)) {
+        std::string hex;
+        for (unsigned char ch : c.value) hex += "0123456789abcdef"[ch >> 4], hex += "0123456789abcdef"[ch & 15];
+        out << " " << to_string(c.process) << ":" << c.role << ":" << c.held << ":" << c.tombstone << ":" << hex
+            << ":" << c.version_epoch << "." << c.version_hlc << "@" << c.epoch;
+      }
+    } else if (cmd == "partition") {  // partition NODE... -> cut off from them until heal
+      std::vector<std::string> on;
+      for (std::string n; in >> n;) on.push_back(n);
+      auto r = self.partition(on);
+      out << (r ? "ok" : "error " + r.err().message);
+    } else if (cmd == "heal") {
+      self.heal();
+      out << "ok";
     } else if (cmd == "master") {
       std::string db;
       in >> db;

@@ -161,7 +161,10 @@ def test_node_api_and_views(cookie_file):
         assert n.groups("db")["data"] and len(n.groups("db")["data"]) == 3
         c = n.start_client("c", "db")
         c.mset({f"k{i}": i for i in range(100)})
-        assert sum(s["keys"] for s in n.stats("db")) == 100
+        stats = n.stats("db")
+        assert sum(s["keys_primary"] for s in stats) == 100, "each key counts once, at its primary"
+        assert sum(s["keys"] for s in stats) == 300, "three copies (replicas=3)"
+        assert {s["state"] for s in stats} == {"serving"}
         html = n._repr_html_()
         assert "<table" in html and "(master)" in html
         assert "1 server(s)" in repr(n)

@@ -67,10 +67,12 @@ def test_quickstart_runs_to_the_end():
 def test_cluster_example_runs_to_the_end_and_leaves_no_process():
     r = subprocess.run([sys.executable, str(EXAMPLES / "cluster.py")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "10,000 keys over 5 data processes" in r.stdout
-    counts = [int(x) for x in r.stdout.split("10,000 keys over 5 data processes: ")[1].split()[0].split("/")]
+    assert "10,000 keys over 5 data processes (as primary)" in r.stdout
+    counts = [int(x) for x in r.stdout.split("data processes (as primary): ")[1].split(";")[0].split("/")]
     assert sum(counts) == 10000 and all(1800 <= c <= 2200 for c in counts), counts
+    assert "30000 copies in all" in r.stdout
     assert "the new master is <n2@" in r.stdout
+    assert "all 10,000 keys read back: True" in r.stdout, "a data process's restart loses nothing"
     assert "all node processes stopped: True" in r.stdout
     names = [w for w in r.stdout.split() if w.startswith("n1@127.0.0.1:")]
     leftover = subprocess.run(["pgrep", "-f", names[0].rstrip(",")], capture_output=True, text=True)
@@ -87,7 +89,8 @@ def test_the_notebook_runs_to_the_end():
             if "text/html" in o.get("data", {})]
     assert html and "<table" in html[0]["data"]["text/html"], "the node shows itself as an HTML table"
     texts = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-    assert "] 10001\n" in texts, "the spread cell prints the keys per data process and their sum"
+    assert "] 10001 copies: 30003\n" in texts, "the spread cell prints the keys per data process and their sum"
+    assert "every key still there" in texts, "a killed data process refills its slots"
 
 
 def test_the_readme_python_example_runs():
