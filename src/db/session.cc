@@ -101,6 +101,13 @@ void serve_client(context& ctx, int fd, std::string first_frame, std::string res
     return refuse(code, auth->get<reply>().message);
   }
   std::uint64_t max_key = 0, max_value = 0;
+  // The database's limits go with the WELCOME (clients check batches with
+  // them): wait a moment for this node's first map of it.
+  if (!ctx.routes.get(db)) {
+    const pid routes = tp::whereis(routes_process);
+    tp::send(*master, map_request{db, routes ? routes : tp::self(), 0});
+    for (int i = 0; i < 200 && !ctx.routes.get(db); ++i) tp::sleep_for(std::chrono::milliseconds(5));
+  }
   if (auto m = ctx.routes.get(db)) {
     max_key = m->settings.max_key_bytes;
     max_value = m->settings.max_value_bytes;

@@ -199,7 +199,12 @@ result<std::vector<std::optional<std::string>>> client::mget(const std::vector<s
 result<void> client::mset(const std::vector<std::pair<std::string, std::string>>& items) {
   std::vector<db::client_op> ops;
   ops.reserve(items.size());
-  if (auto m = routes_ != nullptr ? routes_->get(db_) : nullptr) {
+  db::map_ptr m = routes_ != nullptr ? routes_->get(db_) : nullptr;
+  for (int i = 0; routes_ != nullptr && !m && i < 1000; ++i) {  // the node's first map of the database
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    m = routes_->get(db_);
+  }
+  if (m) {
     // Every item within the limits, or nothing is sent.
     for (auto& [k, v] : items) {
       if (k.empty()) return error{errc::bad_argument, "a key must not be empty"};

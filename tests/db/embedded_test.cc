@@ -2,6 +2,9 @@
 // the master, restart of a data process. (Clusters: tests/cluster.)
 #include <gtest/gtest.h>
 
+#include <thread>
+
+#include "db/messages.h"
 #include "node/node.h"
 #include "runtime/this_process.h"
 #include "../test_util.h"
@@ -142,6 +145,99 @@ TEST(Embedded, CrashedDataProcessIsRestartedAndRejoins) {
   }));
   ASSERT_TRUE(s.cl->set("after", "ok"));
   EXPECT_EQ(*s.cl->get("after"), "ok");
+}
+
+// Sends one op straight to the client process, as a client that numbers its
+// writes would; resends only while the slot is moving (nothing was applied).
+db::reply raw(single& s, db::client_op o) {
+  inbox in = s.self->rt().open_inbox();
+  for (int i = 0; i < 500; ++i) {
+    auto r = in.call(s.cl->process(), o, 5s);
+    EXPECT_TRUE(r) << r.err();
+    if (!r) return {};
+    auto rep = std::move(r->get<db::reply>());
+    if (static_cast<errc>(rep.code) != errc::moved && static_cast<errc>(rep.code) != errc::no_master) return rep;
+    std::this_thread::sleep_for(10ms);
+  }
+  ADD_FAILURE() << "the slot kept moving";
+  return {};
+}
+
+TEST(Embedded, ARetriedWriteIsAnsweredFromTheLogNotAppliedTwice) {
+  single s({}, 3);
+  ASSERT_TRUE(s.cl->set("k", "v"));
+  const auto remove = static_cast<std::uint8_t>(db::op::remove);
+  const auto set = static_cast<std::uint8_t>(db::op::set);
+  // A remove whose answer is lost: sent again, it still says the key existed.
+  auto first = raw(s, {remove, "k", "", {777, 1, 1, false}});
+  ASSERT_EQ(first.code, 0) << first.message;
+  EXPECT_TRUE(first.found);
+  auto again = raw(s, {remove, "k", "", {777, 1, 1, true}});
+  ASSERT_EQ(again.code, 0) << again.message;
+  EXPECT_TRUE(again.found) << "a retried remove reports what the first attempt found";
+  EXPECT_EQ(*s.cl->get("k"), std::nullopt);
+  // A set applied once and overwritten since is not applied again by its retry.
+  ASSERT_EQ(raw(s, {set, "k", "old", {777, 2, 2, false}}).code, 0);
+  ASSERT_TRUE(s.cl->set("k", "newer"));
+  ASSERT_EQ(raw(s, {set, "k", "old", {777, 2, 2, true}}).code, 0);
+  EXPECT_EQ(*s.cl->get("k"), "newer") << "the retry must not write the old value again";
+  // Without a write id (seq 0) the same request is simply applied again.
+  ASSERT_EQ(raw(s, {set, "k", "old", {}}).code, 0);
+  EXPECT_EQ(*s.cl->get("k"), "old");
+}
+
+std::uint64_t sum(const std::vector<data_stats>& v, std::uint64_t data_stats::*field) {
+  std::uint64_t n = 0;
+  for (auto& x : v) n += x.*field;
+  return n;
+}
+
+TEST(Embedded, RemovedKeysGiveBackTheirMemoryOnEveryHolder) {
+  single s({}, 3);
+  std::vector<std::pair<std::string, std::string>> items;
+  for (int i = 0; i < 2000; ++i) items.emplace_back("t" + std::to_string(i), std::string(100, 'x'));
+  ASSERT_TRUE(s.cl->mset(items));
+  EXPECT_TRUE(test::eventually([&] { return sum(s.self->stats("db"), &data_stats::entries) == 6000; }))
+      << "three copies of every key";
+  for (auto& [k, v] : items) ASSERT_TRUE(*s.cl->remove(k));
+  // Tombstones go once every holder has them.
+  EXPECT_TRUE(test::eventually([&] { return sum(s.self->stats("db"), &data_stats::entries) == 0; }))
+      << sum(s.self->stats("db"), &data_stats::entries) << " entries left";
+  EXPECT_EQ(sum(s.self->stats("db"), &data_stats::keys), 0u);
+}
+
+TEST(Embedded, RemovingKeysThatNeverExistedStoresNothing) {
+  single s({.limits = {.max_keys = 10, .max_memory = 64 * 1024}}, 1);
+  for (int i = 0; i < 50000; ++i) ASSERT_FALSE(*s.cl->remove("never" + std::to_string(i)));
+  EXPECT_EQ(sum(s.self->stats("db"), &data_stats::entries), 0u);
+  EXPECT_TRUE(s.cl->set("k", "v")) << "an empty database never refuses a write";
+}
+
+TEST(Embedded, TheKeyLimitHoldsForBatchesFireAndForgetAndAcrossAMasterRestart) {
+  single s({.limits = {.max_keys = 1000}}, 3);
+  std::vector<std::pair<std::string, std::string>> items;
+  for (int i = 0; i < 2334; ++i) items.emplace_back("a" + std::to_string(i), "v");
+  EXPECT_EQ(s.cl->mset(items).code(), errc::too_many_keys);
+  auto live = [&] { return sum(s.self->stats("db"), &data_stats::keys_primary); };
+  EXPECT_LE(live(), 1000u);
+  EXPECT_GE(live(), 990u) << "the limit is reachable, not just a bound";
+  for (int i = 0; i < 2000; ++i) ASSERT_TRUE(s.cl->unsafe_set("u" + std::to_string(i), "v"));
+  ASSERT_TRUE(s.cl->get("u1999"));  // ordered after the unsafe sets
+  EXPECT_LE(live(), 1000u);
+  const pid old_master = *s.self->master("db");
+  s.self->rt().exit(old_master, exit_reason::kill());
+  ASSERT_TRUE(test::eventually([&] { return s.self->master("db") && *s.self->master("db") != old_master; }));
+  items.clear();
+  for (int i = 0; i < 2000; ++i) items.emplace_back("b" + std::to_string(i), "v");
+  EXPECT_EQ(s.cl->mset(items).code(), errc::too_many_keys);
+  EXPECT_LE(live(), 1000u) << "a new master keeps the limit";
+}
+
+TEST(Embedded, MsetChecksEveryItemBeforeItStoresAny) {
+  single s({.limits = {.max_key_bytes = 8, .max_value_bytes = 16}}, 2);
+  std::vector<std::pair<std::string, std::string>> items{{"a", "1"}, {"b", "2"}, {"c", std::string(17, 'x')}};
+  EXPECT_EQ(s.cl->mset(items).code(), errc::value_too_large);
+  EXPECT_FALSE(*s.cl->exists("a")) << "nothing of a refused batch is stored";
 }
 
 }  // namespace
