@@ -341,6 +341,24 @@ class py_node {
     }
     return out;
   }
+  py::list locate(const std::string& db, const std::string& key) {
+    node& n = self();
+    auto copies = blocking([&n, db, key] { return n.locate(db, key); });
+    py::list out;
+    for (auto& c : copies) {
+      py::dict d;
+      d["pid"] = to_string(c.process);
+      d["node"] = node_name(c.process.node);
+      d["role"] = c.role;
+      d["held"] = c.held;
+      d["tombstone"] = c.tombstone;
+      d["value"] = c.held && !c.tombstone ? py::object(py::bytes(c.value)) : py::object(py::none());
+      d["version"] = py::make_tuple(c.version_epoch, c.version_hlc);
+      d["epoch"] = c.epoch;
+      out.append(d);
+    }
+    return out;
+  }
   py::object slot_map(const std::string& db) {
     auto m = self().slot_map(db);
     if (!m) return py::none();
@@ -551,6 +569,7 @@ PYBIND11_MODULE(_core, m) {
       .def("start_data", &py_node::start_data)
       .def("stop_data", &py_node::stop_data)
       .def("slot_map", &py_node::slot_map)
+      .def("locate", &py_node::locate)
       .def("start_client", &py_node::start_client)
       .def("groups", &py_node::groups)
       .def("master", &py_node::master)

@@ -95,6 +95,14 @@ class Node:
         """Databases with a live server in the cluster."""
         return self._raw.databases()
 
+    def locate(self, db: str, key: str | bytes) -> list[dict]:
+        """Where `key` is: for every live data process of `db`, its role for the
+        key's slot (primary, replica, filling, none), whether it holds an entry,
+        the value (msgpack bytes; None for a tombstone) and its version
+        (epoch, hlc). For experiments: watch a key move, fail over and refill."""
+        raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+        return self._raw.locate(db, raw)
+
     def stats(self, db: str) -> list[dict]:
         """Every live data process of `db`: keys, memory (bytes), entries,
         tombstones, state (serving / filling / syncing / draining / waiting),

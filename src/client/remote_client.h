@@ -6,8 +6,11 @@
 //   database without a server `unknown_db`.
 // - Calls from many threads share the connection and are pipelined; each
 //   waits at most the timeout. Retryable errors (no master, no data process,
-//   lost connection) are retried until the timeout, reconnecting to the next
+//   a slot that moved, a write that reached too few holders, a lost
+//   connection) are retried until the timeout, reconnecting to the next
 //   address when the connection is lost; so a failover shows as latency.
+//   Writes keep their identity (client id, sequence number) across retries
+//   and reconnections: a retried write is never applied twice.
 // - unsafe_set() does not wait; later calls on this client are ordered after it.
 //
 // Thread-safety: all members may be called from any thread.

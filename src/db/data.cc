@@ -37,6 +37,7 @@ constexpr std::size_t kTransferBytes = 256 * 1024;     // per transfer reply
 constexpr std::size_t kSlotsPerTransfer = 64;          // slots asked in one transfer request
 constexpr int kTransfersPerSource = 2;                 // requests in flight per source
 constexpr std::size_t kMaxParked = 65536;              // requests waiting on a key or on tokens
+constexpr std::size_t kMaxBatchBytes = 4u << 20;       // a replicate batch is sent once this big
 constexpr auto kTombstoneGrace = std::chrono::seconds(60);
 
 // PANAL_TRACE_DB=1: every slot change and every write, in the log (for
@@ -112,8 +113,8 @@ struct sent_write {
 };
 
 struct stream_out {
-  std::uint64_t next = 1;
   replicate batch;
+  std::size_t batch_bytes = 0;
   std::vector<sent_write> batch_writes;
   std::deque<std::pair<std::uint64_t, std::vector<sent_write>>> unacked;
   ref monitor;
@@ -171,12 +172,16 @@ class data_process {
   void on_request(request& r);
   void answer(const request& r, reply rep);
   void answer(const waiter& w, reply rep);
-  void park(request&& r) { if (parked_.size() < kMaxParked) parked_.push_back(std::move(r)); }
+  void park(request&& r) {
+    if (parked_.size() < kMaxParked) parked_.push_back(std::move(r));
+    else answer(r, error_reply(0, {errc::unavailable, "too many requests wait for writes in flight on their keys; retry"}));
+  }
   void commit(std::uint32_t wi);
   void fail(std::uint32_t wi, errc code, const std::string& why);
   void settle(std::uint32_t wi);  // every holder answered: free it
   void send_to_holders(std::uint32_t wi, const cluster_map& m, const cluster_map* already);
   void enqueue(const pid& to, repl_write w, std::uint32_t wi);
+  void send_batch(const pid& to, stream_out& so);
   bool serving(std::uint32_t s) const;
   bool lease_ok() const { return steady::now() < lease_until_; }
   void unpark(std::uint64_t hash);
@@ -229,6 +234,7 @@ class data_process {
   std::deque<request> parked_;         // waiting for a key's write in flight
   std::deque<request> token_wait_;     // inserts waiting for tokens
   std::unordered_map<pid, stream_out> streams_;
+  std::uint64_t next_stream_ = 1;
   std::unordered_map<pid, std::vector<repl_write>> purges_;  // tombstones to purge, by holder
   std::unordered_map<ref, pid> holder_watch_;
 
@@ -262,6 +268,7 @@ class data_process {
   std::uint64_t tokens_received_ = 0;
   std::uint64_t tokens_in_flight_ = 0;  // consumed by inserts not yet stored
   bool tokens_asked_ = false;
+  steady::time_point tokens_asked_at_{};
   steady::time_point tokens_retry_ = steady::time_point::max();
   steady::time_point next_quota_report_{};
   steady::time_point full_until_{};
@@ -323,6 +330,8 @@ void data_process::run() {
       } else if (x.is<registry::group_event>()) {
         next_lease_ = steady::now();  // a new master? announce ourselves at once
         report_all_ = true;
+        tokens_asked_ = false;
+        if (!token_wait_.empty()) ask_tokens();
       } else if (auto* req = x.get_if<call_request>()) {
         if (req->body.is<stats_request>()) {
           tp::reply(*req, stats());
@@ -523,7 +532,7 @@ void data_process::adopt(map_ptr m) {
       if (std::all_of(srcs.begin(), srcs.end(), [](const sync_source& x) { return x.done; })) finish_sync(s);
     } else if (st.serving) {
       // Still ours; the master waits to hear it before it lets former holders go.
-      if (m->slots.handover(s) != store::slot_map::no_primary || m->slots.holders(s).size() > m->slots.targets(s).size()) {
+      if (!m->slots.settled(s)) {
         served_.push_back({s, map_->epoch(), table_->live_keys(s)});
       }
     }
@@ -792,8 +801,24 @@ void data_process::enqueue(const pid& to, repl_write w, std::uint32_t wi) {
     holder_watch_[so.monitor] = to;
   }
   const std::uint32_t slot = w.slot;
+  so.batch_bytes += w.key.size() + w.value.size() + 64;
   so.batch.writes.push_back(std::move(w));
   so.batch_writes.push_back({wi, slot});
+  // Batches stay well under a frame (a turn may gather large values).
+  if (so.batch_bytes >= kMaxBatchBytes) send_batch(to, so);
+}
+
+void data_process::send_batch(const pid& to, stream_out& so) {
+  if (so.batch.writes.empty()) return;
+  so.batch.from = self_;
+  so.batch.epoch = map_ ? map_->epoch() : 0;
+  // Numbers never repeat for a holder, not even after its stream was dropped.
+  so.batch.stream = next_stream_++;
+  so.unacked.emplace_back(so.batch.stream, std::move(so.batch_writes));
+  so.batch_writes.clear();
+  so.batch_bytes = 0;
+  tp::send(to, std::move(so.batch));
+  so.batch = replicate{};
 }
 
 void data_process::commit(std::uint32_t wi) {
@@ -939,16 +964,20 @@ void data_process::on_ack(const replicate_ack& a) {
   auto it = streams_.find(a.from);
   if (it == streams_.end()) return;
   auto& q = it->second.unacked;
+  // Every batch gets its ack, in order (one pair of processes): a batch
+  // still unacked before this one never arrived.
+  const int holder = member_of(a.from);
   while (!q.empty() && q.front().first <= a.stream) {
     auto batch = std::move(q.front().second);
     const bool this_one = q.front().first == a.stream;
     q.pop_front();
     for (std::uint32_t i = 0; i < batch.size(); ++i) {
       const std::uint32_t wi = batch[i].write;
+      const bool refused = !this_one || std::binary_search(a.refused.begin(), a.refused.end(), i);
+      if (!this_one && holder >= 0) lagging_.push_back({map_->member_id(static_cast<std::uint32_t>(holder)), batch[i].slot});
       if (wi == kUntracked) continue;
       inflight& w = writes_[wi];
       if (!w.used) continue;
-      const bool refused = this_one && std::binary_search(a.refused.begin(), a.refused.end(), i);
       if (refused) ++w.refused;
       else ++w.acks;
       if (!w.committed && w.acks >= w.needed) commit(wi);
@@ -995,16 +1024,7 @@ void data_process::on_purge(const purge& p) {
 }
 
 void data_process::flush() {
-  for (auto& [to, so] : streams_) {
-    if (so.batch.writes.empty()) continue;
-    so.batch.from = self_;
-    so.batch.epoch = map_ ? map_->epoch() : 0;
-    so.batch.stream = so.next++;
-    so.unacked.emplace_back(so.batch.stream, std::move(so.batch_writes));
-    so.batch_writes.clear();
-    tp::send(to, std::move(so.batch));
-    so.batch = replicate{};
-  }
+  for (auto& [to, so] : streams_) send_batch(to, so);
   for (auto& [to, list] : purges_) {
     purge p;
     p.from = self_;
@@ -1307,10 +1327,12 @@ void data_process::report(bool all) {
 }
 
 void data_process::ask_tokens() {
-  if (tokens_asked_) return;
+  // One request at a time; one that got no answer (the master went away) is asked again.
+  if (tokens_asked_ && steady::now() - tokens_asked_at_ < std::chrono::milliseconds(500)) return;
   auto master = ctx_.groups.oldest(server_group(db_));
   if (!master) return;
   tokens_asked_ = true;
+  tokens_asked_at_ = steady::now();
   // First what our inserts and removes did to the slots' counts, so the
   // master sees held tokens and keys at one instant.
   report(report_all_);

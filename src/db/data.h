@@ -12,8 +12,8 @@
 //   applies it and answers once `write_quorum` holders (itself included)
 //   have it;
 // - before it serves a slot it has newly become primary of, fences the
-//   former primary (a handover) or pulls the slot from every other ready
-//   holder and pushes back what each one lacked (a failover);
+//   former primary (a handover) or pulls the slot from every other holder
+//   (filling ones too) and pushes back what each one lacked (a failover);
 // - serves only while it holds a lease from the master, so a process that
 //   was paused or cut off stops serving before the master moves its slots.
 // docs/store.md and docs/protocol.md §12 give the whole protocol.

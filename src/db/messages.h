@@ -110,7 +110,7 @@ struct map_update {
 struct map_request {
   std::string db;
   pid reply_to;
-  std::uint32_t known = 0;
+  std::uint32_t known = 0;  // the asker's epoch (for logs; the master answers whatever it holds)
   MSGPACK_DEFINE(db, reply_to, known);
 };
 
@@ -191,9 +191,10 @@ struct token_grant {
   MSGPACK_DEFINE(granted, full, recall);
 };
 
-// Calls to the master: drain a member (graceful removal), and ask whether it is done.
+// A call to a data process: start draining (it tells the master with its
+// lease requests), or (check_only) ask whether it holds nothing any more.
 struct drain_request {
-  std::uint64_t member = 0;
+  std::uint64_t member = 0;  // unused; kept for the wire layout
   bool check_only = false;
   MSGPACK_DEFINE(member, check_only);
 };

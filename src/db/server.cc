@@ -247,13 +247,16 @@ void server_process::finish_recovery() {
       watch(mi);
     }
   } else if (!published_) {
-    generation_ = now_micros();  // a database that starts anew
+    // A database that starts anew: a generation later than any this node saw.
+    generation_ = now_micros();
+    if (auto held = ctx_.routes.get(cfg_.db)) generation_ = std::max(generation_, held->generation + 1);
   }
   if (published_ && published_->generation > generation_) generation_ = published_->generation;
   if (quota_) quota_->reset();
   reported_.clear();
   fills_.clear();
   serves_.clear();
+  lags_.clear();
   taken_over_at_ = now;
   phase_ = phase::leading;
   had_majority_ = majority_visible();

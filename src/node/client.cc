@@ -75,7 +75,7 @@ std::vector<outcome> run(runtime& rt, const pid& process, std::vector<db::client
   inbox in = rt.open_inbox();
   const ref watch = in.monitor(process);
   for (int attempt = 0; !todo.empty(); ++attempt) {
-    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100, 5 << std::min(attempt, 4))));
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100, 5 << std::min(attempt, 5))));
     std::unordered_map<ref, std::size_t> sent;
     for (std::size_t i : todo) {
       const ref tag = rt.make_ref();

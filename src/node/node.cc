@@ -102,7 +102,8 @@ db::server_config config_of(const start_args& a, std::chrono::milliseconds down_
   c.settings.max_value_bytes = a.max_value;
   c.settings.max_keys = a.max_keys;
   c.settings.max_memory = a.max_memory;
-  c.settings.lease_ms = a.lease_ms != 0 ? a.lease_ms : static_cast<std::uint64_t>(down_after.count());
+  const auto most = 2 * static_cast<std::uint64_t>(down_after.count());
+  c.settings.lease_ms = a.lease_ms != 0 ? std::min(a.lease_ms, most) : static_cast<std::uint64_t>(down_after.count());
   c.ckey = a.ckey;
   return c;
 }
@@ -266,6 +267,12 @@ result<std::vector<pid>> node::start_server(const std::string& db, const std::ve
   if (options.limits.max_key_bytes > 65535) return {errc::bad_argument, "max_key_bytes must be at most 65535"};
   if (options.replicas == 0) return {errc::bad_argument, "replicas must be at least 1"};
   if (options.write_acks > options.replicas) return {errc::bad_argument, "write_acks cannot exceed replicas"};
+  // A master that takes over waits one lease for the old one's grants to run
+  // out; it notices the old one gone after down_after, when that master
+  // stopped granting at most half a lease earlier. Safe while lease <= 2 down_after.
+  if (options.lease > 2 * std::chrono::duration_cast<std::chrono::milliseconds>(impl_->options.down_after)) {
+    return {errc::bad_argument, "lease must be at most twice the node's down_after"};
+  }
   const start_args a = args_of(db, options);
   return on_each(*impl_, on, "panal.db.start_server", pack_args(a), [&]() -> result<std::vector<pid>> {
     auto p = impl_->dbs->start_server(config_of(a, impl_->ctx->down_after));
@@ -373,6 +380,15 @@ std::optional<map_info> node::slot_map(const std::string& db) const {
 result<void> node::stop_data(const std::string& db, const std::vector<std::string>& on, unsigned count,
                              clock::duration timeout) {
   if (db.empty() || count == 0) return {errc::bad_argument, "stop_data needs a database and a count"};
+  if (auto m = impl_->routes.get(db)) {
+    std::size_t eligible = 0;
+    for (const auto& x : m->slots.members()) eligible += x.eligible ? 1 : 0;
+    const std::size_t asked = count * (on.empty() ? 1 : on.size());
+    if (eligible <= asked) {
+      return {errc::bad_argument, "draining " + std::to_string(asked) + " would leave '" + db +
+                                      "' without a data process to take its slots"};
+    }
+  }
   start_args a;
   a.db = db;
   a.count = count;

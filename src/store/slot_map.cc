@@ -38,13 +38,24 @@ void top_targets(std::uint32_t slot, const std::vector<map_member>& members, std
 
 }  // namespace
 
+void slot_map::compute_targets() {
+  std::uint32_t eligible = 0;
+  for (const auto& m : members_) eligible += m.eligible ? 1 : 0;
+  target_width_ = std::min(replicas_, eligible);
+  targets_.assign(static_cast<std::size_t>(slot_count_) * target_width_, 0);
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> scratch;
+  std::vector<std::uint32_t> t;
+  for (std::uint32_t s = 0; s < slot_count_ && target_width_ > 0; ++s) {
+    top_targets(s, members_, replicas_, scratch, t);
+    std::copy(t.begin(), t.end(), targets_.begin() + static_cast<std::ptrdiff_t>(s) * target_width_);
+  }
+}
+
 void slot_map::fill_defaults(std::vector<std::vector<holder>>& lists, std::vector<std::uint32_t>& primaries) const {
   lists.assign(slot_count_, {});
   primaries.assign(slot_count_, no_primary);
-  std::vector<std::pair<std::uint64_t, std::uint32_t>> scratch;
-  std::vector<std::uint32_t> t;
   for (std::uint32_t s = 0; s < slot_count_; ++s) {
-    top_targets(s, members_, replicas_, scratch, t);
+    auto t = targets(s);
     for (std::uint32_t m : t) lists[s].push_back({m, 0, true});
     if (!t.empty()) primaries[s] = t.front();
   }
@@ -57,12 +68,10 @@ void slot_map::store(const std::vector<std::vector<holder>>& lists, const std::v
   primary_ = primaries;
   handover_ = handovers;
   default_.assign(slot_count_, 0);
-  std::vector<std::pair<std::uint64_t, std::uint32_t>> scratch;
-  std::vector<std::uint32_t> t;
   for (std::uint32_t s = 0; s < slot_count_; ++s) {
     offsets_[s] = static_cast<std::uint32_t>(holders_.size());
     holders_.insert(holders_.end(), lists[s].begin(), lists[s].end());
-    top_targets(s, members_, replicas_, scratch, t);
+    auto t = targets(s);
     bool is_default = t.size() == lists[s].size() && handovers[s] == no_primary &&
                       (t.empty() ? primaries[s] == no_primary : primaries[s] == t[0]);
     for (std::size_t i = 0; is_default && i < t.size(); ++i) {
@@ -82,6 +91,7 @@ slot_map slot_map::build(std::uint32_t slot_count, std::uint32_t replicas, std::
   members.erase(std::unique(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.id == b.id; }),
                 members.end());
   m.members_ = std::move(members);
+  m.compute_targets();
   std::vector<std::vector<holder>> lists;
   std::vector<std::uint32_t> primaries;
   m.fill_defaults(lists, primaries);
@@ -131,13 +141,6 @@ int slot_map::position(std::uint32_t slot, std::uint32_t member) const {
     if (hs[i].member == member) return static_cast<int>(i);
   }
   return -1;
-}
-
-std::vector<std::uint32_t> slot_map::targets(std::uint32_t slot) const {
-  std::vector<std::pair<std::uint64_t, std::uint32_t>> scratch;
-  std::vector<std::uint32_t> t;
-  top_targets(slot, members_, replicas_, scratch, t);
-  return t;
 }
 
 std::vector<slot_exception> slot_map::exceptions() const {
@@ -195,6 +198,7 @@ bool planner::step(const plan_input& in) {
   std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   slot_map next(cur.slot_count(), cur.replicas(), cur.write_acks());
   next.members_ = members;
+  next.compute_targets();
   auto new_index = [&](std::uint64_t id) { return *next.index_of(id); };
   auto present = [&](std::uint64_t id) { return info.at(id)->present; };
   auto refill = [&](std::uint64_t id) { return info.at(id)->refill; };
@@ -217,9 +221,6 @@ bool planner::step(const plan_input& in) {
   std::vector<std::uint32_t> handovers(cur.slot_count(), slot_map::no_primary);
   std::vector<std::uint32_t> new_since = primary_since_;
   std::vector<std::uint8_t> new_serving = serving_;
-  std::vector<std::pair<std::uint64_t, std::uint32_t>> scratch;
-  std::vector<std::uint32_t> t;
-
   struct item {
     std::uint64_t id;
     std::uint32_t since;
@@ -227,7 +228,7 @@ bool planner::step(const plan_input& in) {
   };
   std::vector<item> list;
   for (std::uint32_t s = 0; s < cur.slot_count(); ++s) {
-    top_targets(s, next.members_, next.replicas_, scratch, t);
+    auto t = next.targets(s);
     auto old = cur.holders(s);
     const std::uint32_t op = cur.primary(s);
     const std::uint64_t old_primary = op == slot_map::no_primary ? 0 : cur.members()[op].id;

@@ -17,9 +17,10 @@
 // - Every node computes the same map from the same (epoch, members,
 //   exceptions): slots whose holders are exactly their targets, all ready,
 //   with the first as primary, are not listed (exceptions() are the others).
-// - plan() (the master's step) changes a slot only as described in
+// - planner::step (the master's step) changes a slot only as described in
 //   plan_input; adding or removing one of N members changes the targets of
-//   about 1/N of the slots, and only slots the changed member gains or loses.
+//   about R/N of the slots (R = replicas), and only slots the changed member
+//   gains or loses.
 // - A new epoch is larger than every earlier one.
 //
 // Thread-safety: a value; const members may be read from many threads.
@@ -82,14 +83,19 @@ class slot_map {
   std::uint32_t primary(std::uint32_t slot) const { return primary_[slot]; }
   // When the primary just took over from a serving primary that is still a
   // holder: that one's member index (the new primary fences it and needs no
-  // data); else no_primary (the new primary syncs from every ready holder).
+  // data); else no_primary (the new primary syncs from every other holder).
   std::uint32_t handover(std::uint32_t slot) const { return handover_[slot]; }
   // Acknowledgements a write needs, the primary's included: min(W, holders).
   std::uint32_t write_quorum(std::uint32_t slot) const;
   // The position of `member` among the slot's holders, or -1.
   int position(std::uint32_t slot, std::uint32_t member) const;
   // The targets of `slot` (member indexes, best first) among eligible members.
-  std::vector<std::uint32_t> targets(std::uint32_t slot) const;
+  std::span<const std::uint32_t> targets(std::uint32_t slot) const {
+    return {targets_.data() + static_cast<std::size_t>(slot) * target_width_, target_width_};
+  }
+  // True when the slot is settled: its holders are its targets, all ready,
+  // the first is primary (it is not among the exceptions).
+  bool settled(std::uint32_t slot) const { return default_[slot] != 0; }
 
   // Slots that are not in their default state (for the wire).
   std::vector<slot_exception> exceptions() const;
@@ -97,6 +103,7 @@ class slot_map {
   std::uint32_t moving_slots() const;
 
  private:
+  void compute_targets();
   void fill_defaults(std::vector<std::vector<holder>>& lists, std::vector<std::uint32_t>& primaries) const;
   void store(const std::vector<std::vector<holder>>& lists, const std::vector<std::uint32_t>& primaries,
              const std::vector<std::uint32_t>& handovers);
@@ -107,6 +114,8 @@ class slot_map {
   std::uint32_t write_acks_;
   std::uint32_t epoch_ = 0;
   std::vector<map_member> members_;
+  std::uint32_t target_width_ = 0;      // min(replicas, eligible members)
+  std::vector<std::uint32_t> targets_;  // slot * target_width_ -> member index, best first
   std::vector<std::uint32_t> offsets_;  // slot -> first holder in holders_ (slot_count + 1)
   std::vector<holder> holders_;
   std::vector<std::uint32_t> primary_;  // slot -> member index or no_primary

@@ -339,12 +339,12 @@ int main(int argc, char** argv) {
       std::sort(states.begin(), states.end());
       out << "states";
       for (auto& x : states) out << " " << x;
-    } else if (cmd == "moved") {  // moved DB -> keys received by fills and syncs, summed over data processes
+    } else if (cmd == "moved") {  // moved DB -> keys and bytes received by fills and syncs, over data processes
       std::string db;
       in >> db;
-      std::uint64_t keys = 0;
-      for (auto& st : self.stats(db)) keys += st.keys_in;
-      out << "moved " << keys;
+      std::uint64_t keys = 0, bytes = 0;
+      for (auto& st : self.stats(db)) keys += st.keys_in, bytes += st.bytes_in;
+      out << "moved " << keys << " " << bytes;
     } else if (cmd == "slots") {  // slots DB -> slots <epoch> <moving> <owners digest> <members>
       std::string db;
       in >> db;
