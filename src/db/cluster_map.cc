@@ -38,7 +38,7 @@ map_update encode(const cluster_map& m) {
   return u;
 }
 
-map_ptr decode(const map_update& u) {
+map_ptr decode(const map_update& u, const cluster_map* like) {
   auto m = std::make_shared<cluster_map>();
   m->db = u.db;
   m->generation = u.generation;
@@ -57,7 +57,8 @@ map_ptr decode(const map_update& u) {
     exceptions.push_back(std::move(e));
   }
   m->slots = store::slot_map::build(m->settings.slots, m->settings.replicas, m->settings.write_acks, u.epoch,
-                                    std::move(members), exceptions);
+                                    std::move(members), exceptions,
+                                    like != nullptr && like->db == u.db ? &like->slots : nullptr);
   // Pids by the sorted member order the map uses.
   m->pids.resize(m->slots.members().size());
   for (const wire_member& w : u.members) {

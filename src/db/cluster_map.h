@@ -63,7 +63,8 @@ struct cluster_map {
 using map_ptr = std::shared_ptr<const cluster_map>;
 
 map_update encode(const cluster_map& m);
-map_ptr decode(const map_update& u);
+// `like` (optional): an earlier map of the database, to reuse what did not change.
+map_ptr decode(const map_update& u, const cluster_map* like = nullptr);
 
 class routes {
  public:

@@ -310,7 +310,7 @@ void data_process::run() {
       else if (auto* ty = x.get_if<transfer_reply>()) on_transfer_reply(*ty);
       else if (auto* p = x.get_if<purge>()) on_purge(*p);
       else if (auto* u = x.get_if<map_update>()) {
-        if (u->db == db_) adopt(decode(*u));
+        if (u->db == db_) adopt(decode(*u, map_.get()));
       } else if (auto* g = x.get_if<lease_grant>()) on_grant(*g);
       else if (auto* t = x.get_if<token_grant>()) on_tokens(*t);
       else if (auto* c = x.get_if<map_changed>()) {
@@ -423,7 +423,7 @@ void data_process::catch_up(std::uint32_t epoch, bool wait) {
     auto u = tp::receive_if([](const message& x) { return x.is<map_update>() || x.is<map_changed>(); },
                             deadline - now);
     if (!u) return;
-    if (auto* mu = u->get_if<map_update>(); mu && mu->db == db_) adopt(decode(*mu));
+    if (auto* mu = u->get_if<map_update>(); mu && mu->db == db_) adopt(decode(*mu, map_.get()));
     else adopt(ctx_.routes.get(db_));
   }
 }
@@ -456,6 +456,7 @@ void data_process::adopt(map_ptr m) {
   bool any_dropped = false;
 
   for (std::uint32_t s = 0; s < m->slots.slot_count(); ++s) {
+    if ((s & 4095) == 4095) tp::yield();  // long maps: let the thread's other processes run
     slot_state& st = slots_[s];
     const role before = st.r;
     const int pos = me_ >= 0 ? m->slots.position(s, static_cast<std::uint32_t>(me_)) : -1;
@@ -573,7 +574,9 @@ void data_process::start_sync(std::uint32_t s) {
   sync_job job;
   const auto& sm = map_->slots;
   const std::uint32_t ho = sm.handover(s);
-  if (ho != store::slot_map::no_primary && ho != static_cast<std::uint32_t>(me_)) {
+  if (ho == static_cast<std::uint32_t>(me_)) {
+    // nothing to sync: the slot starts empty here
+  } else if (ho != store::slot_map::no_primary) {
     job.handover = true;
     job.sources.push_back({map_->member_id(ho), map_->pids[ho], transfer_purpose::fence});
   } else {

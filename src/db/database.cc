@@ -161,6 +161,8 @@ result<void> databases::remove_data_here(const std::string& db, std::uint32_t in
 result<pid> databases::stop_data(const std::string& db, unsigned count, clock::duration timeout) {
   context* ctx = &ctx_;
   return rt_.spawn([this, ctx, db, count, timeout] {
+    // Wait for the caller to watch us: then even a refusal at once reaches it with its reason.
+    if (!tp::receive_as<pid>(std::chrono::seconds(30))) tp::exit(exit_reason::error("nobody asked to drain"));
     const auto deadline = clock::now() + timeout;
     // This node's data processes, highest index first.
     std::vector<std::pair<std::uint32_t, pid>> mine;
@@ -212,7 +214,7 @@ void routes_main(context& ctx) {
     auto m = tp::receive();
     auto* u = m->get_if<map_update>();
     if (u == nullptr) continue;
-    auto map = decode(*u);
+    auto map = decode(*u, ctx.routes.get(u->db).get());
     if (!map) continue;
     (void)ctx.routes.update(map);
     // A data process here may have put it in the table first: tell them all

@@ -39,7 +39,8 @@ class databases {
 
   // Starts a process that drains `count` of this node's data processes of
   // `db` (the highest-numbered first) and then stops them; returns its pid.
-  // It ends normally once they are stopped, or with an error saying why not.
+  // It starts once it is sent any pid (the caller monitors it first), and
+  // ends normally once they are stopped, or with an error saying why not.
   result<pid> stop_data(const std::string& db, unsigned count, clock::duration timeout);
 
   // The manager process's body.

@@ -207,7 +207,7 @@ void server_process::start_recovery() {
 // not carry on from its stale map.
 bool server_process::heard_enough() const {
   map_ptr newest;
-  if (best_) newest = decode(*best_);
+  if (best_) newest = decode(*best_, published_.get());
   if (auto held = ctx_.routes.get(cfg_.db); held && (!newest || held->newer_than(*newest))) newest = held;
   if (published_ && (!newest || published_->newer_than(*newest))) newest = published_;
   if (!newest || newest->pids.empty()) return true;
@@ -222,7 +222,7 @@ void server_process::finish_recovery() {
   const auto now = steady::now();
   asked_.clear();
   map_ptr adopted;
-  if (best_) adopted = decode(*best_);
+  if (best_) adopted = decode(*best_, published_.get());
   best_.reset();
   // The node's route table may hold a newer map than any member answered
   // with (e.g. one an earlier master published before any member joined).

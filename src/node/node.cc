@@ -1,6 +1,7 @@
 #include "node/node.h"
 
 #include <msgpack.hpp>
+#include <thread>
 
 #include "db/cluster_map.h"
 #include "db/context.h"
@@ -355,6 +356,18 @@ std::vector<node::key_copy> node::locate(const std::string& db, const std::strin
 
 std::optional<map_info> node::slot_map(const std::string& db) const {
   auto m = impl_->routes.get(db);
+  if (!m) {
+    // This node routes nothing of `db` yet: ask the master for its map.
+    const auto master = impl_->groups->oldest(db::server_group(db));
+    const pid routes = impl_->rt->whereis(db::routes_process);
+    if (master && routes) {
+      impl_->rt->send(*master, db::map_request{db, routes, 0});
+      for (int i = 0; i < 200 && !m; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        m = impl_->routes.get(db);
+      }
+    }
+  }
   if (!m) return std::nullopt;
   map_info out;
   out.epoch = m->epoch();
@@ -380,9 +393,9 @@ std::optional<map_info> node::slot_map(const std::string& db) const {
 result<void> node::stop_data(const std::string& db, const std::vector<std::string>& on, unsigned count,
                              clock::duration timeout) {
   if (db.empty() || count == 0) return {errc::bad_argument, "stop_data needs a database and a count"};
-  if (auto m = impl_->routes.get(db)) {
+  if (auto m = slot_map(db)) {
     std::size_t eligible = 0;
-    for (const auto& x : m->slots.members()) eligible += x.eligible ? 1 : 0;
+    for (bool e : m->eligible) eligible += e ? 1 : 0;
     const std::size_t asked = count * (on.empty() ? 1 : on.size());
     if (eligible <= asked) {
       return {errc::bad_argument, "draining " + std::to_string(asked) + " would leave '" + db +
@@ -401,7 +414,10 @@ result<void> node::stop_data(const std::string& db, const std::vector<std::strin
   if (!drainers) return drainers.err();
   inbox in = impl_->rt->open_inbox();
   std::vector<ref> watches;
-  for (const pid& p : *drainers) watches.push_back(in.monitor(p));
+  for (const pid& p : *drainers) {
+    watches.push_back(in.monitor(p));
+    in.send(p, in.self());  // go
+  }
   result<void> outcome;
   for (std::size_t n = 0; n < watches.size(); ++n) {
     auto d = in.receive_as<down_msg>(timeout + std::chrono::seconds(10));

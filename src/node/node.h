@@ -111,6 +111,8 @@ class node {
   std::optional<pid> master(const std::string& db) const;
   // Keys, memory and state of every live data process of `db`.
   std::vector<data_stats> stats(const std::string& db);
+  // The database's slot map as this node holds it (asked of the master, up to 1 s,
+  // when this node has none yet).
   std::optional<map_info> slot_map(const std::string& db) const;
 
   // What every live data process of `db` holds of `key` (for experiments

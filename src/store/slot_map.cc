@@ -12,9 +12,11 @@ slot_map::slot_map(std::uint32_t slot_count, std::uint32_t replicas, std::uint32
     : slot_count_(std::max<std::uint32_t>(slot_count, 1)),
       replicas_(std::max<std::uint32_t>(replicas, 1)),
       write_acks_(std::max<std::uint32_t>(write_acks, 1)) {
-  std::vector<std::vector<holder>> lists(slot_count_);
-  std::vector<std::uint32_t> primaries(slot_count_, no_primary);
-  store(lists, primaries, primaries);
+  reset_slots();
+  for (std::uint32_t s = 0; s < slot_count_; ++s) {
+    begin_slot(s);
+    end_slot(s);
+  }
 }
 
 namespace {
@@ -38,7 +40,13 @@ void top_targets(std::uint32_t slot, const std::vector<map_member>& members, std
 
 }  // namespace
 
-void slot_map::compute_targets() {
+void slot_map::compute_targets(const slot_map* like) {
+  if (like != nullptr && like->members_ == members_ && like->replicas_ == replicas_ &&
+      like->slot_count_ == slot_count_) {
+    target_width_ = like->target_width_;
+    targets_ = like->targets_;
+    return;
+  }
   std::uint32_t eligible = 0;
   for (const auto& m : members_) eligible += m.eligible ? 1 : 0;
   target_width_ = std::min(replicas_, eligible);
@@ -51,67 +59,65 @@ void slot_map::compute_targets() {
   }
 }
 
-void slot_map::fill_defaults(std::vector<std::vector<holder>>& lists, std::vector<std::uint32_t>& primaries) const {
-  lists.assign(slot_count_, {});
-  primaries.assign(slot_count_, no_primary);
-  for (std::uint32_t s = 0; s < slot_count_; ++s) {
-    auto t = targets(s);
-    for (std::uint32_t m : t) lists[s].push_back({m, 0, true});
-    if (!t.empty()) primaries[s] = t.front();
-  }
-}
-
-void slot_map::store(const std::vector<std::vector<holder>>& lists, const std::vector<std::uint32_t>& primaries,
-                     const std::vector<std::uint32_t>& handovers) {
+void slot_map::reset_slots() {
   offsets_.assign(slot_count_ + 1, 0);
   holders_.clear();
-  primary_ = primaries;
-  handover_ = handovers;
+  holders_.reserve(static_cast<std::size_t>(slot_count_) * std::max<std::uint32_t>(target_width_, 1));
+  primary_.assign(slot_count_, no_primary);
+  handover_.assign(slot_count_, no_primary);
   default_.assign(slot_count_, 0);
-  for (std::uint32_t s = 0; s < slot_count_; ++s) {
-    offsets_[s] = static_cast<std::uint32_t>(holders_.size());
-    holders_.insert(holders_.end(), lists[s].begin(), lists[s].end());
-    auto t = targets(s);
-    bool is_default = t.size() == lists[s].size() && handovers[s] == no_primary &&
-                      (t.empty() ? primaries[s] == no_primary : primaries[s] == t[0]);
-    for (std::size_t i = 0; is_default && i < t.size(); ++i) {
-      is_default = lists[s][i].member == t[i] && lists[s][i].ready;
-    }
-    default_[s] = is_default ? 1 : 0;
-  }
-  offsets_[slot_count_] = static_cast<std::uint32_t>(holders_.size());
+}
+
+void slot_map::end_slot(std::uint32_t s) {
+  offsets_[s + 1] = static_cast<std::uint32_t>(holders_.size());
+  auto t = targets(s);
+  auto hs = holders(s);
+  bool is_default = t.size() == hs.size() && handover_[s] == no_primary &&
+                    (t.empty() ? primary_[s] == no_primary : primary_[s] == t[0]);
+  for (std::size_t i = 0; is_default && i < t.size(); ++i) is_default = hs[i].member == t[i] && hs[i].ready;
+  default_[s] = is_default ? 1 : 0;
 }
 
 slot_map slot_map::build(std::uint32_t slot_count, std::uint32_t replicas, std::uint32_t write_acks,
                          std::uint32_t epoch, std::vector<map_member> members,
-                         const std::vector<slot_exception>& exceptions) {
+                         const std::vector<slot_exception>& exceptions, const slot_map* like) {
   slot_map m(slot_count, replicas, write_acks);
   m.epoch_ = epoch;
   std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   members.erase(std::unique(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.id == b.id; }),
                 members.end());
   m.members_ = std::move(members);
-  m.compute_targets();
-  std::vector<std::vector<holder>> lists;
-  std::vector<std::uint32_t> primaries;
-  m.fill_defaults(lists, primaries);
-  std::vector<std::uint32_t> handovers(m.slot_count_, no_primary);
+  m.compute_targets(like);
+  // The exceptions by slot (the last one for a slot counts).
+  std::vector<const slot_exception*> by_slot(m.slot_count_, nullptr);
   for (const slot_exception& e : exceptions) {
-    if (e.slot >= m.slot_count_) continue;
-    std::vector<holder> hs;
-    for (const holder& h : e.holders) {
-      if (h.member < m.members_.size()) hs.push_back({h.member, h.ready ? 0 : h.since, h.ready});
-    }
-    lists[e.slot] = std::move(hs);
-    primaries[e.slot] = e.primary >= 0 && static_cast<std::size_t>(e.primary) < lists[e.slot].size() &&
-                                lists[e.slot][static_cast<std::size_t>(e.primary)].ready
-                            ? lists[e.slot][static_cast<std::size_t>(e.primary)].member
-                            : no_primary;
-    if (e.handover >= 0 && static_cast<std::size_t>(e.handover) < lists[e.slot].size()) {
-      handovers[e.slot] = lists[e.slot][static_cast<std::size_t>(e.handover)].member;
-    }
+    if (e.slot < m.slot_count_) by_slot[e.slot] = &e;
   }
-  m.store(lists, primaries, handovers);
+  m.reset_slots();
+  for (std::uint32_t s = 0; s < m.slot_count_; ++s) {
+    m.begin_slot(s);
+    const std::size_t first = m.holders_.size();
+    if (const slot_exception* e = by_slot[s]) {
+      std::int32_t pos = 0, primary_pos = -1, handover_pos = -1;
+      for (std::size_t i = 0; i < e->holders.size(); ++i) {
+        const holder& h = e->holders[i];
+        if (h.member >= m.members_.size()) continue;  // invalid: ignored
+        if (static_cast<std::int32_t>(i) == e->primary) primary_pos = pos;
+        if (static_cast<std::int32_t>(i) == e->handover) handover_pos = pos;
+        m.holders_.push_back({h.member, h.ready ? 0 : h.since, h.ready});
+        ++pos;
+      }
+      if (primary_pos >= 0 && m.holders_[first + static_cast<std::size_t>(primary_pos)].ready) {
+        m.primary_[s] = m.holders_[first + static_cast<std::size_t>(primary_pos)].member;
+      }
+      if (handover_pos >= 0) m.handover_[s] = m.holders_[first + static_cast<std::size_t>(handover_pos)].member;
+    } else {
+      auto t = m.targets(s);
+      for (std::uint32_t x : t) m.holders_.push_back({x, 0, true});
+      if (!t.empty()) m.primary_[s] = t.front();
+    }
+    m.end_slot(s);
+  }
   return m;
 }
 
@@ -198,7 +204,7 @@ bool planner::step(const plan_input& in) {
   std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   slot_map next(cur.slot_count(), cur.replicas(), cur.write_acks());
   next.members_ = members;
-  next.compute_targets();
+  next.compute_targets(&cur);
   auto new_index = [&](std::uint64_t id) { return *next.index_of(id); };
   auto present = [&](std::uint64_t id) { return info.at(id)->present; };
   auto refill = [&](std::uint64_t id) { return info.at(id)->refill; };
@@ -216,9 +222,7 @@ bool planner::step(const plan_input& in) {
     }
   }
 
-  std::vector<std::vector<holder>> lists(cur.slot_count());
-  std::vector<std::uint32_t> primaries(cur.slot_count(), slot_map::no_primary);
-  std::vector<std::uint32_t> handovers(cur.slot_count(), slot_map::no_primary);
+  next.reset_slots();
   std::vector<std::uint32_t> new_since = primary_since_;
   std::vector<std::uint8_t> new_serving = serving_;
   struct item {
@@ -298,13 +302,16 @@ bool planner::step(const plan_input& in) {
         }
       }
     }
+    bool fresh = false;
     if (chosen == nullptr && std::none_of(list.begin(), list.end(), [](const item& x) { return x.ready; })) {
-      // Every copy is lost: the slot starts over, empty, on its targets.
+      // Every copy is lost (or this is a new database): the slot starts
+      // over, empty, on its targets; its primary has nothing to sync.
       list.resize(target_count);
       for (item& x : list) x = {x.id, 0, true};
       for (const item& x : list) {
         if (present(x.id)) {
           chosen = &x;
+          fresh = true;
           break;
         }
       }
@@ -319,6 +326,7 @@ bool planner::step(const plan_input& in) {
       if (chosen && had_primary && serving_[s] && old_listed && present(old_primary) && !refill(old_primary)) {
         handover_id = old_primary;
       }
+      if (fresh) handover_id = chosen->id;  // a handover from itself: nothing to sync
       new_since[s] = next_epoch;
       new_serving[s] = 0;
     } else if (const std::uint32_t ho = cur.handover(s); ho != slot_map::no_primary && !new_serving[s]) {
@@ -332,13 +340,12 @@ bool planner::step(const plan_input& in) {
                                      [](const item& x) { return x.ready; });
     if (settled) list.resize(target_count);
 
-    auto& out = lists[s];
-    out.reserve(list.size());
-    for (const item& x : list) out.push_back({new_index(x.id), x.ready ? 0 : x.since, x.ready});
-    primaries[s] = chosen ? new_index(new_primary) : slot_map::no_primary;
-    if (handover_id != 0 && !settled) handovers[s] = new_index(handover_id);
+    next.begin_slot(s);
+    for (const item& x : list) next.holders_.push_back({new_index(x.id), x.ready ? 0 : x.since, x.ready});
+    next.primary_[s] = chosen ? new_index(new_primary) : slot_map::no_primary;
+    if (handover_id != 0 && !settled) next.handover_[s] = new_index(handover_id);
+    next.end_slot(s);
   }
-  next.store(lists, primaries, handovers);
 
   const bool same = next.members_ == cur.members_ && next.holders_ == cur.holders_ &&
                     next.offsets_ == cur.offsets_ && next.primary_ == cur.primary_ &&

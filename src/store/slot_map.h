@@ -65,9 +65,11 @@ class slot_map {
   // Builds epoch `epoch` from members and exceptions (e.g. as decoded from
   // the wire). Member ids must be distinct; exceptions must name valid slots
   // and member indexes (invalid ones are ignored).
+  // `like` (optional): an earlier map; its targets are reused when the
+  // members are the same (computing them is most of the cost).
   static slot_map build(std::uint32_t slot_count, std::uint32_t replicas, std::uint32_t write_acks,
                         std::uint32_t epoch, std::vector<map_member> members,
-                        const std::vector<slot_exception>& exceptions);
+                        const std::vector<slot_exception>& exceptions, const slot_map* like = nullptr);
 
   std::uint32_t epoch() const { return epoch_; }
   std::uint32_t slot_count() const { return slot_count_; }
@@ -83,7 +85,8 @@ class slot_map {
   std::uint32_t primary(std::uint32_t slot) const { return primary_[slot]; }
   // When the primary just took over from a serving primary that is still a
   // holder: that one's member index (the new primary fences it and needs no
-  // data); else no_primary (the new primary syncs from every other holder).
+  // data); the primary itself when the slot starts empty (nothing to sync);
+  // else no_primary (the new primary syncs from every other holder).
   std::uint32_t handover(std::uint32_t slot) const { return handover_[slot]; }
   // Acknowledgements a write needs, the primary's included: min(W, holders).
   std::uint32_t write_quorum(std::uint32_t slot) const;
@@ -103,10 +106,11 @@ class slot_map {
   std::uint32_t moving_slots() const;
 
  private:
-  void compute_targets();
-  void fill_defaults(std::vector<std::vector<holder>>& lists, std::vector<std::uint32_t>& primaries) const;
-  void store(const std::vector<std::vector<holder>>& lists, const std::vector<std::uint32_t>& primaries,
-             const std::vector<std::uint32_t>& handovers);
+  void compute_targets(const slot_map* like = nullptr);
+  // Opens slot `s` (slots are appended in order) and appends its holders.
+  void begin_slot(std::uint32_t s) { offsets_[s] = static_cast<std::uint32_t>(holders_.size()); }
+  void end_slot(std::uint32_t s);  // sets default_[s]; after the slot's holders, primary and handover
+  void reset_slots();
   friend class planner;
 
   std::uint32_t slot_count_;

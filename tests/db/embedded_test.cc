@@ -24,6 +24,7 @@ struct single {
     auto c = self->start_client("c1", "db");
     EXPECT_TRUE(c) << c.err();
     cl = std::make_unique<client>(std::move(*c));
+    cl->set_timeout(30s);  // generous: a sanitizer build is many times slower
   }
   std::unique_ptr<node> self;
   std::unique_ptr<client> cl;

@@ -32,6 +32,19 @@ def test_cli_against_a_running_cluster(processes, cookie_file):
     assert n2 in status.stdout
     assert f"supervision tree of {n2}:" in status.stdout and "db:db (supervisor)" in status.stdout
     assert "restarts 0" in status.stdout
+    assert "map: epoch " in status.stdout and "): serving, " in status.stdout, status.stdout
+    # Drain one of n2's two data processes: its slots move to the other, nothing is lost.
+    for i in range(50):
+        assert run("set", f"k{i}", str(i), "--db", "db", "--node", address).returncode == 0
+    drained = run("stop-data", "db", "--node", n2, "--cookie-file", cookie_file, timeout=120)
+    assert drained.returncode == 0, drained.stdout + drained.stderr
+    assert "drained and stopped" in drained.stdout
+    after = run("status", "--node", n1, "--cookie-file", cookie_file)
+    assert "data processes: 1" in after.stdout, after.stdout
+    for i in (0, 17, 49):
+        assert run("get", f"k{i}", "--db", "db", "--node", address).stdout.strip() == str(i)
+    last = run("stop-data", "db", "--node", n2, "--cookie-file", cookie_file, timeout=60)
+    assert last.returncode == 1 and "without a data process" in last.stderr, last.stderr
     assert run("remove", "greeting", "--db", "db", "--node", address).returncode == 0
     missing = run("get", "greeting", "--db", "db", "--node", address)
     assert missing.returncode == 1 and "has no value" in missing.stderr
