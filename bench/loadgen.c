@@ -4,7 +4,7 @@
 // request, written as soon as an answer frees a place); every answer is
 // checked (a GET must return the value its key was loaded with).
 //
-//   loadgen [--redis] [--db DB] -h HOST -p PORT -c 50 -P 16 -n 1000000
+//   loadgen [--redis] [--db DB] -h HOST -p PORT[,PORT...] -c 50 -P 16 -n 1000000
 //           -r 100000 -d 32 -t set|get [--load] [--seconds 60]
 //
 // --load: SET every key of the key space once (in key order) before the run.
@@ -31,7 +31,7 @@ static int redis = 0, conns = 50, depth = 1, value_size = 32, op = OP_SET, do_lo
 static long total = 100000, keyspace = 100000;
 static double max_seconds = 120;
 static const char* host = "127.0.0.1";
-static int port = 7001;
+static int ports[16] = {7001}, nports = 1;  // -p 7001,7002: connections go round robin
 static const char* db = "db";
 
 static double now_s(void) {
@@ -348,11 +348,11 @@ static void parse(conn* c) {
   }
 }
 
-static int dial(void) {
+static int dial(int i) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {0};
   a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)port);
+  a.sin_port = htons((uint16_t)ports[i % nports]);
   inet_pton(AF_INET, host, &a.sin_addr);
   if (connect(fd, (struct sockaddr*)&a, sizeof a) != 0) {
     perror("loadgen: connect");
@@ -389,7 +389,16 @@ int main(int argc, char** argv) {
     if (!strcmp(a, "--redis")) redis = 1;
     else if (!strcmp(a, "--load")) do_load = 1;
     else if (!strcmp(a, "-h")) host = v, ++i;
-    else if (!strcmp(a, "-p")) port = atoi(v), ++i;
+    else if (!strcmp(a, "-p")) {
+      nports = 0;
+      for (const char* q = v; *q && nports < 16;) {
+        ports[nports++] = atoi(q);
+        const char* comma = strchr(q, ',');
+        if (!comma) break;
+        q = comma + 1;
+      }
+      ++i;
+    }
     else if (!strcmp(a, "-c")) conns = atoi(v), ++i;
     else if (!strcmp(a, "-P")) depth = atoi(v), ++i;
     else if (!strcmp(a, "-n")) total = atol(v), ++i;
@@ -408,7 +417,7 @@ int main(int argc, char** argv) {
   conn* cs = calloc((size_t)conns, sizeof(conn));
   for (int i = 0; i < conns; ++i) {
     conn* c = &cs[i];
-    c->fd = dial();
+    c->fd = dial(i);
     c->q = calloc((size_t)depth, sizeof(pending));
     for (int j = 0; j < depth; ++j) c->q[j].key = -1;
     if (!redis) {  // [64, 2, db, nil, client id]

@@ -1,77 +1,164 @@
 #!/usr/bin/env python3
-"""Store throughput: panal next to Redis, same machine, same run.
+"""Store throughput, latency and CPU: panal next to Redis, same machine, same
+load generator (bench/loadgen.c), same run.
 
-The server pinned to CPU 1 (a panal node with one scheduler thread running a
-server and a data process; redis-server), the client pinned to CPU 0
-(bench/client_bench.cc over panal's TCP client; redis-benchmark with one
-connection). SET and GET of 16-byte keys with 32-byte values, one at a time
-(pipeline 1) and 64 in flight (pipeline 64). The two stores alternate; each
-figure is the median of ROUNDS runs, each after the machine is idle.
+The server is pinned to CPU 1 (a panal node with one scheduler thread and one
+data process; redis-server), the load generator to CPU 0. 16-byte keys,
+32-byte values, a key space of 100,000 keys loaded first. Each case runs
+both stores, alternating, ROUNDS times, each run after an idle-machine wait;
+the figures are medians. Server CPU per request is the server process's user
++ system time over the requests answered.
 
-  bench/store_bench.py BUILD_DIR [--rounds 3]
+  bench/store_bench.py BUILD_DIR [--rounds 3] [--quick]
 """
 import argparse
+import os
 import statistics
 import subprocess
+import time
 from pathlib import Path
 
 from bench_util import free_port, redis_server, wait_idle
 
+HERE = Path(__file__).resolve().parent
+KEYS = 100_000
 
 
+def loadgen_binary(build):
+    binary = build / "loadgen"
+    if not binary.exists() or binary.stat().st_mtime < (HERE / "loadgen.c").stat().st_mtime:
+        subprocess.run(["cc", "-O2", "-o", str(binary), str(HERE / "loadgen.c")], check=True)
+    return binary
 
 
+def cpu_seconds(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-def panal_run(build, op, n, pipeline):
-    port = free_port()
-    name = f"bench@127.0.0.1:{port}"
-    node = subprocess.Popen(["taskset", "-c", "1", str(build / "panal_test_node"), "--name", name, "--cookie", "bench",
-                             "--threads", "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, bufsize=1)
+
+def loadgen(build, ports, args, redis=False):
+    cmd = ["taskset", "-c", "0", str(loadgen_binary(build)), "-p", ",".join(map(str, ports)), "-r", str(KEYS),
+           "-d", "32", *map(str, args)]
+    if redis:
+        cmd.insert(3, "--redis")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"loadgen failed: {out.stdout} {out.stderr}")
+    return dict(kv.split("=") for kv in out.stdout.split())
+
+
+class PanalNodes:
+    """`count` panal nodes on CPU 1, one data process each, replicas=1."""
+
+    def __init__(self, build, count=1, threads=1):
+        self.procs, self.ports = [], []
+        names = []
+        for i in range(count):
+            port = free_port()
+            name = f"bench{i}@127.0.0.1:{port}"
+            p = subprocess.Popen(["taskset", "-c", "1", str(build / "panal_test_node"), "--name", name, "--cookie",
+                                  "bench", "--threads", str(threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True, bufsize=1)
+            assert p.stdout.readline().startswith("ready")
+            self.procs.append(p)
+            self.ports.append(port)
+            names.append(name)
+        for p in self.procs[1:]:
+            assert self.cmd(p, f"connect {names[0]}") == "ok"
+        assert self.cmd(self.procs[0], "server db replicas=1").startswith("ok")
+        for p in self.procs:
+            assert self.cmd(p, "data db 1").startswith("ok")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            slots = self.cmd(self.procs[0], "slots db").split()
+            states = self.cmd(self.procs[0], "states db").split()[1:]
+            if len(slots) > 2 and slots[2] == "0" and states == ["serving"] * count:
+                break
+            time.sleep(0.02)
+
+    @staticmethod
+    def cmd(p, line):
+        p.stdin.write(line + "\n")
+        p.stdin.flush()
+        return p.stdout.readline().strip()
+
+    def cpu(self):
+        return sum(cpu_seconds(p.pid) for p in self.procs)
+
+    def stop(self):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+def run_panal(build, args, nodes=1):
+    n = PanalNodes(build, nodes)
     try:
-        assert node.stdout.readline().startswith("ready")
-        for cmd in ("server db", "data db 1"):
-            node.stdin.write(cmd + "\n")
-            node.stdin.flush()
-            assert node.stdout.readline().startswith("ok")
-        client = [str(build / "client_bench"), f"127.0.0.1:{port}", "db"]
-        if op == "get":  # something to read
-            subprocess.run(["taskset", "-c", "0", *client, "set", str(n), "64"], check=True, capture_output=True)
-        out = subprocess.run(["taskset", "-c", "0", *client, op, str(n), str(pipeline)], check=True,
-                             capture_output=True, text=True, timeout=600)
-        return float(out.stdout.strip())
+        loadgen(build, n.ports, ["--load", "-c", "8", "-P", "16"])
+        cpu0 = n.cpu()
+        r = loadgen(build, n.ports, args)
+        r["cpu_us"] = (n.cpu() - cpu0) * 1e6 / int(r["ops"])
+        return r
     finally:
-        node.kill()
-        node.wait()
+        n.stop()
 
 
-def redis_run(op, n, pipeline):
+def run_redis(build, args):
     with redis_server() as port:
-        out = subprocess.run(["taskset", "-c", "0", "redis-benchmark", "-p", str(port), "-t", op, "-n", str(n),
-                              "-P", str(pipeline), "-c", "1", "-d", "32", "-r", "1000000", "--csv", "-q"],
-                             check=True, capture_output=True, text=True, timeout=600).stdout
-        # "SET","123.45",...  (first data line)
-        line = [l for l in out.splitlines() if l.startswith('"' + op.upper())][0]
-        return float(line.split(",")[1].strip('"'))
+        pid = int(subprocess.run(["redis-cli", "-p", str(port), "info", "server"], capture_output=True,
+                                 text=True).stdout.split("process_id:")[1].split()[0])
+        loadgen(build, [port], ["--load", "-c", "8", "-P", "16"], redis=True)
+        cpu0 = cpu_seconds(pid)
+        r = loadgen(build, [port], args, redis=True)
+        r["cpu_us"] = (cpu_seconds(pid) - cpu0) * 1e6 / int(r["ops"])
+        return r
+
+
+def med(runs, key):
+    return statistics.median(float(r[key]) for r in runs)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build", type=Path)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="fewer requests per run")
     args = ap.parse_args()
-    cases = (("set", 20000, 1), ("get", 20000, 1), ("set", 200000, 64), ("get", 200000, 64))
-    print(f"{'op':>4} {'pipeline':>8} {'panal ops/s':>12} {'Redis ops/s':>12} {'panal/Redis':>11}   runs panal | Redis")
-    for op, n, pipeline in cases:
+    scale = 0.2 if args.quick else 1.0
+    cases = [  # (op, connections, in flight each, requests)
+        ("get", 50, 1, 300_000), ("set", 50, 1, 300_000),
+        ("get", 50, 16, 2_000_000), ("set", 50, 16, 2_000_000),
+        ("get", 1, 1, 60_000), ("set", 1, 1, 60_000),
+    ]
+    print("server on CPU 1, loadgen on CPU 0; medians of", args.rounds, "alternating rounds")
+    print(f"{'op':>4} {'conns':>5} {'P':>3} {'panal ops/s':>12} {'Redis ops/s':>12} {'ratio':>6} "
+          f"{'p99 µs':>13} {'p99 ratio':>9} {'CPU µs/req':>14}")
+    one_node = {}
+    for op, conns, depth, n in cases:
+        n = int(n * scale)
+        a = ["-t", op, "-c", conns, "-P", depth, "-n", n]
         p_runs, r_runs = [], []
         for _ in range(args.rounds):
             wait_idle()
-            p_runs.append(panal_run(args.build, op, n, pipeline))
+            p_runs.append(run_panal(args.build, a))
             wait_idle()
-            r_runs.append(redis_run(op, n, pipeline))
-        p, r = statistics.median(p_runs), statistics.median(r_runs)
-        print(f"{op:>4} {pipeline:>8} {p:>12,.0f} {r:>12,.0f} {p / r:>11.2f}   "
-              f"{[round(x) for x in p_runs]} | {[round(x) for x in r_runs]}")
+            r_runs.append(run_redis(args.build, a))
+        p, r = med(p_runs, "ops_per_s"), med(r_runs, "ops_per_s")
+        p99p, p99r = med(p_runs, "p99_us"), med(r_runs, "p99_us")
+        cp, cr = med(p_runs, "cpu_us"), med(r_runs, "cpu_us")
+        one_node[(op, conns, depth)] = p
+        print(f"{op:>4} {conns:>5} {depth:>3} {p:>12,.0f} {r:>12,.0f} {p / r:>6.2f} {p99p:>6.0f}/{p99r:<6.0f} "
+              f"{p99p / max(p99r, 1):>9.2f} {cp:>6.2f}/{cr:<6.2f}   runs {[round(float(x['ops_per_s'])) for x in p_runs]}"
+              f" | {[round(float(x['ops_per_s'])) for x in r_runs]}")
+    print("\ntwo panal nodes on CPU 1 (one data process each), connections spread over both, 50 x 16")
+    for op in ("get", "set"):
+        runs = []
+        for _ in range(args.rounds):
+            wait_idle()
+            runs.append(run_panal(args.build, ["-t", op, "-c", 50, "-P", 16, "-n", int(2_000_000 * scale)], nodes=2))
+        two = med(runs, "ops_per_s")
+        print(f"{op:>4}: {two:,.0f} ops/s = {two / one_node[(op, 50, 16)]:.2f} of one node   "
+              f"runs {[round(float(x['ops_per_s'])) for x in runs]}")
 
 
 if __name__ == "__main__":

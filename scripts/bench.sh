@@ -3,7 +3,9 @@
 # Usage: scripts/bench.sh [build-dir]
 set -euo pipefail
 build=${1:-build/release}
-"$(dirname "$0")/install-deps.sh" redis-server redis-tools
+here="$(cd "$(dirname "$0")/.." && pwd)"
+"$here/scripts/install-deps.sh" redis-server redis-tools python3-redis python3-hiredis
+python=${PYTHON:-$here/.venv/bin/python}
 
 wait_idle() {
   # Wait (at most 60 s) until the 1-minute load average is below 0.5.
@@ -19,10 +21,16 @@ echo "== runtime: spawn/exit and round trips (both scheduler threads on CPUs 0-1
 taskset -c 0,1 "$build/runtime_bench" --benchmark_min_time=2
 
 echo "== distribution: remote round trips vs a C TCP ping-pong (client CPU 0, server CPU 1)"
-python3 "$(dirname "$0")/../bench/dist_bench.py" "$build"
+python3 "$here/bench/dist_bench.py" "$build"
 
-echo "== store: throughput vs Redis (server CPU 1, client CPU 0)"
-python3 "$(dirname "$0")/../bench/store_bench.py" "$build"
+echo "== store: panal vs Redis, one load generator (bench/loadgen.c), server CPU 1, client CPU 0"
+python3 "$here/bench/store_bench.py" "$build"
+
+echo "== Python clients: panal.connect vs redis-py + hiredis"
+"$python" "$here/bench/python_bench.py" "$build"
+
+echo "== replication: R=1 vs R=3/W=2, and the refill of a restarted data process"
+python3 "$here/bench/replication_bench.py" "$build"
 
 echo "== store: bytes per key vs Redis"
-python3 "$(dirname "$0")/../bench/memory_bench.py" "$build"
+python3 "$here/bench/memory_bench.py" "$build"
