@@ -40,7 +40,7 @@ def loadgen(build, ports, args, redis=False):
     cmd = ["taskset", "-c", "0", str(loadgen_binary(build)), "-p", ",".join(map(str, ports)), "-r", str(KEYS),
            "-d", "32", *map(str, args)]
     if redis:
-        cmd.insert(3, "--redis")
+        cmd.insert(4, "--redis")
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         raise RuntimeError(f"loadgen failed: {out.stdout} {out.stderr}")

@@ -13,7 +13,7 @@ namespace tp = this_process;
 void client_main(context& ctx, std::string db, std::string name) {
   if (auto j = ctx.groups.join(client_group(db), tp::self()); !j) throw std::runtime_error(j.err().message);
   (void)tp::register_name("panal_client:" + db + ":" + name);
-  requester out(ctx, db);
+  requester out(ctx, db, [](const requester::waiter& w, reply&& rep) { tp::send(w.to, call_reply{w.tag, std::move(rep)}); });
   auto to_request = [](client_op& c) {
     request r;
     r.kind = c.kind;
@@ -38,9 +38,8 @@ void client_main(context& ctx, std::string db, std::string name) {
         tp::reply(*req, reply{});  // accepted; nobody waits for the store
         continue;
       }
-      out.submit(std::move(r), [from = req->from, tag = req->tag](reply&& rep) {
-        tp::send(from, call_reply{tag, std::move(rep)});
-      });
+      const requester::waiter w{0, req->from, req->tag};
+      out.submit(std::move(r), &w);
     }
   }
 }

@@ -2,6 +2,7 @@
 
 #include "dist/codec.h"
 #include "wire/frame.h"
+#include "wire/msgpack_reader.h"
 #include "wire/unpack.h"
 
 namespace panal::db::client_protocol {
@@ -95,6 +96,27 @@ std::string encode_response(std::uint64_t id, std::uint16_t code, std::string_vi
   std::string out;
   append_response(out, id, code, message, found, value);
   return out;
+}
+
+result<request_view> decode_request(std::string_view payload) {
+  wire::msgpack_reader r(payload);
+  request_view v;
+  if (r.array() != 8 || r.uint() != static_cast<std::uint64_t>(request)) {
+    return {errc::malformed, "expected a REQUEST frame"};
+  }
+  v.id = r.uint();
+  const std::uint64_t o = r.uint();
+  v.key = r.bytes();
+  v.value = r.bytes();
+  v.tag.seq = r.uint();
+  v.tag.floor = r.uint();
+  v.tag.retry = r.boolean();
+  if (r.failed() || !r.at_end()) return {errc::malformed, "malformed REQUEST frame"};
+  if (o < static_cast<std::uint64_t>(op::get) || o > static_cast<std::uint64_t>(op::unsafe_set)) {
+    return {errc::malformed, "unknown operation " + std::to_string(o)};
+  }
+  v.op = static_cast<op>(o);
+  return v;
 }
 
 result<frame> decode(std::string_view payload) {

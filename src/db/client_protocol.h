@@ -74,5 +74,15 @@ struct frame {
 
 result<frame> decode(std::string_view payload);
 
+// A REQUEST frame read in place, without an object tree (the hot path):
+// key and value are views into `payload`.
+struct request_view {
+  std::uint64_t id = 0;
+  db::op op = db::op::get;
+  std::string_view key, value;
+  write_tag tag;
+};
+result<request_view> decode_request(std::string_view payload);
+
 }  // namespace client_protocol
 }  // namespace panal::db

@@ -9,8 +9,8 @@ namespace panal::db {
 
 namespace tp = this_process;
 
-requester::requester(context& ctx, std::string db)
-    : ctx_(ctx), db_(std::move(db)), server_group_(server_group(db_)) {}
+requester::requester(context& ctx, std::string db, answer_fn answer)
+    : ctx_(ctx), db_(std::move(db)), server_group_(server_group(db_)), answer_(std::move(answer)) {}
 
 void requester::refresh() {
   const std::uint64_t v = ctx_.routes.version();
@@ -35,30 +35,36 @@ void requester::ask_for_map() {
   tp::send(*master, map_request{db_, routes ? routes : tp::self(), map_ ? map_->epoch() : 0});
 }
 
-void requester::submit(request r, done_fn done) {
+void requester::submit(request r, const waiter* w) {
   if (!unsafe_keys_.empty()) {
     if (auto it = unsafe_keys_.find(r.key); it != unsafe_keys_.end()) {
-      blocked_[r.key].emplace_back(std::move(r), std::move(done));  // after the unsafe_set before it
+      // After the unsafe_set before it.
+      blocked_[r.key].emplace_back(std::move(r), w != nullptr ? std::optional<waiter>(*w) : std::nullopt);
       return;
     }
   }
-  if (!done) return submit_unsafe(std::move(r), clock::now() + unsafe_retry_for);
-  send(std::move(r), std::move(done));
+  if (w == nullptr) return submit_unsafe(std::move(r), clock::now() + unsafe_retry_for);
+  (void)send(std::move(r), *w, false);
 }
 
 void requester::submit_unsafe(request r, clock::time_point until) {
   ++unsafe_keys_[r.key];
   request copy = r;
-  send(std::move(r), [this, copy = std::move(copy), until](reply&& rep) mutable {
-    const auto code = static_cast<errc>(rep.code);
-    if (retryable(code) && code != errc::unavailable && clock::now() < until) {
-      const std::uint64_t id = next_retry_++;
-      retries_.emplace(id, std::make_pair(std::move(copy), until));
-      tp::send_after(std::chrono::milliseconds(10), tp::self(), requester_retry{id});
-      return;
-    }
-    release(copy.key);
-  });
+  errc refused = errc::ok;
+  const std::int64_t index = send(std::move(r), waiter{}, true, &refused);
+  if (index >= 0) {
+    unsafe_.emplace(static_cast<std::uint32_t>(index), std::make_pair(std::move(copy), until));  // for retries
+  } else if (retryable(refused) && clock::now() < until) {
+    retry_unsafe_later(std::move(copy), until);  // no map or no primary yet
+  } else {
+    release(copy.key);  // refused (a limit): given up
+  }
+}
+
+void requester::retry_unsafe_later(request r, clock::time_point until) {
+  const std::uint64_t id = next_retry_++;
+  retries_.emplace(id, std::make_pair(std::move(r), until));
+  tp::send_after(std::chrono::milliseconds(10), tp::self(), requester_retry{id});
 }
 
 void requester::release(const std::string& key) {
@@ -70,12 +76,14 @@ void requester::release(const std::string& key) {
   if (b == blocked_.end()) return;
   auto waiting = std::move(b->second);
   blocked_.erase(b);
-  for (auto& [r, done] : waiting) submit(std::move(r), std::move(done));
+  for (auto& [r, w] : waiting) submit(std::move(r), w ? &*w : nullptr);
 }
 
-void requester::send(request r, done_fn done) {
-  auto fail = [&](errc code, std::string why) {
-    if (done) done(error_reply(0, {code, std::move(why)}));
+std::int64_t requester::send(request r, const waiter& w, bool unsafe, errc* refused) {
+  auto fail = [&](errc code, std::string why) -> std::int64_t {
+    if (refused != nullptr) *refused = code;
+    if (!unsafe) answer_(w, error_reply(0, {code, std::move(why)}));
+    return -1;
   };
   refresh();
   if (!map_) {
@@ -93,71 +101,101 @@ void requester::send(request r, done_fn done) {
     return fail(errc::value_too_large, "value of " + std::to_string(r.value.size()) +
                                            " bytes; this database allows " + std::to_string(cfg.max_value_bytes));
   }
-  const std::uint32_t slot = map_->slots.slot_of(r.key);
-  const pid to = map_->primary_pid(slot);
+  const std::uint32_t slot_no = map_->slots.slot_of(r.key);
+  const pid to = map_->primary_pid(slot_no);
   if (!to) {
     ask_for_map();
     if (map_->slots.members().empty()) {
       return fail(errc::no_data, "database '" + db_ + "' has no live data process; retry");
     }
-    return fail(errc::moved, "slot " + std::to_string(slot) + " has no primary at epoch " +
+    return fail(errc::moved, "slot " + std::to_string(slot_no) + " has no primary at epoch " +
                                  std::to_string(map_->epoch()) + "; retry");
   }
-  r.epoch = map_->epoch();
-  r.id = next_id_++;
-  r.reply_to = tp::self();
-  auto& t = targets_[to];
-  if (!t.monitor) {
-    t.monitor = tp::monitor(to);
-    by_monitor_[t.monitor] = to;
+  std::uint32_t index;
+  if (!free_.empty()) {
+    index = free_.back();
+    free_.pop_back();
+  } else {
+    index = static_cast<std::uint32_t>(slots_.size());
+    slots_.emplace_back();
   }
-  ++t.count;
-  pending_.emplace(r.id, waiting{to, std::move(done), clock::now()});
+  slot& s = slots_[index];
+  s.used = true;
+  s.unsafe = unsafe;
+  ++s.generation;
+  s.w = w;
+  s.to = to;
+  s.sent = clock::now();
+  ++in_flight_;
+  r.epoch = map_->epoch();
+  r.id = std::uint64_t{s.generation} << 32 | index;
+  r.reply_to = tp::self();
+  if (to != last_target_) {  // most requests go to the primaries seen just before
+    auto& t = targets_[to];
+    if (!t.monitor) {
+      t.monitor = tp::monitor(to);
+      by_monitor_[t.monitor] = to;
+    }
+    last_target_ = to;
+  }
   tp::send(to, std::move(r));
   if (!ticking_) {
     ticking_ = true;
     tp::send_after(std::chrono::seconds(1), tp::self(), requester_tick{});
   }
+  return index;
+}
+
+void requester::finish(std::uint32_t index, reply&& rep) {
+  slot& s = slots_[index];
+  const waiter w = s.w;
+  const bool unsafe = s.unsafe;
+  s.used = false;
+  free_.push_back(index);
+  --in_flight_;
+  if (!unsafe) {
+    answer_(w, std::move(rep));
+    return;
+  }
+  auto it = unsafe_.find(index);
+  if (it == unsafe_.end()) return;
+  auto [copy, until] = std::move(it->second);
+  unsafe_.erase(it);
+  const auto code = static_cast<errc>(rep.code);
+  if (retryable(code) && code != errc::unavailable && clock::now() < until) {
+    retry_unsafe_later(std::move(copy), until);
+    return;
+  }
+  release(copy.key);
 }
 
 void requester::fail_to(const pid& to, const error& e) {
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    if (it->second.to == to) {
-      auto done = std::move(it->second.done);
-      it = pending_.erase(it);
-      done(error_reply(0, e));
-    } else {
-      ++it;
-    }
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].used && slots_[i].to == to) finish(i, error_reply(0, e));
   }
 }
 
 void requester::expire() {
   const auto limit = clock::now() - expire_after;
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    if (it->second.sent < limit) {
-      auto done = std::move(it->second.done);
-      if (auto t = targets_.find(it->second.to); t != targets_.end() && t->second.count > 0) --t->second.count;
-      it = pending_.erase(it);
-      done(error_reply(0, {errc::timeout, "no answer from the data process"}));
-    } else {
-      ++it;
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].used && slots_[i].sent < limit) {
+      finish(i, error_reply(0, {errc::timeout, "no answer from the data process"}));
     }
   }
 }
 
 bool requester::on_message(message& m) {
   if (auto* rep = m.get_if<reply>()) {
-    auto it = pending_.find(rep->id);
-    if (it == pending_.end()) return true;  // late: its requester gave up on it
-    auto done = std::move(it->second.done);
-    if (auto t = targets_.find(it->second.to); t != targets_.end() && t->second.count > 0) --t->second.count;
-    pending_.erase(it);
+    const auto index = static_cast<std::uint32_t>(rep->id);
+    const auto generation = static_cast<std::uint32_t>(rep->id >> 32);
+    if (index >= slots_.size() || !slots_[index].used || slots_[index].generation != generation) {
+      return true;  // late: its request was given up on
+    }
     if (rep->code == static_cast<std::uint16_t>(errc::moved)) {
       refresh();
       if (!map_ || rep->epoch >= map_->epoch()) ask_for_map();
     }
-    done(std::move(*rep));
+    finish(index, std::move(*rep));
     return true;
   }
   if (auto* rt = m.get_if<requester_retry>()) {
@@ -172,7 +210,7 @@ bool requester::on_message(message& m) {
   }
   if (m.is<requester_tick>()) {
     expire();
-    ticking_ = !pending_.empty();
+    ticking_ = in_flight_ > 0;
     if (ticking_) tp::send_after(std::chrono::seconds(1), tp::self(), requester_tick{});
     return true;
   }
@@ -182,6 +220,7 @@ bool requester::on_message(message& m) {
     const pid gone = it->second;
     by_monitor_.erase(it);
     targets_.erase(gone);
+    if (last_target_ == gone) last_target_ = {};
     fail_to(gone, {errc::unavailable, "the data process went down (" + to_string(d->reason) +
                                           "); a write may have been stored"});
     ask_for_map();

@@ -24,55 +24,92 @@ using boost::asio::ip::tcp;
 
 namespace {
 
-// From the reader to the session process.
-struct session_request {
-  std::uint64_t id;
-  op kind;
-  std::string key;
-  std::string value;
-  cp::write_tag tag;
-};
-
 bool write_all(tcp::socket& sock, const std::string& bytes) {
   auto [ec, n] = io::await([&](auto h) { boost::asio::async_write(sock, boost::asio::buffer(bytes), h); });
   return !ec;
 }
 
-// Sends requests on, writes responses back.
-void session_main(context& ctx, std::shared_ptr<tcp::socket> sock, std::string db, std::uint64_t client_id) {
-  // Ending with a reason other than normal takes the linked reader down too.
-  if (auto j = ctx.groups.join(client_group(db), tp::self()); !j) tp::exit(exit_reason::shutdown(j.err().message));
-  requester out(ctx, db);
-  std::string pending_bytes;
-  auto handle = [&](message& m) {
-    if (out.on_message(m)) return;
-    auto* r = m.get_if<session_request>();
-    if (r == nullptr) return;
-    request req;
-    req.kind = static_cast<std::uint8_t>(r->kind);
-    req.key = std::move(r->key);
-    req.value = std::move(r->value);
-    if (r->tag.seq != 0 && client_id != 0) req.wid = {client_id, r->tag.seq, r->tag.floor, r->tag.retry};
-    if (r->kind == op::unsafe_set) {
-      out.submit(std::move(req), nullptr);
-      return;
+constexpr std::uint64_t kRead = 1;     // io_done tag of the socket read
+constexpr std::size_t kReadChunk = 64 * 1024;
+
+// The session: one process that reads requests (the socket read completes
+// into its mailbox), routes each to its slot's primary, and writes the
+// answers back, many per write. Returns when the connection must close.
+void run_session(context& ctx, const std::shared_ptr<tcp::socket>& sock, const std::string& db,
+                 std::uint64_t client_id, const std::string& rest) {
+  if (auto j = ctx.groups.join(client_group(db), tp::self()); !j) return;
+  // However this process ends, the socket closes: its pending read then ends too.
+  struct closer {
+    tcp::socket& s;
+    ~closer() {
+      boost::system::error_code ignored;
+      s.close(ignored);
     }
-    out.submit(std::move(req), [&pending_bytes, id = r->id](reply&& rep) {
-      cp::append_response(pending_bytes, id, rep.code, rep.message, rep.found, rep.value);
-    });
+  } close_on_exit{*sock};
+  std::string pending_bytes;
+  requester out(ctx, db, [&pending_bytes](const requester::waiter& w, reply&& rep) {
+    cp::append_response(pending_bytes, w.id, rep.code, rep.message, rep.found, rep.value);
+  });
+  auto frames = std::make_shared<wire::frame_reader>(cp::max_frame);
+  frames->feed(rest);
+
+  auto take_frames = [&]() -> bool {
+    for (;;) {
+      auto f = frames->next();
+      if (!f) {
+        log::warn("db", "closing a client connection: ", f.err().message);
+        return false;
+      }
+      if (!*f) return true;
+      auto v = cp::decode_request(**f);
+      if (!v) {
+        log::warn("db", "closing a client connection: ", v.err().message);
+        return false;
+      }
+      request r;
+      r.kind = static_cast<std::uint8_t>(v->op);
+      r.key = std::string(v->key);
+      if (carries_value(v->op)) r.value = std::string(v->value);
+      if (v->tag.seq != 0 && client_id != 0) r.wid = {client_id, v->tag.seq, v->tag.floor, v->tag.retry};
+      if (v->op == op::unsafe_set) {
+        out.submit(std::move(r), nullptr);
+        continue;
+      }
+      const requester::waiter w{v->id, {}, {}};
+      out.submit(std::move(r), &w);
+    }
   };
+  auto read_more = [&] {
+    char* buf = frames->prepare(kReadChunk);
+    io::start([&](auto h) { sock->async_read_some(boost::asio::buffer(buf, kReadChunk), h); }, kRead, frames);
+  };
+  // False when the connection must close.
+  auto handle = [&](message& m) -> bool {
+    if (auto* d = m.get_if<io::io_done>(); d && d->tag == kRead) {
+      if (d->ec) return false;  // the client went away
+      frames->commit(d->bytes);
+      if (!take_frames()) return false;
+      read_more();
+      return true;
+    }
+    (void)out.on_message(m);
+    return true;
+  };
+
+  if (!take_frames()) return;
+  read_more();
   for (;;) {
     auto m = tp::receive();
-    handle(*m);
+    if (!handle(*m)) return;
     for (int i = 0; i < 1024; ++i) {  // gather what is already here into one write
       auto more = tp::receive(clock::duration::zero());
       if (!more) break;
-      handle(*more);
+      if (!handle(*more)) return;
     }
     if (pending_bytes.empty()) continue;
     std::string bytes;
     bytes.swap(pending_bytes);
-    if (!write_all(*sock, bytes)) tp::exit(exit_reason::shutdown("the client went away"));
+    if (!write_all(*sock, bytes)) return;
   }
 }
 
@@ -114,36 +151,7 @@ void serve_client(context& ctx, int fd, std::string first_frame, std::string res
   }
   if (!write_all(*sock, cp::encode_welcome(errc::ok, "", node, max_key, max_value))) return;
 
-  context* c = &ctx;
-  const std::uint64_t client_id = hello->client_id;
-  auto session = tp::spawn_link([c, sock, db, client_id] { session_main(*c, sock, db, client_id); },
-                                {.thread = spawn_options::same_thread});
-  if (!session) return;
-  wire::frame_reader frames(cp::max_frame);
-  frames.feed(rest);
-  for (;;) {
-    auto f = frames.next();
-    if (!f) {
-      log::warn("db", "closing a client connection: ", f.err().message);
-      break;
-    }
-    if (!*f) {
-      char* buf = frames.prepare(64 * 1024);
-      auto [ec, n] = io::await([&](auto h) { sock->async_read_some(boost::asio::buffer(buf, 64 * 1024), h); });
-      if (ec) break;  // the client went away
-      frames.commit(n);
-      continue;
-    }
-    auto req = cp::decode(**f);
-    if (!req || req->kind != cp::request) {
-      log::warn("db", "closing a client connection: ", req ? "expected a REQUEST" : req.err().message);
-      break;
-    }
-    tp::send(*session, session_request{req->id, req->op, std::move(req->key), std::move(req->value), req->tag});
-  }
-  boost::system::error_code ignored;
-  sock->close(ignored);
-  tp::exit(*session, exit_reason::kill());
+  run_session(ctx, sock, db, hello->client_id, rest);
 }
 
 }  // namespace panal::db

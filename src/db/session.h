@@ -2,10 +2,12 @@
 //
 // The connection's process checks the CLIENT_HELLO (the database must have a
 // server; with a client key, the token must match, asked of the master)
-// before anything touches data, then reads requests while a session process
-// on the same thread (a member of <db>/client) routes each to its slot's
-// primary and writes the responses back, many per write. A malformed frame closes that
-// connection only. When the connection closes, both processes end.
+// before anything touches data. Then it is the session (a member of
+// <db>/client): its socket reads complete into its mailbox (io::start), so
+// one process reads requests in place (no object tree), routes each to its
+// slot's primary, and writes the answers back, many per write. A malformed
+// frame closes that connection only; when the connection closes, the
+// process ends.
 #pragma once
 
 #include <string>

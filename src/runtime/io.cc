@@ -26,6 +26,14 @@ std::shared_ptr<wait_state> begin_wait() {
   return st;
 }
 
+pid current_pid() { return scheduler::current_process()->self; }
+
+void deliver(const pid& to, message m) {
+  scheduler* s = scheduler::current();
+  if (s == nullptr) return;
+  if (process* p = s->find(to)) p->deliver(std::move(m));
+}
+
 void complete(wait_state& st) {
   st.done = true;
   scheduler* s = scheduler::current();

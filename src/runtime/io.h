@@ -21,6 +21,7 @@
 #include <memory>
 #include <type_traits>
 
+#include "runtime/message.h"
 #include "runtime/pid.h"
 
 namespace panal::io {
@@ -39,6 +40,8 @@ struct wait_state {
 };
 
 std::shared_ptr<wait_state> begin_wait();
+pid current_pid();
+void deliver(const pid& to, message m);  // on the io thread: into a local process's mailbox
 void complete(wait_state& st);  // on the io thread: wakes the waiter if it still waits
 void end_wait(wait_state& st);  // suspends until done; exit point
 
@@ -53,6 +56,30 @@ void record(wait_state& st, const boost::system::error_code& ec, Rest&&... rest)
 }
 
 }  // namespace detail
+
+// A completed asynchronous operation, delivered as a message (see start()).
+struct io_done {
+  std::uint64_t tag = 0;
+  boost::system::error_code ec;
+  std::size_t bytes = 0;
+};
+
+// Starts an asynchronous operation and returns at once: its completion
+// arrives in the calling process's mailbox as io_done{tag, ...}, so that a
+// process can wait for a socket and for messages at once (receive() wakes
+// for either). `keep` stays alive until the completion (the buffers the
+// operation writes into). The operation must end: close the socket when the
+// process ends (its completion then comes with operation_aborted, to a pid
+// that is gone, and is dropped).
+template <class Initiate>
+void start(Initiate&& initiate, std::uint64_t tag, std::shared_ptr<void> keep = {}) {
+  const pid self = detail::current_pid();
+  initiate([self, tag, keep = std::move(keep)](const boost::system::error_code& ec, auto&&... rest) {
+    detail::wait_state st;
+    detail::record(st, ec, rest...);
+    detail::deliver(self, io_done{tag, st.ec, st.bytes});
+  });
+}
 
 // Example: auto [ec, n] = io::await([&](auto h) { socket.async_read_some(buf, h); });
 template <class Initiate>

@@ -20,6 +20,7 @@
 #include "runtime/message.h"
 #include "runtime/pid.h"
 #include "runtime/runtime.h"
+#include "util/ring.h"
 
 namespace boost::fibers {
 class context;
@@ -75,7 +76,7 @@ class process {
   std::size_t stack_size;
   boost::fibers::context* ctx = nullptr;
 
-  std::deque<message> mailbox;
+  ring<message> mailbox;
   std::unordered_set<pid> links;
   std::unordered_map<ref, pid> monitored_by;  // monitor ref -> watcher
   std::unordered_map<ref, pid> monitors;      // monitors this process holds: ref -> target

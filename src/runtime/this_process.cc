@@ -63,7 +63,8 @@ std::optional<message> receive_if(function_ref<bool(const message&)> pred, clock
     for (; scanned < p.mailbox.size(); ++scanned) {
       if (pred(p.mailbox[scanned])) {
         message m = std::move(p.mailbox[scanned]);
-        p.mailbox.erase(p.mailbox.begin() + static_cast<std::ptrdiff_t>(scanned));
+        if (scanned == 0) p.mailbox.pop_front();
+        else p.mailbox.erase_at(scanned);
         return m;
       }
     }
@@ -125,7 +126,7 @@ void demonitor(const ref& r, bool flush) {
     p.monitors.erase(it);
   }
   if (flush) {
-    std::erase_if(p.mailbox, [&](const message& m) {
+    p.mailbox.erase_if([&](const message& m) {
       auto* d = m.get_if<down_msg>();
       return d != nullptr && d->monitor == r;
     });

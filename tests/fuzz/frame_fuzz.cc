@@ -27,6 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       (void)panal::dist::peek_kind(**f);
       (void)panal::db::client_protocol::decode(**f);  // the same bytes as a client would send them
+      (void)panal::db::client_protocol::decode_request(**f);  // and read in place
     }
     if (pass == 0) frames.feed(std::string_view(reinterpret_cast<const char*>(data) + half, size - half));
   }
