@@ -39,7 +39,7 @@ def _address(node: str) -> str:
 def cmd_node(args) -> int:
     if "PANAL_LOG" not in os.environ:
         set_log_level("info")  # a node in the foreground tells what it does
-    node = Node(args.name, cookie_file=args.cookie_file, threads=args.threads)
+    node = Node(args.name, cookie_file=args.cookie_file, threads=args.threads, spin=args.spin_us * 1e-6)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -185,6 +185,8 @@ def parser() -> argparse.ArgumentParser:
     n.add_argument("--write-acks", type=int, default=0,
                    help="with --server: copies a write needs before it is acknowledged (default: a majority)")
     n.add_argument("--threads", type=int, default=None, help="scheduler threads (default: one per CPU)")
+    n.add_argument("--spin-us", type=float, default=50.0,
+                   help="microseconds an idle scheduler thread polls before it sleeps (default 50; 0 saves CPU)")
     n.set_defaults(run=cmd_node)
 
     s = sub.add_parser("status", help="nodes, databases, masters, keys and memory of a cluster")

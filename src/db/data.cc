@@ -96,6 +96,7 @@ struct inflight {
   bool tombstone = false;
   bool found = false;           // the key was live before
   bool token = false;           // it consumed an insert token
+  bool pending_key = false;     // counted in pending_keys_
   std::uint32_t slot = 0;
   std::uint64_t hash = 0;
   std::string key, value;
@@ -183,6 +184,12 @@ class data_process {
   void enqueue(const pid& to, repl_write w, std::uint32_t wi);
   void send_batch(const pid& to, stream_out& so);
   bool serving(std::uint32_t s) const;
+  // serve_ok_[s]: primary, synced, not fenced past our epoch (the per-request
+  // check reads one byte, not the slot's whole state).
+  void mark(std::uint32_t s) {
+    const slot_state& st = slots_[s];
+    serve_ok_[s] = st.serving && st.r == role::primary && map_ && st.fence <= map_->epoch();
+  }
   // The turn's clock (read once per 64 messages: the lease check is on every request).
   bool lease_ok() const { return turn_now_ < lease_until_; }
   void unpark(std::uint64_t hash);
@@ -224,6 +231,7 @@ class data_process {
   int me_ = -1;
   std::unique_ptr<store::table> table_;
   std::vector<slot_state> slots_;
+  std::vector<std::uint8_t> serve_ok_;
   store::version_clock clock_;
   store::write_log log_;
   std::vector<std::uint8_t> dropped_;  // adopt(): slots dropped
@@ -252,6 +260,7 @@ class data_process {
   // Lease.
   steady::time_point lease_until_{};
   steady::time_point turn_now_{};
+  std::uint64_t turn_ms_ = 0;  // the wall clock for versions, read with turn_now_
   std::uint32_t lease_epoch_ = 0;  // serve only with a map at least this new
   std::uint64_t lease_seq_ = 0;
   std::deque<std::pair<std::uint64_t, steady::time_point>> lease_sent_;
@@ -304,7 +313,10 @@ void data_process::run() {
     auto m = tp::receive(wake > now ? wake - now : clock::duration::zero());
     // Up to 512 messages per turn, then the turn's work (flushes, timers).
     for (int n = 0; m; ++n) {
-      if ((n & 63) == 0) turn_now_ = steady::now();
+      if ((n & 63) == 0) {
+        turn_now_ = steady::now();
+        turn_ms_ = store::version_clock::now_millis();
+      }
       message& x = *m;
       if (auto* r = x.get_if<request>()) on_request(*r);
       else if (auto* rp = x.get_if<replicate>()) on_replicate(*rp);
@@ -440,6 +452,7 @@ void data_process::adopt(map_ptr m) {
     for (std::uint32_t s = 0; s < slots_.size(); ++s) (void)table_->drop_slot(s);
     log_.erase_slots([](std::uint32_t) { return true; });
     slots_.assign(slots_.size(), {});
+    serve_ok_.assign(slots_.size(), 0);
     fills_.clear();
     syncs_.clear();
     map_ = nullptr;
@@ -448,6 +461,7 @@ void data_process::adopt(map_ptr m) {
   if (!table_ || table_->slot_count() != m->settings.slots) {
     table_ = std::make_unique<store::table>(m->settings.slots, m->settings.max_memory);
     slots_.assign(m->settings.slots, {});
+    serve_ok_.assign(m->settings.slots, 0);
   }
   table_->set_max_memory(m->settings.max_memory);
   const map_ptr old = std::move(map_);
@@ -470,6 +484,7 @@ void data_process::adopt(map_ptr m) {
       role before;
       std::uint32_t e;
       ~traced() {
+        self->mark(s);
         const auto& now = self->slots_[s];
         if (kTrace && now.r != before) {
           TRACE(self->self_, " slot ", s, " e", e, ": ", role_name(int(before)), " -> ", role_name(int(now.r)),
@@ -630,6 +645,7 @@ void data_process::finish_sync(std::uint32_t s) {
   }
   slot_state& st = slots_[s];
   st.serving = true;
+  mark(s);
   TRACE(self_, " slot ", s, " e", map_->epoch(), ": serving");
   served_.push_back({s, map_->epoch(), table_->live_keys(s)});
   if (syncs_.empty()) log::debug("db", db_, ": ", self_, " serves every slot it leads at epoch ", map_->epoch());
@@ -638,9 +654,7 @@ void data_process::finish_sync(std::uint32_t s) {
 // ---- requests --------------------------------------------------------------------------
 
 bool data_process::serving(std::uint32_t s) const {
-  const slot_state& st = slots_[s];
-  return st.serving && st.r == role::primary && st.fence <= map_->epoch() && lease_ok() &&
-         map_->epoch() >= lease_epoch_;
+  return serve_ok_[s] != 0 && lease_ok() && map_->epoch() >= lease_epoch_;
 }
 
 void data_process::answer(const request& r, reply rep) {
@@ -761,14 +775,16 @@ void data_process::on_request(request& r) {
   w.hash = hash;
   w.key = std::move(r.key);
   w.value = w.tombstone ? std::string() : std::move(r.value);
-  w.v = clock_.next(map_->epoch(), stored ? stored->version : version{});
+  w.v = clock_.next_at(turn_ms_, map_->epoch(), stored ? stored->version : version{});
   w.wid = r.wid;
   w.first = {r.id, r.reply_to};
   w.more.clear();
   w.needed = map_->slots.write_quorum(s) - 1;
   w.acks = w.refused = w.sent = 0;
   w.sent_map = map_;
-  pending_keys_.add(hash);
+  // Reads of the key wait while the write is in flight (not for one that commits at once).
+  w.pending_key = w.needed > 0;
+  if (w.pending_key) pending_keys_.add(hash);
   ++slots_[s].inflight;
   TRACE(self_, " write ", w.key, " slot ", s, " v", w.v.epoch, ".", w.v.hlc, " needs ", w.needed, " more");
   send_to_holders(wi, *map_, nullptr);
@@ -847,7 +863,8 @@ void data_process::commit(std::uint32_t wi) {
   if (w.tombstone && w.found && map_->settings.max_keys != 0) ++tokens_;  // a key fewer
   if (w.tombstone != !w.found) slots_[w.slot].live_dirty = true;
   if (slots_[w.slot].inflight > 0) --slots_[w.slot].inflight;
-  if (pending_keys_.remove(w.hash)) unpark(w.hash);
+  if (w.pending_key && pending_keys_.remove(w.hash)) unpark(w.hash);
+  w.pending_key = false;
 }
 
 void data_process::fail(std::uint32_t wi, errc code, const std::string& why) {
@@ -863,7 +880,8 @@ void data_process::fail(std::uint32_t wi, errc code, const std::string& why) {
     if (tokens_in_flight_ > 0) --tokens_in_flight_;
   }
   if (slots_[w.slot].inflight > 0) --slots_[w.slot].inflight;
-  if (pending_keys_.remove(w.hash)) unpark(w.hash);
+  if (w.pending_key && pending_keys_.remove(w.hash)) unpark(w.hash);
+  w.pending_key = false;
 }
 
 void data_process::settle(std::uint32_t wi) {
@@ -934,7 +952,10 @@ void data_process::on_replicate(replicate& r) {
           take = handed;
         }
       }
-      if (take) st.fence = std::max(st.fence, r.epoch);
+      if (take && r.epoch > st.fence) {
+        st.fence = r.epoch;
+        mark(w.slot);
+      }
     }
     if (!take) {
       TRACE(self_, " refuse ", w.key, " from ", r.from, " e", r.epoch);
@@ -1088,6 +1109,7 @@ void data_process::on_transfer_request(transfer_request& r) {
       }
       st.fence = std::max(st.fence, r.epoch);
       if (st.fence > map_->epoch()) st.serving = false;  // fenced: another primary serves now
+      mark(s);
       if (purpose == transfer_purpose::fence) {
         p.done = true;
         out.parts.push_back(std::move(p));

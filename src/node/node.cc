@@ -132,7 +132,8 @@ result<std::unique_ptr<node>> node::start(node_options options) {
   db::register_types();
   auto i = std::make_unique<impl>();
   i->options = options;
-  i->rt = std::make_unique<runtime>(runtime_options{.threads = options.threads, .node_name = options.name});
+  i->rt = std::make_unique<runtime>(runtime_options{.threads = options.threads, .node_name = options.name,
+                                                    .spin_before_sleep = options.spin_before_sleep});
   const bool distributed = options.name != "nonode@nohost";
   if (distributed) {
     auto d = dist::distribution::start(*i->rt, {.cookie = options.cookie, .tick = options.tick,

@@ -36,6 +36,10 @@ struct node_options {
   clock::duration tick = std::chrono::seconds(1);
   clock::duration down_after = std::chrono::seconds(4);
   clock::duration forget_after = std::chrono::seconds(60);  // then lost peers are dialled less often
+  // How long an idle scheduler thread polls before it sleeps: a message or
+  // socket event within that time costs no thread wake-up (lower latency at
+  // low load), paid with CPU while idle (docs/runtime.md). Zero: sleep at once.
+  clock::duration spin_before_sleep = std::chrono::microseconds(50);
 };
 
 struct server_options {

@@ -20,8 +20,10 @@ std::uint64_t version_clock::now_millis() {
   return ms > kEpoch2020Ms ? ms - kEpoch2020Ms : 0;
 }
 
-version version_clock::next(std::uint32_t epoch, const version& stored) {
-  std::uint64_t t = std::max(now_millis() << kLogicalBits, last_ + 1);
+version version_clock::next(std::uint32_t epoch, const version& stored) { return next_at(now_millis(), epoch, stored); }
+
+version version_clock::next_at(std::uint64_t now_ms, std::uint32_t epoch, const version& stored) {
+  std::uint64_t t = std::max(now_ms << kLogicalBits, last_ + 1);
   // Within one epoch only this clock stamps the slot; still, never go below
   // what is stored (a version seen before this clock was created).
   if (stored.epoch == epoch) t = std::max(t, (stored.hlc >> kTagBits) + 1);

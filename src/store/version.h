@@ -37,6 +37,9 @@ class version_clock {
   // A version at `epoch` above everything this clock has stamped or seen,
   // and above `stored` (the key's current version, if any).
   version next(std::uint32_t epoch, const version& stored = {});
+  // The same, with the wall clock already read (`now_ms`: now_millis(), a
+  // moment ago; the logical counter keeps the versions apart).
+  version next_at(std::uint64_t now_ms, std::uint32_t epoch, const version& stored = {});
   // Moves the clock past `seen` (a version that arrived from elsewhere).
   void observe(const version& seen);
 
