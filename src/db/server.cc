@@ -68,6 +68,7 @@ class server_process {
   bool can_act();
   void check_role();
   void start_recovery();
+  void ask_members();
   bool heard_enough() const;
   void finish_recovery();
   bool majority_visible() const;
@@ -91,6 +92,7 @@ class server_process {
   steady::time_point taken_over_at_{};
   std::unordered_map<ref, pid> asked_;  // recovery calls: tag -> member pid
   std::set<std::uint32_t> answered_nodes_;
+  std::unordered_set<pid> answered_;
   std::optional<map_update> best_;
 
   store::planner planner_{store::slot_map(cfg_.settings.slots, cfg_.settings.replicas, cfg_.settings.write_acks)};
@@ -139,8 +141,10 @@ void server_process::run() {
       } else if (auto* cr = x.get_if<call_reply>()) {
         auto it = asked_.find(cr->tag);
         if (it != asked_.end()) {
-          answered_nodes_.insert(it->second.node);
-          asked_.erase(it);
+          const pid who = it->second;
+          answered_nodes_.insert(who.node);
+          answered_.insert(who);
+          std::erase_if(asked_, [&](const auto& q) { return q.second == who; });  // its older questions too
           if (auto* u = cr->body.get_if<map_update>(); u && u->db == cfg_.db && u->epoch > 0) {
             const bool newer = !best_ || u->generation > best_->generation ||
                                (u->generation == best_->generation && u->epoch > best_->epoch);
@@ -159,7 +163,7 @@ void server_process::run() {
     now = steady::now();
     if (phase_ == phase::recovering && (asked_.empty() || now >= recover_until_)) {
       if (heard_enough()) finish_recovery();
-      else if (now >= recover_until_) start_recovery();  // too few answered: ask again
+      else if (now >= recover_until_) ask_members();  // too few answered: ask the rest again
     }
     if (now >= next_check_) {
       next_check_ = now + std::chrono::milliseconds(100);
@@ -183,23 +187,37 @@ void server_process::check_role() {
     log::info("db", "server ", self_, " of '", cfg_.db, "' is no longer the master");
     phase_ = phase::standby;
     asked_.clear();
+    answered_.clear();
     best_.reset();
   }
 }
 
 void server_process::start_recovery() {
   phase_ = phase::recovering;
-  recover_until_ = steady::now() + kRecoveryWait;
   asked_.clear();
   answered_nodes_.clear();
+  answered_.clear();
   best_.reset();
-  for (const pid& p : ctx_.groups.members(data_group(cfg_.db))) {
+  ask_members();
+  log::info("db", "server ", self_, " is the master of '", cfg_.db, "'; asking ", asked_.size(),
+            " data processes for their maps");
+}
+
+// Asks every data member that has not answered (again: a question sent
+// while the connection was down is lost). Earlier questions stay open, and
+// their answers count however late they come: a loaded node may answer
+// slower than one round, and a slow majority must still let the recovery
+// finish.
+void server_process::ask_members() {
+  recover_until_ = steady::now() + kRecoveryWait;
+  const auto members = ctx_.groups.members(data_group(cfg_.db));
+  if (asked_.size() > 8 * members.size() + 64) asked_.clear();  // bounded if some never answer
+  for (const pid& p : members) {
+    if (answered_.count(p)) continue;
     const ref tag = tp::current_runtime().make_ref();
     asked_[tag] = p;
     tp::send(p, call_request{self_, tag, map_query{}});
   }
-  log::info("db", "server ", self_, " is the master of '", cfg_.db, "'; asking ", asked_.size(),
-            " data processes for their maps");
 }
 
 // Answers from members on a majority of the nodes of the newest map known:

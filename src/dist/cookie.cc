@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -21,13 +22,21 @@ challenge random_challenge() {
   return c;
 }
 
-digest prove(std::string_view cookie, const challenge& nonce, std::string_view prover_name) {
-  static constexpr std::string_view context = "panal-dist-v1";
+digest prove(std::string_view cookie, const transcript& t, prover who) {
+  static constexpr std::string_view context = "panal-dist-v2";
   std::string data;
-  data.reserve(context.size() + nonce.size() + prover_name.size());
+  data.reserve(context.size() + 1 + 2 * sizeof(challenge) + 4 + t.dialer.size() + t.acceptor.size());
   data.append(context);
-  data.append(reinterpret_cast<const char*>(nonce.data()), nonce.size());
-  data.append(prover_name);
+  data.push_back(static_cast<char>(who));
+  data.append(reinterpret_cast<const char*>(t.dialer_nonce.data()), t.dialer_nonce.size());
+  data.append(reinterpret_cast<const char*>(t.acceptor_nonce.data()), t.acceptor_nonce.size());
+  // Length-prefixed, so that no two pairs of names give the same bytes.
+  for (std::string_view name : {t.dialer, t.acceptor}) {
+    const std::size_t n = std::min<std::size_t>(name.size(), 0xffff);
+    data.push_back(static_cast<char>(n >> 8));
+    data.push_back(static_cast<char>(n & 0xff));
+    data.append(name.substr(0, n));
+  }
   digest mac{};
   unsigned int len = 0;
   HMAC(EVP_sha256(), cookie.data(), static_cast<int>(cookie.size()),
@@ -35,8 +44,8 @@ digest prove(std::string_view cookie, const challenge& nonce, std::string_view p
   return mac;
 }
 
-bool verify(std::string_view cookie, const challenge& nonce, std::string_view prover_name, const digest& mac) {
-  const digest expected = prove(cookie, nonce, prover_name);
+bool verify(std::string_view cookie, const transcript& t, prover who, const digest& mac) {
+  const digest expected = prove(cookie, t, who);
   return CRYPTO_memcmp(expected.data(), mac.data(), expected.size()) == 0;
 }
 

@@ -1,9 +1,11 @@
 // The shared secret of a cluster, and proofs of holding it.
 //
-// Promise: a node proves it holds the cookie without sending it: it answers
-// the peer's random challenge with HMAC-SHA256(cookie, "panal-dist-v1" ||
-// challenge || its own name), checked in constant time. A cookie file that
-// other users could read is refused.
+// Promise: a node proves it holds the cookie without sending it. A proof is
+// HMAC-SHA256 over the whole handshake transcript (both random challenges,
+// both names, and which side proves), so it verifies in no other handshake:
+// it cannot be replayed, relayed between two connections, or reflected.
+// Checked in constant time. A cookie file that other users could read is
+// refused.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -17,8 +19,18 @@
 namespace panal::dist {
 
 challenge random_challenge();
-digest prove(std::string_view cookie, const challenge& nonce, std::string_view prover_name);
-bool verify(std::string_view cookie, const challenge& nonce, std::string_view prover_name, const digest& mac);
+
+// What both sides of one handshake have seen (docs/protocol.md 3.3).
+struct transcript {
+  challenge dialer_nonce{};
+  challenge acceptor_nonce{};
+  std::string_view dialer;    // node names
+  std::string_view acceptor;
+};
+enum class prover : std::uint8_t { dialer = 1, acceptor = 2 };
+
+digest prove(std::string_view cookie, const transcript& t, prover who);
+bool verify(std::string_view cookie, const transcript& t, prover who, const digest& mac);
 
 // Reads a cookie file (surrounding whitespace trimmed). Refused when empty,
 // missing, or readable/writable by group or others (chmod 600 it).

@@ -330,7 +330,12 @@ void distribution::impl::connection_main(tcp::socket sock, std::optional<std::st
     (void)write_all(sock, encode_refused("unexpected node name"));
     return;
   }
-  if (!write_all(sock, encode_proof({prove(opts.cookie, hello->hello.nonce, my_name)}))) return;
+  // The dialer proves first; the accepting side proves only to a dialer
+  // that has proved, so a stranger gets no proof to carry elsewhere.
+  const transcript t{dialed ? mine : hello->hello.nonce, dialed ? hello->hello.nonce : mine,
+                     dialed ? std::string_view(my_name) : std::string_view(peer),
+                     dialed ? std::string_view(peer) : std::string_view(my_name)};
+  if (dialed && !write_all(sock, encode_proof({prove(opts.cookie, t, prover::dialer)}))) return;
   auto second = read_frame(sock, frames);
   if (!second) {
     log::warn("dist", "handshake with ", peer, " failed: ", second.err().message);
@@ -345,11 +350,12 @@ void distribution::impl::connection_main(tcp::socket sock, std::optional<std::st
     log::warn("dist", "handshake with ", peer, " failed: expected a proof frame");
     return;
   }
-  if (!verify(opts.cookie, mine, peer, proof->proof.mac)) {
+  if (!verify(opts.cookie, t, dialed ? prover::acceptor : prover::dialer, proof->proof.mac)) {
     log::error("dist", "refused connection from ", peer, ": wrong cookie");
     (void)write_all(sock, encode_refused("wrong cookie"));
     return;
   }
+  if (!dialed && !write_all(sock, encode_proof({prove(opts.cookie, t, prover::acceptor)}))) return;
   deadline.cancel();
   slot.release();
   frames.set_max_frame(opts.max_frame);

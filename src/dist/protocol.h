@@ -24,7 +24,8 @@ struct signal;
 
 namespace panal::dist {
 
-inline constexpr std::uint32_t protocol_version = 1;
+// 2: proofs bind the whole transcript, and the accepting side proves last.
+inline constexpr std::uint32_t protocol_version = 2;
 using challenge = std::array<unsigned char, 32>;
 using digest = std::array<unsigned char, 32>;
 

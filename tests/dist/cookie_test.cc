@@ -9,15 +9,46 @@
 namespace panal::dist {
 namespace {
 
-TEST(Cookie, ProofVerifiesOnlyWithTheSameCookieNonceAndName) {
-  const challenge nonce = random_challenge();
-  const digest mac = prove("secret", nonce, "a@h:1");
-  EXPECT_TRUE(verify("secret", nonce, "a@h:1", mac));
-  EXPECT_FALSE(verify("Secret", nonce, "a@h:1", mac));
-  EXPECT_FALSE(verify("secret", nonce, "b@h:1", mac)) << "a proof is bound to the prover's name";
-  challenge other = nonce;
-  other[0] ^= 1;
-  EXPECT_FALSE(verify("secret", other, "a@h:1", mac)) << "a proof is bound to the challenge";
+TEST(Cookie, AProofVerifiesOnlyInItsOwnTranscript) {
+  const transcript t{random_challenge(), random_challenge(), "a@h:1", "b@h:2"};
+  const digest mac = prove("secret", t, prover::dialer);
+  EXPECT_TRUE(verify("secret", t, prover::dialer, mac));
+  EXPECT_FALSE(verify("Secret", t, prover::dialer, mac));
+  EXPECT_FALSE(verify("secret", t, prover::acceptor, mac)) << "a proof is bound to the direction";
+  transcript u = t;
+  u.dialer_nonce[0] ^= 1;
+  EXPECT_FALSE(verify("secret", u, prover::dialer, mac)) << "bound to the dialer's challenge";
+  u = t;
+  u.acceptor_nonce[31] ^= 1;
+  EXPECT_FALSE(verify("secret", u, prover::dialer, mac)) << "bound to the acceptor's challenge";
+  u = t;
+  u.dialer = "c@h:1";
+  EXPECT_FALSE(verify("secret", u, prover::dialer, mac)) << "bound to the dialer's name";
+  u = t;
+  u.acceptor = "c@h:2";
+  EXPECT_FALSE(verify("secret", u, prover::dialer, mac)) << "bound to the acceptor's name";
+  // Names are length-prefixed: moving bytes from one name to the other
+  // makes another transcript.
+  const transcript v{t.dialer_nonce, t.acceptor_nonce, "ab", "c"}, w{t.dialer_nonce, t.acceptor_nonce, "a", "bc"};
+  EXPECT_NE(prove("secret", v, prover::dialer), prove("secret", w, prover::dialer));
+  // Swapping the roles (a reflection) gives another proof.
+  const transcript r{t.acceptor_nonce, t.dialer_nonce, t.acceptor, t.dialer};
+  EXPECT_FALSE(verify("secret", r, prover::acceptor, mac));
+}
+
+// A fixed vector, so that another implementation can check its bytes
+// (docs/protocol.md 3.3).
+TEST(Cookie, TestVector) {
+  transcript t{{}, {}, "n1@127.0.0.1:7001", "n2@127.0.0.1:7002"};
+  for (int i = 0; i < 32; ++i) {
+    t.dialer_nonce[i] = static_cast<unsigned char>(i);
+    t.acceptor_nonce[i] = static_cast<unsigned char>(0x20 + i);
+  }
+  const digest mac = prove("secret", t, prover::dialer);
+  static const char* hex = "0123456789abcdef";
+  std::string s;
+  for (unsigned char c : mac) s += {hex[c >> 4], hex[c & 15]};
+  EXPECT_EQ(s, "e5e6d0865398343585310ce52a0f7b241f65ecb10e7aee4947b1067dbd722193");
 }
 
 TEST(Cookie, ChallengesAreFresh) { EXPECT_NE(random_challenge(), random_challenge()); }

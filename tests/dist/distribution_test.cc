@@ -3,9 +3,19 @@
 // are tested in tests/cluster with the panal_test_node program.)
 #include "dist/distribution.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include "dist/cookie.h"
+#include "dist/node_name.h"
+#include "dist/protocol.h"
+#include "runtime/process.h"
 #include "runtime/this_process.h"
+#include "wire/frame.h"
 #include "../test_ports.h"
 #include "../test_util.h"
 
@@ -64,6 +74,84 @@ TEST(Distribution, WrongCookieIsRefused) {
   EXPECT_FALSE(r);
   EXPECT_TRUE(a.dist->nodes().empty());
   EXPECT_TRUE(b.dist->nodes().empty());
+}
+
+// A raw TCP peer that speaks the handshake frames by hand (the attacker).
+struct raw_peer {
+  explicit raw_peer(const std::string& node) {
+    auto a = parse_node_name(node);
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(a ? a->port : 0);
+    ::inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    connected = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+  }
+  ~raw_peer() { ::close(fd); }
+  void send(const std::string& bytes) { ASSERT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL), ssize_t(bytes.size())); }
+  // The next frame, or nothing if the peer closed or sent nothing within `wait`.
+  std::optional<decoded> next(clock::duration wait) {
+    const auto until = clock::now() + wait;
+    for (;;) {
+      auto f = frames.next();
+      if (!f || (!*f && closed)) return std::nullopt;
+      if (*f) {
+        auto d = decode(**f);
+        if (!d) return std::nullopt;
+        return std::move(*d);
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now()).count();
+      pollfd p{fd, POLLIN, 0};
+      if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) return std::nullopt;
+      char* buf = frames.prepare(4096);
+      const ssize_t n = ::recv(fd, buf, 4096, 0);
+      if (n <= 0) {
+        closed = true;
+        return std::nullopt;
+      }
+      frames.commit(static_cast<std::size_t>(n));
+    }
+  }
+  int fd = -1;
+  bool connected = false;
+  bool closed = false;
+  wire::frame_reader frames{1 << 20};
+};
+
+// The relay of the security review: a stranger M dials a claiming to be b,
+// dials b under another name offering a's challenge as its own, and hands
+// b's answer to a. A proof must be useless outside the handshake it was
+// made for, so a must refuse M.
+TEST(Distribution, ARelayedProofDoesNotLetAStrangerIn) {
+  node a("a"), b("b");
+  raw_peer to_a(a.name()), to_b(b.name());
+  ASSERT_TRUE(to_a.connected && to_b.connected);
+  to_a.send(encode_hello({protocol_version, b.name(), 7, random_challenge()}));
+  std::optional<decoded> hello_a = to_a.next(test::kWait);
+  ASSERT_TRUE(hello_a && hello_a->kind == frame_kind::hello);
+
+  to_b.send(encode_hello({protocol_version, "m@127.0.0.1:1", 7, hello_a->hello.nonce}));
+  std::optional<decoded> hello_b = to_b.next(test::kWait);
+  ASSERT_TRUE(hello_b && hello_b->kind == frame_kind::hello);
+  // Whatever b proves without M having proved anything (nothing, if b
+  // waits for M's proof first, as it must).
+  digest relayed{};
+  if (auto p = to_b.next(1s); p && p->kind == frame_kind::proof) relayed = p->proof.mac;
+
+  to_a.send(encode_proof({relayed}));
+  // a answers with a refusal and closes; a frame of a live connection
+  // (a tick, the peer list) would mean it let M in as b.
+  bool refused = false;
+  for (;;) {
+    auto f = to_a.next(test::kWait);
+    if (!f) break;
+    ASSERT_TRUE(f->kind == frame_kind::proof || f->kind == frame_kind::refused)
+        << "a accepted the relayed proof: it sent frame kind " << int(f->kind);
+    refused = refused || f->kind == frame_kind::refused;
+  }
+  EXPECT_TRUE(refused && to_a.closed);
+  const auto nodes = a.dist->nodes();
+  EXPECT_EQ(std::count(nodes.begin(), nodes.end(), b.name()), 0);
 }
 
 TEST(Distribution, RemoteMonitorAndLinkSeeTheProcessEnd) {
