@@ -33,17 +33,24 @@ int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   for (long done = 0; done < n;) {
     const long batch = std::min(pipeline, n - done);
+    auto failed = [&](const panal::error& e) {
+      std::fprintf(stderr, "%s after %ld operations: %s\n", op.c_str(), done, e.message.c_str());
+      return 1;
+    };
     if (batch == 1) {
-      auto ok = op == "set" ? (*c)->set(key(done), value).ok() : (*c)->get(key(done)).ok();
-      if (!ok) return 1;
+      if (op == "set") {
+        if (auto r = (*c)->set(key(done), value); !r) return failed(r.err());
+      } else if (auto r = (*c)->get(key(done)); !r) {
+        return failed(r.err());
+      }
     } else if (op == "set") {
       std::vector<std::pair<std::string, std::string>> items;
       for (long i = 0; i < batch; ++i) items.emplace_back(key(done + i), value);
-      if (!(*c)->mset(items)) return 1;
+      if (auto r = (*c)->mset(items); !r) return failed(r.err());
     } else {
       std::vector<std::string> keys;
       for (long i = 0; i < batch; ++i) keys.push_back(key(done + i));
-      if (!(*c)->mget(keys)) return 1;
+      if (auto r = (*c)->mget(keys); !r) return failed(r.err());
     }
     done += batch;
   }

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import panal
@@ -30,8 +31,12 @@ def start_node(name, cookie_file, join=None):
     if join:
         cmd += ["--join", join]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = open(os.path.join(os.path.dirname(cookie_file), name.split("@")[0] + ".log"), "w")
     for line in proc.stdout:  # wait until it is up
+        log.write(line)
         if " up " in line:
+            # From here its log goes to a file (a full pipe would stop the node).
+            threading.Thread(target=lambda: [log.write(x) or log.flush() for x in proc.stdout], daemon=True).start()
             return proc
     raise RuntimeError(f"node {name} did not start")
 
@@ -86,12 +91,15 @@ def main():
                     break
                 time.sleep(0.05)
             print("its supervisor restarted it: data processes now", len(me.groups("mydb")["data"]))
+            back = None
             while time.monotonic() < deadline + 20:
+                # Serving again, once the restarted process has refilled.
                 stats = me.stats("mydb")
-                if len(stats) == 5 and all(s["state"] == "serving" for s in stats):
+                back = next((s for s in stats if s["pid"] != victim and s["keys_in"] > 0), None)
+                if back and len(stats) == 5 and all(s["state"] == "serving" for s in stats):
                     break
                 time.sleep(0.05)
-            back = next(s for s in me.stats("mydb") if s["pid"] not in (victim,) and s["keys_in"] > 0)
+            assert back, "the restarted data process did not refill in time"
             print(f"it refilled its slots from the other copies ({back['keys_in']} keys) and serves again")
             values = db.mget([f"key:{i}" for i in range(10_000)])
             print("all 10,000 keys read back:", values == list(range(10_000)))

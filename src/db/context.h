@@ -2,7 +2,11 @@
 // table, and the distribution (null on a node without a name).
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <string>
 
 namespace panal::registry {
@@ -16,12 +20,22 @@ namespace panal::db {
 
 class routes;
 
+// What one client may make a node hold (docs/protocol.md 11.8).
+struct session_limits {
+  std::uint32_t max_sessions = 1024;         // per node; more are refused (`unavailable`)
+  std::uint32_t max_in_flight = 1024;        // a session's requests sent on and not yet answered
+  std::size_t pause_bytes = 1u << 20;        // answers not yet taken by the client: stop reading above this
+  std::size_t max_output_bytes = 64u << 20;  // ... and close the session above this
+};
+
 struct context {
   registry::pg& groups;
   db::routes& routes;
   dist::distribution* dist = nullptr;
   std::string node;  // this node's name
   std::chrono::milliseconds down_after{4000};  // the node's down-detection time (the default lease)
+  session_limits sessions{};
+  std::shared_ptr<std::atomic<std::uint32_t>> open_sessions = std::make_shared<std::atomic<std::uint32_t>>(0);
 };
 
 // The process on every node that receives maps for the route table

@@ -23,7 +23,12 @@ namespace {
 namespace tp = this_process;
 using steady = std::chrono::steady_clock;
 
+constexpr auto kCheckEvery = std::chrono::milliseconds(100);     // role, majority, leases
 constexpr auto kPlanEvery = std::chrono::milliseconds(50);      // at most one new epoch per this
+// Progress alone (slots filled, synced, served) waits longer: every epoch is
+// a whole map decoded and adopted on every node, and while slots move in
+// bulk one epoch per 50 ms cost more than the moving itself.
+constexpr auto kProgressPlanEvery = std::chrono::milliseconds(400);
 constexpr auto kRecoveryWait = std::chrono::milliseconds(500);  // for members' maps on takeover
 constexpr auto kRestartGrace = std::chrono::seconds(5);         // for a data process's supervisor to restart it
 
@@ -104,7 +109,10 @@ class server_process {
   std::vector<store::serve_report> serves_;
   std::vector<store::lag_report> lags_;
   std::unordered_set<std::uint64_t> reported_;  // members that told this master everything since it took over
-  bool plan_due_ = false;
+  bool plan_due_ = false;      // membership changed: plan within kPlanEvery
+  bool progress_due_ = false;  // only progress reported: within kProgressPlanEvery
+  steady::time_point last_plan_{};
+  steady::time_point last_turn_{};
   bool had_majority_ = true;
   steady::time_point next_plan_{};
   steady::time_point next_check_{};
@@ -126,7 +134,19 @@ void server_process::run() {
     auto wake = next_check_;
     if (phase_ == phase::recovering) wake = std::min(wake, recover_until_);
     if (plan_due_ && leading()) wake = std::min(wake, next_plan_);
+    if (progress_due_ && leading()) wake = std::min(wake, std::max(next_plan_, last_plan_ + kProgressPlanEvery));
     auto m = tp::receive(wake > now ? wake - now : clock::duration::zero());
+    // A turn never waits longer than a check period: a longer gap means this
+    // process was stopped (SIGSTOP, a stall). What arrived since may be old
+    // (frames buffered during the pause make the other nodes look alive), so
+    // learn the newest map again before granting anything.
+    const auto turn = steady::now();
+    if (leading() && last_turn_ != steady::time_point{} && turn - last_turn_ > std::max<clock::duration>(lease_ / 2, 4 * kCheckEvery)) {
+      log::warn("db", "master of '", cfg_.db, "' was stalled for ",
+                std::chrono::duration_cast<std::chrono::milliseconds>(turn - last_turn_).count(),
+                " ms; recovering before it acts");
+      start_recovery();
+    }
     // Up to 256 messages per turn, then the turn's work (flushes, timers).
     for (int n = 0; m; ++n) {
       message& x = *m;
@@ -166,7 +186,7 @@ void server_process::run() {
       else if (now >= recover_until_) ask_members();  // too few answered: ask the rest again
     }
     if (now >= next_check_) {
-      next_check_ = now + std::chrono::milliseconds(100);
+      next_check_ = now + kCheckEvery;
       check_role();
       (void)can_act();
       // Silent members whose leases ran out can go now.
@@ -174,7 +194,11 @@ void server_process::run() {
         if (!mi.present && (mi.dead || now >= mi.lease_until)) plan_due_ = true;
       }
     }
-    if (plan_due_ && leading() && now >= next_plan_) plan();
+    if (leading() && now >= next_plan_ &&
+        (plan_due_ || (progress_due_ && now >= last_plan_ + kProgressPlanEvery))) {
+      plan();
+    }
+    last_turn_ = steady::now();  // (after the turn's own work: only the wait counts)
   }
 }
 
@@ -321,7 +345,10 @@ bool server_process::can_act() {
 }
 
 void server_process::on_lease(const lease_request& r) {
-  if (phase_ == phase::standby) return;
+  // Not while recovering: which process each member was is only known from
+  // the map it adopts (a member restarted meanwhile must be seen as new, and
+  // refilled). Nothing is granted meanwhile anyway; members ask again.
+  if (phase_ != phase::leading) return;
   const auto now = steady::now();
   member_info& mi = members_[r.member];
   const bool in_map = planner_.current().index_of(r.member).has_value();
@@ -388,7 +415,7 @@ void server_process::on_report(member_report& r) {
   for (const fill_done& f : r.filled) fills_.push_back({r.member, f.slot, f.since, f.from_epoch, f.source});
   for (const slot_serving& s : r.serving) serves_.push_back({r.member, s.slot, s.epoch});
   for (const lagging_holder& l : r.lagging) lags_.push_back({l.member, l.slot});
-  if (!r.filled.empty() || !r.serving.empty() || !r.lagging.empty()) plan_due_ = true;
+  if (!r.filled.empty() || !r.serving.empty() || !r.lagging.empty()) progress_due_ = true;
   if (quota_) {
     const auto& sm = planner_.current();
     auto me = sm.index_of(r.member);
@@ -421,8 +448,10 @@ void server_process::on_tokens(const token_request& r) {
 
 void server_process::plan() {
   plan_due_ = false;
+  progress_due_ = false;
   const auto now = steady::now();
   next_plan_ = now + kPlanEvery;
+  last_plan_ = now;
   if (!can_act()) {
     plan_due_ = true;  // wait until we see a majority again (and know the newest map)
     return;

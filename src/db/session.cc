@@ -2,6 +2,8 @@
 
 #include "db/session.h"
 
+#include <algorithm>
+
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
@@ -29,12 +31,22 @@ bool write_all(tcp::socket& sock, const std::string& bytes) {
   return !ec;
 }
 
-constexpr std::uint64_t kRead = 1;     // io_done tag of the socket read
+constexpr std::uint64_t kRead = 1;   // io_done tags
+constexpr std::uint64_t kWrite = 2;
 constexpr std::size_t kReadChunk = 64 * 1024;
 
 // The session: one process that reads requests (the socket read completes
 // into its mailbox), routes each to its slot's primary, and writes the
-// answers back, many per write. Returns when the connection must close.
+// answers back, many per write (the write completes into its mailbox too,
+// so answers keep arriving while the client takes its time).
+//
+// Backpressure: it reads no more requests while its window of requests in
+// flight is full, or while the answers its client has not taken pass
+// `pause_bytes`. The window shrinks when answers are large (it keeps about
+// `pause_bytes` of answers in flight), so a client that pipelines without
+// reading makes the node hold a bounded amount; past `max_output_bytes` of
+// answers it does not take, the session is closed. Returns when the
+// connection must close.
 void run_session(context& ctx, const std::shared_ptr<tcp::socket>& sock, const std::string& db,
                  std::uint64_t client_id, const std::string& rest) {
   if (auto j = ctx.groups.join(client_group(db), tp::self()); !j) return;
@@ -46,15 +58,28 @@ void run_session(context& ctx, const std::shared_ptr<tcp::socket>& sock, const s
       s.close(ignored);
     }
   } close_on_exit{*sock};
-  std::string pending_bytes;
-  requester out(ctx, db, [&pending_bytes](const requester::waiter& w, reply&& rep) {
+  const session_limits lim = ctx.sessions;
+  std::string pending_bytes;                         // answers not yet handed to the socket
+  auto writing = std::make_shared<std::string>();  // the write in progress
+  bool write_busy = false, read_busy = false;
+  std::size_t answer_estimate = 256;  // a decaying maximum of answer sizes
+  requester out(ctx, db, [&](const requester::waiter& w, reply&& rep) {
+    const std::size_t before = pending_bytes.size();
     cp::append_response(pending_bytes, w.id, rep.code, rep.message, rep.found, rep.value);
+    answer_estimate = std::max(pending_bytes.size() - before, answer_estimate - answer_estimate / 64);
   });
+  auto held = [&] { return pending_bytes.size() + (write_busy ? writing->size() : 0); };
+  auto may_take = [&] {
+    const std::size_t window =
+        std::clamp<std::size_t>(lim.pause_bytes / std::max<std::size_t>(answer_estimate, 1), 8, lim.max_in_flight);
+    return out.pending() < window && held() < lim.pause_bytes;
+  };
   auto frames = std::make_shared<wire::frame_reader>(cp::max_frame);
   frames->feed(rest);
 
+  // Decodes and sends on the frames already read, while the window allows.
   auto take_frames = [&]() -> bool {
-    for (;;) {
+    while (may_take()) {
       auto f = frames->next();
       if (!f) {
         log::warn("db", "closing a client connection: ", f.err().message);
@@ -78,26 +103,55 @@ void run_session(context& ctx, const std::shared_ptr<tcp::socket>& sock, const s
       const requester::waiter w{v->id, {}, {}};
       out.submit(std::move(r), &w);
     }
+    return true;
   };
-  auto read_more = [&] {
+  // Takes what is buffered, then reads more if the window still allows.
+  auto pump_reads = [&]() -> bool {
+    if (read_busy) return true;
+    if (!take_frames()) return false;
+    if (!may_take()) return true;
     char* buf = frames->prepare(kReadChunk);
+    read_busy = true;
     io::start([&](auto h) { sock->async_read_some(boost::asio::buffer(buf, kReadChunk), h); }, kRead, frames);
+    return true;
   };
   // False when the connection must close.
   auto handle = [&](message& m) -> bool {
-    if (auto* d = m.get_if<io::io_done>(); d && d->tag == kRead) {
-      if (d->ec) return false;  // the client went away
-      frames->commit(d->bytes);
-      if (!take_frames()) return false;
-      read_more();
-      return true;
+    if (auto* d = m.get_if<io::io_done>()) {
+      if (d->tag == kRead) {
+        read_busy = false;
+        if (d->ec) return false;  // the client went away
+        frames->commit(d->bytes);
+        return true;
+      }
+      if (d->tag == kWrite) {
+        write_busy = false;
+        if (d->ec) return false;
+        if (writing->capacity() > lim.pause_bytes) *writing = std::string();  // after a burst, give it back
+        writing->clear();
+        return true;
+      }
     }
     (void)out.on_message(m);
     return true;
   };
 
-  if (!take_frames()) return;
-  read_more();
+  // Answers (some come at once, from take_frames) go out in one write.
+  auto flush = [&]() -> bool {
+    if (held() > lim.max_output_bytes) {
+      log::warn("db", "closing a client session: ", held(), " bytes of answers it does not read (the limit is ",
+                lim.max_output_bytes, ")");
+      return false;
+    }
+    if (!write_busy && !pending_bytes.empty()) {
+      writing->swap(pending_bytes);
+      write_busy = true;
+      io::start([&](auto h) { boost::asio::async_write(*sock, boost::asio::buffer(*writing), h); }, kWrite, writing);
+    }
+    return true;
+  };
+
+  if (!pump_reads() || !flush()) return;
   for (;;) {
     auto m = tp::receive();
     if (!handle(*m)) return;
@@ -106,10 +160,7 @@ void run_session(context& ctx, const std::shared_ptr<tcp::socket>& sock, const s
       if (!more) break;
       if (!handle(*more)) return;
     }
-    if (pending_bytes.empty()) continue;
-    std::string bytes;
-    bytes.swap(pending_bytes);
-    if (!write_all(*sock, bytes)) return;
+    if (!pump_reads() || !flush()) return;
   }
 }
 
@@ -123,6 +174,15 @@ void serve_client(context& ctx, int fd, std::string first_frame, std::string res
     log::info("db", "refused a client: ", why);
     (void)write_all(*sock, cp::encode_welcome(code, why, node));
   };
+  // Every session counts, from its hello on, against the node's limit.
+  struct session_count {
+    std::atomic<std::uint32_t>& n;
+    ~session_count() { n.fetch_sub(1); }
+  } counted{*ctx.open_sessions};
+  if (counted.n.fetch_add(1) >= ctx.sessions.max_sessions) {
+    return refuse(errc::unavailable, "this node has its maximum of " + std::to_string(ctx.sessions.max_sessions) +
+                                         " client sessions open; retry later or on another node");
+  }
   auto hello = cp::decode(first_frame);
   if (!hello || hello->kind != cp::hello) {
     log::warn("db", "closing a client connection: ", hello ? "expected CLIENT_HELLO" : hello.err().message);
