@@ -39,7 +39,8 @@ def _address(node: str) -> str:
 def cmd_node(args) -> int:
     if "PANAL_LOG" not in os.environ:
         set_log_level("info")  # a node in the foreground tells what it does
-    node = Node(args.name, cookie_file=args.cookie_file, threads=args.threads, spin=args.spin_us * 1e-6)
+    node = Node(args.name, cookie_file=args.cookie_file, threads=args.threads, spin=args.spin_us * 1e-6,
+                max_sessions=args.max_sessions)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -187,6 +188,8 @@ def parser() -> argparse.ArgumentParser:
     n.add_argument("--threads", type=int, default=None, help="scheduler threads (default: one per CPU)")
     n.add_argument("--spin-us", type=float, default=50.0,
                    help="microseconds an idle scheduler thread polls before it sleeps (default 50; 0 saves CPU)")
+    n.add_argument("--max-sessions", type=int, default=1024,
+                   help="TCP client sessions open at once on this node (default 1024; more are refused)")
     n.set_defaults(run=cmd_node)
 
     s = sub.add_parser("status", help="nodes, databases, masters, keys and memory of a cluster")

@@ -25,12 +25,16 @@ class Node:
     owner can read). Use it as a context manager, or call stop(); a new Node
     can be started afterwards in the same interpreter. `spin` (seconds): how
     long an idle scheduler thread polls before it sleeps (lower latency at
-    low load for some CPU while idle; 0: sleep at once).
+    low load for some CPU while idle; 0: sleep at once). `max_sessions`: TCP
+    client sessions open at once on this node (more are refused with
+    `Unavailable`).
     """
 
     def __init__(self, name: str = "nonode@nohost", cookie: str | None = None, cookie_file: str | None = None,
-                 threads: int | None = None, tick: float = 1.0, down_after: float = 4.0, spin: float = 50e-6):
-        self._raw = _core.RawNode(name, cookie, cookie_file, threads, float(tick), float(down_after), float(spin))
+                 threads: int | None = None, tick: float = 1.0, down_after: float = 4.0, spin: float = 50e-6,
+                 max_sessions: int = 1024):
+        self._raw = _core.RawNode(name, cookie, cookie_file, threads, float(tick), float(down_after), float(spin),
+                                  int(max_sessions))
 
     @property
     def name(self) -> str:

@@ -23,7 +23,7 @@ class routes;
 // What one client may make a node hold (docs/protocol.md 11.8).
 struct session_limits {
   std::uint32_t max_sessions = 1024;         // per node; more are refused (`unavailable`)
-  std::uint32_t max_in_flight = 1024;        // a session's requests sent on and not yet answered
+  std::uint32_t max_in_flight = 256;         // a session's requests sent on and not yet answered
   std::size_t pause_bytes = 1u << 20;        // answers not yet taken by the client: stop reading above this
   std::size_t max_output_bytes = 64u << 20;  // ... and close the session above this
 };

@@ -62,7 +62,10 @@ void run_session(context& ctx, const std::shared_ptr<tcp::socket>& sock, const s
   std::string pending_bytes;                         // answers not yet handed to the socket
   auto writing = std::make_shared<std::string>();  // the write in progress
   bool write_busy = false, read_busy = false;
-  std::size_t answer_estimate = 256;  // a decaying maximum of answer sizes
+  // A decaying maximum of answer sizes. It starts high (a window of 8), so
+  // that a client's first burst of GETs of large values is not a large
+  // amount in flight, and opens up over a few hundred small answers.
+  std::size_t answer_estimate = std::max<std::size_t>(lim.pause_bytes / 8, 1);
   requester out(ctx, db, [&](const requester::waiter& w, reply&& rep) {
     const std::size_t before = pending_bytes.size();
     cp::append_response(pending_bytes, w.id, rep.code, rep.message, rep.found, rep.value);

@@ -40,6 +40,9 @@ struct node_options {
   // socket event within that time costs no thread wake-up (lower latency at
   // low load), paid with CPU while idle (docs/runtime.md). Zero: sleep at once.
   clock::duration spin_before_sleep = std::chrono::microseconds(50);
+  // Client sessions open at once on this node; more are refused with
+  // `unavailable` (docs/protocol.md 11.8 has the other per-session bounds).
+  std::uint32_t max_sessions = 1024;
 };
 
 struct server_options {

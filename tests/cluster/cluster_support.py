@@ -24,14 +24,15 @@ def free_port():
 
 
 class Node:
-    def __init__(self, tag, cookie="secret", tick_ms=100, down_ms=1000, log_dir=None, forget_ms=60000, env=None):
+    def __init__(self, tag, cookie="secret", tick_ms=100, down_ms=1000, log_dir=None, forget_ms=60000, env=None,
+                 args=()):
         self.name = f"{tag}@127.0.0.1:{free_port()}"
         self.address = self.name.split("@")[1]
         self.log_path = Path(log_dir) / f"{tag}.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [str(BINARY), "--name", self.name, "--cookie", cookie, "--tick-ms", str(tick_ms),
-             "--down-ms", str(down_ms), "--forget-ms", str(forget_ms)],
+             "--down-ms", str(down_ms), "--forget-ms", str(forget_ms), *args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1,
             env={**os.environ, **(env or {})})
         assert self.read_line(10).startswith("ready"), "node did not start"

@@ -2,7 +2,7 @@
 // (Database commands and the TCP client commands are listed in their branches below.)
 //
 //   panal_test_node --name n1@127.0.0.1:7001 (--cookie C | --cookie-file F)
-//                   [--tick-ms 1000] [--down-ms 4000] [--forget-ms 60000] [--threads 2] [--spin-us 50]
+//                   [--tick-ms 1000] [--down-ms 4000] [--forget-ms 60000] [--threads 2] [--spin-us 50] [--max-sessions 1024]
 //
 // Prints "ready <name>", then answers each command with one line:
 //   connect NODE         -> ok | error <why>
@@ -58,7 +58,7 @@ struct crash_now {};
 
 int main(int argc, char** argv) {
   std::string name, cookie;
-  long tick_ms = 1000, down_ms = 4000, forget_ms = 60000, spin_us = 50;
+  long tick_ms = 1000, down_ms = 4000, forget_ms = 60000, spin_us = 50, max_sessions = 1024;
   unsigned threads = 2;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
@@ -75,6 +75,7 @@ int main(int argc, char** argv) {
     else if (k == "--down-ms") down_ms = std::stol(v);
     else if (k == "--forget-ms") forget_ms = std::stol(v);
     else if (k == "--spin-us") spin_us = std::stol(v);
+    else if (k == "--max-sessions") max_sessions = std::stol(v);
     else if (k == "--threads") threads = static_cast<unsigned>(std::stoul(v));
   }
   if (name.empty() || cookie.empty()) {
@@ -86,7 +87,8 @@ int main(int argc, char** argv) {
                               .tick = std::chrono::milliseconds(tick_ms),
                               .down_after = std::chrono::milliseconds(down_ms),
                               .forget_after = std::chrono::milliseconds(forget_ms),
-                              .spin_before_sleep = std::chrono::microseconds(spin_us)});
+                              .spin_before_sleep = std::chrono::microseconds(spin_us),
+                              .max_sessions = static_cast<std::uint32_t>(max_sessions)});
   if (!started) {
     std::cerr << "error: " << started.err().message << "\n";
     return 1;

@@ -181,3 +181,108 @@ def test_malformed_client_frames_close_that_connection_only(cluster):
                 pass
     ok(a.cmd("rset still working"))
     assert a.cmd("rget still") == "value working"
+
+
+def _rss_mib(node):
+    with open(f"/proc/{node.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_a_client_that_pipelines_without_reading_cannot_grow_the_node(cluster):
+    # The probe of the security review: 1,000 GETs of a 1 MiB value (16 KB
+    # sent), never reading the answers, made a node hold over 1 GiB.
+    import msgpack
+
+    a, = cluster(1)
+    ok(a.cmd("server db"))
+    ok(a.cmd("data db 1"))
+    host, port = address(a).rsplit(":", 1)
+
+    def frame(obj):
+        payload = msgpack.packb(obj, use_bin_type=True)
+        return struct.pack(">I", len(payload)) + payload
+
+    def read_frames(s, count):
+        buf, out = b"", []
+        while len(out) < count:
+            chunk = s.recv(1 << 20)
+            assert chunk, f"connection closed after {len(out)} answers"
+            buf += chunk
+            while len(buf) >= 4 and len(buf) >= 4 + struct.unpack(">I", buf[:4])[0]:
+                n = struct.unpack(">I", buf[:4])[0]
+                out.append(msgpack.unpackb(buf[4:4 + n], raw=False))
+                buf = buf[4 + n:]
+        return out
+
+    big = b"x" * (1 << 20)
+    hello = frame([64, 2, "db", None, 0])
+    assert eventually(lambda: settled([a], 1), timeout=20)
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(hello + frame([66, 1, 2, b"big", big, 0, 0, False]))
+        welcome, answer = read_frames(s, 2)
+        assert welcome[1] == 0 and answer[2] == 0, (welcome, answer)
+
+    base = _rss_mib(a)
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        s.sendall(hello + b"".join(frame([66, 100 + i, 1, b"big", None, 0, 0, False]) for i in range(1000)))
+        # The node works through what it may while nobody reads: another
+        # client is served meanwhile, and its memory stays near where it was.
+        peak = base
+        for _ in range(40):
+            assert a.cmd(f"rconnect {address(a)} db").startswith("ok")
+            ok(a.cmd("rset probe alive"))
+            peak = max(peak, _rss_mib(a))
+        print(f"node RSS {base:.0f} MiB before, at most {peak:.0f} MiB while 1,000 GETs of 1 MiB were not read")
+        assert peak - base < 64, (base, peak)
+        # Nothing was lost: reading now, every answer comes, complete.
+        answers = read_frames(s, 1001)[1:]
+        assert [x[1] for x in answers] == list(range(100, 1100))
+        assert all(x[2] == 0 and x[4] and len(x[5]) == len(big) for x in answers)
+
+
+def test_sessions_beyond_the_nodes_limit_are_refused_and_the_rest_served(cluster):
+    import msgpack
+
+    a, = cluster(1, args=("--max-sessions", "20"))
+    ok(a.cmd("server db"))
+    ok(a.cmd("data db 1"))
+    assert eventually(lambda: settled([a], 1), timeout=20)
+    host, port = address(a).rsplit(":", 1)
+    payload = msgpack.packb([64, 2, "db", None, 0], use_bin_type=True)
+    hello = struct.pack(">I", len(payload)) + payload
+
+    def welcome(s):
+        head = b""
+        while len(head) < 4:
+            chunk = s.recv(4 - len(head))
+            assert chunk, "closed without a WELCOME"
+            head += chunk
+        body = b""
+        while len(body) < struct.unpack(">I", head)[0]:
+            body += s.recv(4096)
+        return msgpack.unpackb(body, raw=False)
+
+    sockets = []
+    try:
+        codes = []
+        for _ in range(25):
+            s = socket.create_connection((host, int(port)), timeout=10)
+            sockets.append(s)
+            s.sendall(hello)
+            codes.append(welcome(s)[1])
+        assert codes[:20] == [0] * 20, codes
+        assert codes[20:] == [28] * 5, codes  # unavailable: retryable
+        for s in sockets[20:]:
+            assert s.recv(1) == b"", "a refused session is closed"
+        # Closing sessions makes room again.
+        for s in sockets[:10]:
+            s.close()
+        assert eventually(lambda: a.cmd(f"rconnect {address(a)} db").startswith("ok"), timeout=10)
+        ok(a.cmd("rset room again"))
+    finally:
+        for s in sockets:
+            s.close()
