@@ -136,8 +136,15 @@ std::span<const holder> slot_map::holders(std::uint32_t slot) const {
   return {holders_.data() + offsets_[slot], offsets_[slot + 1] - offsets_[slot]};
 }
 
+// W is capped by the members of the map, not by the slot's holders: a
+// member that is only unreachable stays in the map until its lease runs
+// out, and a primary cut off from the others must then fail its writes, not
+// acknowledge them with its own copy alone (a partition test lost such a
+// write). It shrinks only when members leave the map, or there are fewer
+// members than W.
 std::uint32_t slot_map::write_quorum(std::uint32_t slot) const {
-  const auto n = static_cast<std::uint32_t>(holders(slot).size());
+  (void)slot;
+  const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(replicas_, members_.size()));
   return std::max<std::uint32_t>(1, std::min(write_acks_, n));
 }
 

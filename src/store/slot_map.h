@@ -88,7 +88,8 @@ class slot_map {
   // data); the primary itself when the slot starts empty (nothing to sync);
   // else no_primary (the new primary syncs from every other holder).
   std::uint32_t handover(std::uint32_t slot) const { return handover_[slot]; }
-  // Acknowledgements a write needs, the primary's included: min(W, holders).
+  // Acknowledgements a write needs, the primary's included: min(W, replicas,
+  // members of the map), whatever the slot's holders (see the .cc).
   std::uint32_t write_quorum(std::uint32_t slot) const;
   // The position of `member` among the slot's holders, or -1.
   int position(std::uint32_t slot, std::uint32_t member) const;

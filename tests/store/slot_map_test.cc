@@ -78,7 +78,7 @@ TEST(SlotMap, NoMembersNoOwners) {
   EXPECT_EQ(m.primary(3), slot_map::no_primary);
 }
 
-TEST(SlotMap, ReplicasAreCappedByMembersAndTheQuorumByHolders) {
+TEST(SlotMap, ReplicasAndTheQuorumAreCappedByMembers) {
   auto m = slot_map::build(64, 3, 2, 1, members(ids(2)), {});
   for (std::uint32_t s = 0; s < 64; ++s) {
     EXPECT_EQ(m.holders(s).size(), 2u);
@@ -86,6 +86,15 @@ TEST(SlotMap, ReplicasAreCappedByMembersAndTheQuorumByHolders) {
   }
   auto one = slot_map::build(64, 3, 2, 1, members(ids(1)), {});
   EXPECT_EQ(one.write_quorum(0), 1u);
+  // Members that are only absent (unreachable, their leases not run out)
+  // still count: a primary left alone with its own copy cannot reach W.
+  auto alone = members(ids(3));
+  alone[1].eligible = alone[2].eligible = false;
+  auto cut = slot_map::build(64, 3, 2, 1, alone, {});
+  for (std::uint32_t s = 0; s < 64; ++s) {
+    EXPECT_EQ(cut.holders(s).size(), 1u);
+    EXPECT_EQ(cut.write_quorum(s), 2u);
+  }
 }
 
 TEST(SlotMap, TenThousandKeysSpreadWithinTenPercentOverFiveMembers) {
