@@ -1,5 +1,6 @@
 #include "wire/frame.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace panal::wire {
@@ -24,6 +25,18 @@ char* frame_reader::prepare(std::size_t n) {
   if (begin_ > 0 && (begin_ == end_ || begin_ > buf_.size() / 2)) {
     // Move the unread tail to the front so the buffer does not creep.
     std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  // After a large frame, give the memory back: one huge frame must not make
+  // a connection hold a huge buffer for the rest of its life.
+  constexpr std::size_t kKeep = 256 * 1024;
+  const std::size_t wanted = end_ - begin_ + n;
+  if (buf_.capacity() > kKeep && buf_.capacity() > 4 * wanted) {
+    std::vector<char> smaller;
+    smaller.reserve(std::max(wanted, kKeep));
+    smaller.assign(buf_.begin() + static_cast<std::ptrdiff_t>(begin_), buf_.begin() + static_cast<std::ptrdiff_t>(end_));
+    buf_.swap(smaller);
     end_ -= begin_;
     begin_ = 0;
   }

@@ -43,6 +43,8 @@ class frame_reader {
   result<std::optional<std::string_view>> next();
 
   std::size_t buffered() const { return end_ - begin_; }
+  // Bytes the reader holds (after a large frame, given back on the next prepare()).
+  std::size_t capacity() const { return buf_.capacity(); }
   // The bytes received but not yet returned as frames (to hand a stream over).
   std::string_view unread() const { return {buf_.data() + begin_, end_ - begin_}; }
   // Changes the limit for frames not yet returned (e.g. raised after a handshake).

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 
 namespace panal::wire {
@@ -51,6 +52,24 @@ TEST(Frame, IncompleteHeaderOrPayloadWaitsForMore) {
   auto f = r.next();
   ASSERT_TRUE(f && *f);
   EXPECT_EQ(**f, "abc");
+}
+
+TEST(Frame, ALargeFrameDoesNotKeepItsBufferAfterwards) {
+  frame_reader r(16u << 20);
+  const std::string big(4u << 20, 'x');
+  std::string bytes;
+  append_frame(bytes, big);
+  append_frame(bytes, "after");
+  r.feed(bytes);
+  auto f = r.next();
+  ASSERT_TRUE(f && *f);
+  EXPECT_EQ((*f)->size(), big.size());
+  EXPECT_GE(r.capacity(), big.size());
+  std::memcpy(r.prepare(64 * 1024), "tail", 4);  // the next read
+  EXPECT_LE(r.capacity(), 1u << 20) << "the 4 MiB buffer is given back";
+  auto g = r.next();  // what was buffered survives
+  ASSERT_TRUE(g && *g);
+  EXPECT_EQ(**g, "after");
 }
 
 }  // namespace
