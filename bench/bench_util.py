@@ -1,5 +1,5 @@
 """What the benchmark scripts share: free ports, waiting for an idle machine,
-a redis-server pinned to CPU 1."""
+a redis-server pinned to CPU 1, a panal_test_node pinned to a CPU."""
 import contextlib
 import os
 import socket
@@ -38,3 +38,29 @@ def redis_server():
     finally:
         server.kill()
         server.wait()
+
+
+class TestNode:
+    """A panal_test_node (one scheduler thread) pinned to `cpu`, driven by
+    its line commands (tests/cluster/test_node.cc)."""
+
+    def __init__(self, binary, cpu, tag, *args):
+        self.name = f"{tag}@127.0.0.1:{free_port()}"
+        self.address = self.name.split("@")[1]
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", str(cpu), str(binary), "--name", self.name, "--cookie", "bench", "--threads", "1",
+             *args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        assert self.proc.stdout.readline().startswith("ready")
+
+    def cmd(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def stop(self):
+        try:
+            self.cmd("quit")
+            self.proc.wait(timeout=10)
+        except Exception:
+            self.proc.kill()

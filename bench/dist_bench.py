@@ -13,34 +13,13 @@ import statistics
 import subprocess
 from pathlib import Path
 
-from bench_util import free_port, wait_idle
+from bench_util import TestNode, free_port, wait_idle
 
 HERE = Path(__file__).resolve().parent
 
 
 
 
-
-
-class TestNode:
-    def __init__(self, binary, cpu, tag):
-        self.name = f"{tag}@127.0.0.1:{free_port()}"
-        self.proc = subprocess.Popen(
-            ["taskset", "-c", str(cpu), str(binary), "--name", self.name, "--cookie", "bench", "--threads", "1"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
-        assert self.proc.stdout.readline().startswith("ready")
-
-    def cmd(self, line):
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip()
-
-    def stop(self):
-        try:
-            self.cmd("quit")
-            self.proc.wait(timeout=10)
-        except Exception:
-            self.proc.kill()
 
 
 def panal_round_trips(binary, n, pairs):

@@ -23,31 +23,12 @@ import threading
 import time
 from pathlib import Path
 
-from bench_util import free_port, wait_idle
-
-
-class Node:
-    def __init__(self, build, tag):
-        self.name = f"{tag}@127.0.0.1:{free_port()}"
-        self.address = self.name.split("@")[1]
-        self.proc = subprocess.Popen(["taskset", "-c", "1", str(build / "panal_test_node"), "--name", self.name,
-                                      "--cookie", "bench", "--threads", "1", "--tick-ms", "200", "--down-ms", "2000"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True, bufsize=1)
-        assert self.proc.stdout.readline().startswith("ready")
-
-    def cmd(self, line):
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip()
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
+from bench_util import TestNode, wait_idle
 
 
 def cluster(build, opts):
-    nodes = [Node(build, f"b{i}") for i in range(3)]
+    nodes = [TestNode(build / "panal_test_node", 1, f"b{i}", "--tick-ms", "200", "--down-ms", "2000")
+             for i in range(3)]
     for n in nodes[1:]:
         assert n.cmd(f"connect {nodes[0].name}") == "ok"
     assert nodes[0].cmd(f"server db {opts}").startswith("ok")

@@ -96,7 +96,6 @@ class server_process {
   steady::time_point recover_until_{};
   steady::time_point taken_over_at_{};
   std::unordered_map<ref, pid> asked_;  // recovery calls: tag -> member pid
-  std::set<std::uint32_t> answered_nodes_;
   std::unordered_set<pid> answered_;
   std::optional<map_update> best_;
 
@@ -162,7 +161,6 @@ void server_process::run() {
         auto it = asked_.find(cr->tag);
         if (it != asked_.end()) {
           const pid who = it->second;
-          answered_nodes_.insert(who.node);
           answered_.insert(who);
           std::erase_if(asked_, [&](const auto& q) { return q.second == who; });  // its older questions too
           if (auto* u = cr->body.get_if<map_update>(); u && u->db == cfg_.db && u->epoch > 0) {
@@ -219,7 +217,6 @@ void server_process::check_role() {
 void server_process::start_recovery() {
   phase_ = phase::recovering;
   asked_.clear();
-  answered_nodes_.clear();
   answered_.clear();
   best_.reset();
   ask_members();
@@ -256,7 +253,9 @@ bool server_process::heard_enough() const {
   std::set<std::uint32_t> all;
   for (const pid& p : newest->pids) all.insert(p.node);
   std::size_t heard = 0;
-  for (std::uint32_t n : all) heard += answered_nodes_.count(n);
+  std::set<std::uint32_t> answered_nodes;
+  for (const pid& p : answered_) answered_nodes.insert(p.node);
+  for (std::uint32_t n : all) heard += answered_nodes.count(n);
   return heard * 2 > all.size();
 }
 
