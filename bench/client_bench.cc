@@ -1,8 +1,8 @@
 // Store throughput through the TCP client: `n` operations of one kind,
 // `pipeline` at a time (1: each waits for its answer), 16-byte keys,
-// 32-byte values. Prints operations per second.
+// VALUE_BYTES-byte values (default 32). Prints operations per second.
 //
-//   build/release/client_bench ADDRESS DB set|get N PIPELINE
+//   build/release/client_bench ADDRESS DB set|get N PIPELINE [VALUE_BYTES]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -13,7 +13,7 @@
 
 int main(int argc, char** argv) {
   if (argc < 6) {
-    std::fprintf(stderr, "usage: client_bench ADDRESS DB set|get N PIPELINE\n");
+    std::fprintf(stderr, "usage: client_bench ADDRESS DB set|get N PIPELINE [VALUE_BYTES]\n");
     return 2;
   }
   const std::string op = argv[3];
@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
     std::snprintf(k, sizeof k, "key:%012ld", i % 1000000);
     return std::string(k, 16);
   };
-  const std::string value(32, 'v');
+  const std::string value(argc > 6 ? static_cast<std::size_t>(std::atol(argv[6])) : 32, 'v');
   const auto t0 = std::chrono::steady_clock::now();
   for (long done = 0; done < n;) {
     const long batch = std::min(pipeline, n - done);

@@ -3,7 +3,8 @@
 
 Three panal nodes (OS processes, one scheduler thread each) share CPU 1, one
 data process on each; the client (bench/client_bench.cc over the TCP client)
-runs on CPU 0. 16-byte keys, 32-byte values.
+runs on CPU 0. 16-byte keys, 32-byte values (the refill also with larger
+values: --refill-values).
 
 1. SET throughput with replicas=1 against replicas=3, write_acks=2, one at a
    time and 64 in flight; the two settings alternate, each figure the median
@@ -15,6 +16,7 @@ runs on CPU 0. 16-byte keys, 32-byte values.
    keys and bytes (of keys and values) it received, and the reads/s meanwhile.
 
   bench/replication_bench.py BUILD_DIR [--rounds 3] [--keys 1000000]
+                             [--refill-values 32,1000] [--refill-only]
 """
 import argparse
 import statistics
@@ -64,12 +66,12 @@ def throughput(build, opts, n, pipeline):
             x.stop()
 
 
-def refill(build, keys):
+def refill(build, keys, value_bytes):
     nodes = cluster(build, "replicas=3 write_acks=2")
     try:
-        client(build, nodes[0], "set", keys, 64)
+        client(build, nodes[0], "set", keys, 64, value_bytes)
         wait_settled(nodes[0], 3)
-        keys_before, bytes_before = map(int, nodes[0].cmd("moved db").split()[1:])
+        keys_before, bytes_before = map(int, nodes[0].cmd("moved db").split()[1:3])
         reads = {}
 
         def read_meanwhile():
@@ -83,7 +85,7 @@ def refill(build, keys):
         assert nodes[2].cmd("kill_data db 1") == "ok 1"
         reader.start()
         done = wait_settled(nodes[0], 3)
-        keys_after, bytes_after = map(int, nodes[0].cmd("moved db").split()[1:])
+        keys_after, bytes_after = map(int, nodes[0].cmd("moved db").split()[1:3])
         reader.join()
         return done - t0, keys_after - keys_before, bytes_after - bytes_before, reads
     finally:
@@ -96,7 +98,24 @@ def main():
     ap.add_argument("build", type=Path)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--keys", type=int, default=1_000_000)
+    ap.add_argument("--refill-values", default="32,1000", help="value sizes of the refill runs, comma-separated")
+    ap.add_argument("--refill-only", action="store_true")
     args = ap.parse_args()
+    if not args.refill_only:
+        throughputs(args)
+    for value_bytes in map(int, args.refill_values.split(",")):
+        print(f"\nrefill of a restarted data process holding {args.keys:,} keys of {value_bytes}-byte values "
+              f"(R=3, W=2)")
+        for _ in range(args.rounds):
+            wait_idle()
+            secs, moved_keys, moved_bytes, reads = refill(args.build, args.keys, value_bytes)
+            meanwhile = f"{reads['rate']:,.0f}/s" if "rate" in reads else f"failed: {reads.get('error')}"
+            print(f"  {secs:.2f} s until all serve; {moved_keys:,} keys, {moved_bytes / 1e6:.1f} MB received "
+                  f"({moved_keys / secs:,.0f} keys/s, {moved_bytes / secs / 1e6:.1f} MB/s); reads meanwhile "
+                  f"{meanwhile}", flush=True)
+
+
+def throughputs(args):
     print("SET throughput, 3 nodes on CPU 1, client on CPU 0")
     print(f"{'in flight':>9} {'R=1 ops/s':>11} {'R=3,W=2 ops/s':>14} {'ratio':>6}   runs R=1 | R=3")
     for n, pipeline in ((20_000, 1), (300_000, 64)):
@@ -109,14 +128,6 @@ def main():
         a, b = statistics.median(one), statistics.median(three)
         print(f"{pipeline:>9} {a:>11,.0f} {b:>14,.0f} {b / a:>6.2f}   {[round(x) for x in one]} | "
               f"{[round(x) for x in three]}")
-    print(f"\nrefill of a restarted data process holding {args.keys:,} keys (R=3, W=2)")
-    for _ in range(args.rounds):
-        wait_idle()
-        secs, moved_keys, moved_bytes, reads = refill(args.build, args.keys)
-        meanwhile = f"{reads['rate']:,.0f}/s" if "rate" in reads else f"failed: {reads.get('error')}"
-        print(f"  {secs:.2f} s until all serve; {moved_keys:,} keys, {moved_bytes / 1e6:.1f} MB received "
-              f"({moved_keys / secs:,.0f} keys/s, {moved_bytes / secs / 1e6:.1f} MB/s); reads meanwhile "
-              f"{meanwhile}")
 
 
 if __name__ == "__main__":

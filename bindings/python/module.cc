@@ -335,6 +335,8 @@ class py_node {
       d["slots_held"] = st.slots_held;
       d["slots_filling"] = st.slots_filling;
       d["keys_in"] = st.keys_in;
+      d["syncs_agreed"] = st.syncs_agreed;
+      d["syncs_copied"] = st.syncs_copied;
       d["bytes_in"] = st.bytes_in;
       d["keys_out"] = st.keys_out;
       d["bytes_out"] = st.bytes_out;

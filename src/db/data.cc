@@ -34,7 +34,10 @@ using store::version;
 
 constexpr std::uint32_t kUntracked = 0xffffffffu;
 constexpr std::size_t kTransferBytes = 256 * 1024;     // per transfer reply
-constexpr std::size_t kSlotsPerTransfer = 64;          // slots asked in one transfer request
+constexpr std::size_t kSlotsPerTransfer = 64;          // slots asked in one fill request
+// Syncs and fences: most answers are a digest comparison or a fence, a few
+// bytes each (a reply still stops at kTransferBytes of entries).
+constexpr std::size_t kSlotsPerSync = 2048;
 constexpr int kTransfersPerSource = 2;                 // requests in flight per source
 constexpr std::size_t kMaxParked = 65536;              // requests waiting on a key or on tokens
 constexpr std::size_t kMaxBatchBytes = 4u << 20;       // a replicate batch is sent once this big
@@ -138,6 +141,7 @@ struct sync_source {
   store::table::cursor cursor;
   bool in_flight = false;
   bool done = false;
+  bool same = false;             // its digest of the slot was ours: nothing sent
   steady::time_point retry_at{};
   std::unordered_map<std::string, version> seen;  // sync: what it held (for the repair)
 };
@@ -145,6 +149,9 @@ struct sync_source {
 struct sync_job {
   std::vector<sync_source> sources;
   bool handover = false;
+  // Keys this sync changed here: what a `same` source may lack at the end
+  // (it held what we held when it answered, not what others sent since).
+  std::vector<std::string> changed;
 };
 
 class data_process {
@@ -207,7 +214,7 @@ class data_process {
   void on_source_down(const pid& who);
   void pump_transfers();
   void merge(std::uint32_t s, std::vector<wire_entry>& entries, std::vector<wire_log_record>& log,
-             std::unordered_map<std::string, version>* seen);
+             std::unordered_map<std::string, version>* seen, std::vector<std::string>* changed);
 
   // ---- master ----
   void renew_lease();
@@ -291,6 +298,7 @@ class data_process {
 
   // Figures.
   std::uint64_t keys_in_ = 0, bytes_in_ = 0, keys_out_ = 0, bytes_out_ = 0;
+  std::uint64_t syncs_agreed_ = 0, syncs_copied_ = 0;
   std::uint64_t rate_bytes_ = 0;
   steady::time_point rate_since_ = steady::now();
   double rate_ = 0;
@@ -624,20 +632,34 @@ void data_process::finish_sync(std::uint32_t s) {
   if (it != syncs_.end()) {
     // Push back to every ready holder what it lacked, so that each holds
     // every acknowledged write again.
+    auto repair = [&](const pid& to, const store::entry_view& e) {
+      repl_write w;
+      w.slot = s;
+      w.key = std::string(e.key);
+      w.value = std::string(e.value);
+      w.v_epoch = e.version.epoch;
+      w.v_hlc = e.version.hlc;
+      w.tombstone = e.tombstone;
+      enqueue(to, std::move(w), kUntracked);
+    };
     for (sync_source& src : it->second.sources) {
       if (src.purpose != transfer_purpose::sync) continue;
+      // A filling holder gets the whole slot from us by its fill: repairing
+      // it too would send a restarted (empty) member every slot twice.
+      const auto mi = map_->slots.index_of(src.id);
+      const int pos = mi ? map_->slots.position(s, *mi) : -1;
+      if (pos < 0 || !map_->slots.holders(s)[static_cast<std::size_t>(pos)].ready) continue;
+      if (src.same) {
+        for (const std::string& k : it->second.changed) {
+          if (auto e = table_->find(k)) repair(src.who, *e);
+        }
+        continue;
+      }
       store::table::cursor c;
       while (!table_->scan(s, c, ~std::size_t{0}, [&](const store::entry_view& e) {
         auto seen = src.seen.find(std::string(e.key));
         if (seen != src.seen.end() && seen->second >= e.version) return;
-        repl_write w;
-        w.slot = s;
-        w.key = std::string(e.key);
-        w.value = std::string(e.value);
-        w.v_epoch = e.version.epoch;
-        w.v_hlc = e.version.hlc;
-        w.tombstone = e.tombstone;
-        enqueue(src.who, std::move(w), kUntracked);
+        repair(src.who, e);
       })) {
       }
     }
@@ -1115,6 +1137,12 @@ void data_process::on_transfer_request(transfer_request& r) {
         out.parts.push_back(std::move(p));
         continue;
       }
+      if (part.generation == 0 && part.position == 0 && part.digest == table_->digest(s)) {
+        // The new primary holds what we hold: only the write log goes.
+        p.done = p.same = true;
+        out.parts.push_back(std::move(p));
+        continue;
+      }
     }
     if (budget == 0) {  // not reached this time
       out.parts.push_back(std::move(p));
@@ -1129,27 +1157,36 @@ void data_process::on_transfer_request(transfer_request& r) {
     p.generation = c.generation;
     p.position = c.position;
     budget = used >= budget ? 0 : budget - used;
-    if (p.done) {
-      log_.for_slot(s, [&](std::uint64_t client, const store::write_log::record& rec) {
-        p.log.push_back({client, rec.seq, rec.found});
-      });
-    }
     keys_out_ += p.entries.size();
     bytes_out_ += used;
     out.parts.push_back(std::move(p));
+  }
+  // A finished slot takes its write log along (retries answered there too).
+  if (log_.clients() != 0 && purpose != transfer_purpose::fence) {
+    std::unordered_map<std::uint32_t, std::size_t> finished;
+    for (std::size_t i = 0; i < out.parts.size(); ++i) {
+      if (out.parts[i].done && out.parts[i].code == 0) finished.emplace(out.parts[i].slot, i);
+    }
+    if (!finished.empty()) {
+      log_.for_slots([&](std::uint32_t s) { return finished.count(s) != 0; },
+                     [&](std::uint64_t client, const store::write_log::record& rec) {
+                       out.parts[finished.find(rec.slot)->second].log.push_back({client, rec.seq, rec.found});
+                     });
+    }
   }
   tp::send(r.from, std::move(out));
 }
 
 void data_process::merge(std::uint32_t s, std::vector<wire_entry>& entries, std::vector<wire_log_record>& log,
-                         std::unordered_map<std::string, version>* seen) {
+                         std::unordered_map<std::string, version>* seen, std::vector<std::string>* changed) {
   const auto now = steady::now();
   for (wire_entry& e : entries) {
     const version v{e.v_epoch, e.v_hlc};
     clock_.observe(v);
     const std::uint64_t hash = store::key_hash(e.key);
     if (table_->slot_of(hash) != s) continue;  // not of this slot: a confused peer
-    (void)(e.tombstone ? table_->remove(e.key, hash, v, false) : table_->put(e.key, hash, e.value, v, false));
+    auto r = e.tombstone ? table_->remove(e.key, hash, v, false) : table_->put(e.key, hash, e.value, v, false);
+    if (changed != nullptr && r && *r != store::put_outcome::stale) changed->push_back(e.key);
     bytes_in_ += e.key.size() + e.value.size();
     rate_bytes_ += e.key.size() + e.value.size() + 32;
     ++keys_in_;
@@ -1176,7 +1213,7 @@ void data_process::on_transfer_reply(transfer_reply& r) {
         next_retry_ = std::min(next_retry_, later);
         continue;
       }
-      merge(p.slot, p.entries, p.log, nullptr);
+      merge(p.slot, p.entries, p.log, nullptr, nullptr);
       job.cursor = {p.generation, p.position};
       if (p.done) {
         job.done = true;
@@ -1198,9 +1235,15 @@ void data_process::on_transfer_reply(transfer_reply& r) {
       next_retry_ = std::min(next_retry_, later);
       continue;
     }
-    if (src->purpose == transfer_purpose::sync) merge(p.slot, p.entries, p.log, &src->seen);
+    if (src->purpose == transfer_purpose::sync) {
+      src->same = p.same;
+      merge(p.slot, p.entries, p.log, p.same ? nullptr : &src->seen, &it->second.changed);
+    }
     src->cursor = {p.generation, p.position};
-    if (p.done) src->done = true;
+    if (p.done) {
+      src->done = true;
+      if (src->purpose == transfer_purpose::sync) ++(p.same ? syncs_agreed_ : syncs_copied_);
+    }
     const auto& srcs = it->second.sources;
     if (std::all_of(srcs.begin(), srcs.end(), [](const sync_source& x) { return x.done; })) finish_sync(p.slot);
   }
@@ -1263,7 +1306,10 @@ void data_process::pump_transfers() {
         continue;
       }
       auto& v = src.purpose == transfer_purpose::sync ? by_source[src.who].sync : by_source[src.who].fence;
-      if (v.size() < kSlotsPerTransfer && room(src.who)) v.push_back({s, 0, src.cursor.generation, src.cursor.position});
+      if (v.size() < kSlotsPerSync && room(src.who)) {
+        v.push_back({s, 0, src.cursor.generation, src.cursor.position});
+        if (src.cursor.generation == 0 && src.cursor.position == 0) v.back().digest = table_->digest(s);
+      }
     }
   }
   for (auto& [source, p] : by_source) {
@@ -1472,6 +1518,8 @@ stats_reply data_process::stats() const {
   s.keys_out = keys_out_;
   s.bytes_out = bytes_out_;
   s.rate = rate_;
+  s.syncs_agreed = syncs_agreed_;
+  s.syncs_copied = syncs_copied_;
   s.state = draining_ ? "draining"
             : !map_ || me_ < 0 ? "waiting"
             : syncing ? "syncing"

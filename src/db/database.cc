@@ -31,9 +31,14 @@ databases::databases(runtime& rt, context& ctx, pid root) : rt_(rt), ctx_(ctx), 
 
 void databases::serve() {
   if (auto r = tp::register_name(kManager); !r) throw std::runtime_error(r.err().message);
+  // A registered name anyone (a peer node too) can send to: what is not a
+  // call of ours is answered or dropped, never left in the mailbox.
   for (;;) {
-    auto req = tp::receive_as<call_request>();
+    auto m = tp::receive();
+    auto* req = m->get_if<call_request>();
+    if (req == nullptr) continue;
     if (auto* t = req->body.get_if<task>()) tp::reply(*req, t->run());
+    else tp::reply(*req, result<void>(errc::bad_argument, "panal_dbs takes only this node's own requests"));
   }
 }
 

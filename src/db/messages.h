@@ -277,7 +277,11 @@ struct transfer_part {
   bool done = false;
   std::vector<wire_entry> entries;
   std::vector<wire_log_record> log;  // with the last part of a slot
-  MSGPACK_DEFINE(slot, code, generation, position, done, entries, log);
+  // A sync's first request carries the new primary's digest of the slot; a
+  // source whose digest is the same answers `same` (done, no entries).
+  std::uint64_t digest = 0;
+  bool same = false;
+  MSGPACK_DEFINE(slot, code, generation, position, done, entries, log, digest, same);
 };
 
 struct transfer_request {
@@ -327,8 +331,11 @@ struct stats_reply {
   std::uint64_t keys_in = 0, bytes_in = 0;    // received by fills and syncs
   std::uint64_t keys_out = 0, bytes_out = 0;  // sent to fills and syncs
   double rate = 0;                  // bytes/s received over the last second(s)
+  // Slots it synced as a new primary, per source: agreed (equal digests,
+  // nothing copied) or copied.
+  std::uint64_t syncs_agreed = 0, syncs_copied = 0;
   MSGPACK_DEFINE(keys, keys_primary, entries, memory, tombstones, state, member, index, epoch, slots_primary, slots_held,
-                 slots_filling, keys_in, bytes_in, keys_out, bytes_out, rate);
+                 slots_filling, keys_in, bytes_in, keys_out, bytes_out, rate, syncs_agreed, syncs_copied);
 };
 
 // Where a key is: what one data process holds of it (call_request body / reply).

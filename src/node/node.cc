@@ -85,8 +85,17 @@ void tree_lines(runtime& rt, const pid& sup, int depth, std::vector<std::string>
 // Answers "tree" with this node's supervision tree (for `panal status`).
 void status_main(pid root) {
   if (auto r = tp::register_name(kStatus); !r) throw std::runtime_error(r.err().message);
+  // Peers may send anything to a registered name: what is not a call is
+  // dropped at once (a selective receive would keep it forever). A call
+  // with "mailbox" answers the messages waiting here (for tests and views).
   for (;;) {
-    auto req = tp::receive_as<call_request>();
+    auto m = tp::receive();
+    auto* req = m->get_if<call_request>();
+    if (req == nullptr) continue;
+    if (auto* what = req->body.get_if<std::string>(); what && *what == "mailbox") {
+      tp::reply(*req, std::vector<std::string>{"mailbox " + std::to_string(tp::mailbox_size())});
+      continue;
+    }
     std::vector<std::string> lines{"node " + to_string(root)};
     tree_lines(tp::current_runtime(), root, 1, lines);
     tp::reply(*req, std::move(lines));
@@ -140,7 +149,8 @@ result<std::unique_ptr<node>> node::start(node_options options) {
                                                 .down_after = options.down_after,
                                                 .reconnect_every = std::min<clock::duration>(options.tick,
                                                                                              std::chrono::seconds(1)),
-                                                .forget_after = options.forget_after});
+                                                .forget_after = options.forget_after,
+                                                .max_send_queue = options.max_send_queue});
     if (!d) {
       i->rt->stop();
       return d.err();
@@ -340,7 +350,7 @@ std::vector<data_stats> node::stats(const std::string& db) {
     const auto& s = r->get<db::stats_reply>();
     out.push_back({p, s.keys, s.keys_primary, s.memory, s.entries, s.tombstones, s.state, s.index, s.member, s.epoch,
                    s.slots_primary, s.slots_held, s.slots_filling, s.keys_in, s.bytes_in, s.keys_out, s.bytes_out,
-                   s.rate});
+                   s.rate, s.syncs_agreed, s.syncs_copied});
   }
   return out;
 }

@@ -43,6 +43,9 @@ struct node_options {
   // Client sessions open at once on this node; more are refused with
   // `unavailable` (docs/protocol.md 11.8 has the other per-session bounds).
   std::uint32_t max_sessions = 1024;
+  // Bytes queued for one peer node and not yet written: past this the peer
+  // is taken as not reading and the connection is closed (then redialled).
+  std::size_t max_send_queue = 256u << 20;
 };
 
 struct server_options {
@@ -72,6 +75,9 @@ struct data_stats {
   std::uint32_t slots_primary = 0, slots_held = 0, slots_filling = 0;
   std::uint64_t keys_in = 0, bytes_in = 0, keys_out = 0, bytes_out = 0;  // moved by fills and syncs
   double rate = 0;               // bytes/s received by fills and syncs, last second
+  // Slots it brought up to date as a new primary, counted per source:
+  // agreed (the source held the same entries: nothing copied) or copied.
+  std::uint64_t syncs_agreed = 0, syncs_copied = 0;
 };
 
 // A database's slot map as this node holds it.

@@ -36,6 +36,16 @@ std::size_t value_len(const header* h) { return h->value_len_and_flag & ~kTombst
 bool is_tombstone(const header* h) { return (h->value_len_and_flag & kTombstone) != 0; }
 version version_of(const header* h) { return {h->epoch, h->hlc}; }
 
+// One entry's share of its slot's digest.
+std::uint64_t entry_digest(std::uint64_t hash, version v, bool tombstone) {
+  std::uint64_t x = hash ^ (v.hlc * 0x9e3779b97f4a7c15ULL) ^ ((std::uint64_t{v.epoch} << 1 | tombstone) * 0xbf58476d1ce4e5b9ULL);
+  x ^= x >> 31;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 29;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  return x ^ (x >> 32);
+}
+
 entry_view view_of(const header* h) {
   return {std::string_view(key_of(h), h->key_len), std::string_view(key_of(h) + h->key_len, value_len(h)),
           version_of(h), is_tombstone(h)};
@@ -56,6 +66,7 @@ struct table::slot_index {
   std::uint32_t live;
   std::uint32_t generation;  // bumps when the cells move (scan cursors restart)
   std::uint32_t unused;
+  std::uint64_t digest;      // see table::digest
   std::uintptr_t cells[1];
 
   static std::size_t bytes_for(std::uint32_t capacity) {
@@ -120,6 +131,7 @@ table::slot_index* table::grow(std::uint32_t slot, bool check_memory) {
     si->used = old->used;
     si->live = old->live;
     si->generation = old->generation + 1;
+    si->digest = old->digest;
     const std::size_t mask = capacity - 1;
     for (std::uint32_t j = 0; j < old->capacity; ++j) {
       const std::uintptr_t c = old->cells[j];
@@ -149,6 +161,8 @@ result<put_outcome> table::write(std::string_view key, std::uint64_t hash, std::
   header* old = found ? blob_of(si->cells[i]) : nullptr;
   if (old != nullptr && version_of(old) >= v) return put_outcome::stale;
 
+  const std::uint64_t digest_change = entry_digest(hash, v, tombstone) ^
+                                      (old != nullptr ? entry_digest(hash, version_of(old), is_tombstone(old)) : 0);
   const std::size_t need = sizeof(header) + key.size() + value.size();
   if (old != nullptr && usable(old) >= need && usable(old) < need + 64) {
     // Rewrite in place: same key, a value that fits, no waste worth freeing.
@@ -158,6 +172,7 @@ result<put_outcome> table::write(std::string_view key, std::uint64_t hash, std::
     old->value_len_and_flag = static_cast<std::uint32_t>(value.size()) | (tombstone ? kTombstone : 0);
     if (!value.empty()) std::memcpy(reinterpret_cast<char*>(old + 1) + key.size(), value.data(), value.size());
     if (!tombstone) ++si->live, ++live_;
+    si->digest ^= digest_change;
     return put_outcome::updated;
   }
   if (check_memory && max_memory_ != 0) {
@@ -188,6 +203,7 @@ result<put_outcome> table::write(std::string_view key, std::uint64_t hash, std::
     ++used_;
   }
   if (!tombstone) ++si->live, ++live_;
+  si->digest ^= digest_change;
   si->cells[i] = tag_of(hash) | reinterpret_cast<std::uintptr_t>(h);
   return outcome;
 }
@@ -214,6 +230,7 @@ bool table::purge(std::string_view key, std::uint64_t hash, version v) {
   if (!found) return false;
   header* h = blob_of(si->cells[i]);
   if (!is_tombstone(h) || version_of(h) != v) return false;
+  si->digest ^= entry_digest(hash, v, true);
   blob_bytes_ -= usable(h);
   std::free(h);
   // An empty successor ends every probe sequence here: no marker needed.
@@ -276,6 +293,7 @@ void table::for_each(function_ref<void(const entry_view&)> fn) const {
 }
 
 std::size_t table::live_keys(std::uint32_t slot) const { return slots_[slot] ? slots_[slot]->live : 0; }
+std::uint64_t table::digest(std::uint32_t slot) const { return slots_[slot] ? slots_[slot]->digest : 0; }
 std::size_t table::entries(std::uint32_t slot) const { return slots_[slot] ? slots_[slot]->used : 0; }
 
 table::probes table::probe_lengths() const {

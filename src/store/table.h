@@ -15,6 +15,11 @@
 //   (malloc_usable_size); a write that would take it past max_memory is
 //   refused (out_of_memory) before anything changes, unless the caller says
 //   the limit does not apply (replicated writes: the primary checked it).
+// - digest(slot) is the XOR of a 64-bit mix of each entry's key hash,
+//   version and tombstone bit, kept up to date by every change: two tables
+//   whose slot digests are equal hold the same entries in it (a version is
+//   stamped once, with one value), so a new primary syncs in one round trip
+//   a slot its other holders already agree on.
 // - A scan cursor survives writes to the slot: every entry that is in the
 //   slot for the whole scan and is not rewritten during it is visited at
 //   least once (a growth of the slot's index restarts the scan).
@@ -79,6 +84,7 @@ class table {
 
   std::size_t live_keys() const { return live_; }
   std::size_t live_keys(std::uint32_t slot) const;
+  std::uint64_t digest(std::uint32_t slot) const;
   std::size_t entries(std::uint32_t slot) const;
   std::size_t entries() const { return used_; }        // live + tombstones
   std::size_t tombstones() const { return used_ - live_; }

@@ -45,6 +45,15 @@ void write_log::for_slot(std::uint32_t slot, function_ref<void(std::uint64_t, co
   }
 }
 
+void write_log::for_slots(function_ref<bool(std::uint32_t)> wanted,
+                          function_ref<void(std::uint64_t, const record&)> fn) const {
+  for (const auto& [client, c] : clients_) {
+    for (std::size_t i = c.head; i < c.records.size(); ++i) {
+      if (wanted(c.records[i].slot)) fn(client, c.records[i]);
+    }
+  }
+}
+
 void write_log::erase_slots(function_ref<bool(std::uint32_t)> dropped) {
   for (auto& [client, c] : clients_) {
     auto first = c.records.begin() + static_cast<std::ptrdiff_t>(c.head);

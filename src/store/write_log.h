@@ -39,6 +39,10 @@ class write_log {
   std::optional<record> find(std::uint64_t client, std::uint64_t seq) const;
 
   void for_slot(std::uint32_t slot, function_ref<void(std::uint64_t client, const record&)> fn) const;
+  // The records of every slot `wanted` says, in one pass over the log (a
+  // transfer of many slots would otherwise read the whole log per slot).
+  void for_slots(function_ref<bool(std::uint32_t slot)> wanted,
+                 function_ref<void(std::uint64_t client, const record&)> fn) const;
   // Forgets the records of the slots `dropped` says (the slot's data is gone
   // from here: a record without its data would answer a retry wrongly).
   void erase_slots(function_ref<bool(std::uint32_t slot)> dropped);

@@ -3,6 +3,7 @@
 //
 //   panal_test_node --name n1@127.0.0.1:7001 (--cookie C | --cookie-file F)
 //                   [--tick-ms 1000] [--down-ms 4000] [--forget-ms 60000] [--threads 2] [--spin-us 50] [--max-sessions 1024]
+//                   [--max-send-queue-mb 256]
 //
 // Prints "ready <name>", then answers each command with one line:
 //   connect NODE         -> ok | error <why>
@@ -19,6 +20,7 @@
 //                                                      with the echo process registered on NODE)
 //   quit                 -> bye
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -58,7 +60,7 @@ struct crash_now {};
 
 int main(int argc, char** argv) {
   std::string name, cookie;
-  long tick_ms = 1000, down_ms = 4000, forget_ms = 60000, spin_us = 50, max_sessions = 1024;
+  long tick_ms = 1000, down_ms = 4000, forget_ms = 60000, spin_us = 50, max_sessions = 1024, max_send_queue_mb = 256;
   unsigned threads = 2;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
@@ -76,6 +78,7 @@ int main(int argc, char** argv) {
     else if (k == "--forget-ms") forget_ms = std::stol(v);
     else if (k == "--spin-us") spin_us = std::stol(v);
     else if (k == "--max-sessions") max_sessions = std::stol(v);
+    else if (k == "--max-send-queue-mb") max_send_queue_mb = std::stol(v);
     else if (k == "--threads") threads = static_cast<unsigned>(std::stoul(v));
   }
   if (name.empty() || cookie.empty()) {
@@ -88,7 +91,8 @@ int main(int argc, char** argv) {
                               .down_after = std::chrono::milliseconds(down_ms),
                               .forget_after = std::chrono::milliseconds(forget_ms),
                               .spin_before_sleep = std::chrono::microseconds(spin_us),
-                              .max_sessions = static_cast<std::uint32_t>(max_sessions)});
+                              .max_sessions = static_cast<std::uint32_t>(max_sessions),
+                              .max_send_queue = static_cast<std::size_t>(max_send_queue_mb) << 20});
   if (!started) {
     std::cerr << "error: " << started.err().message << "\n";
     return 1;
@@ -343,12 +347,14 @@ int main(int argc, char** argv) {
       std::sort(states.begin(), states.end());
       out << "states";
       for (auto& x : states) out << " " << x;
-    } else if (cmd == "moved") {  // moved DB -> keys and bytes received by fills and syncs, over data processes
-      std::string db;
+    } else if (cmd == "moved") {  // moved DB -> keys and bytes received by fills and syncs, slots
+      std::string db;             // synced by agreement and by copy, over data processes
       in >> db;
-      std::uint64_t keys = 0, bytes = 0;
-      for (auto& st : self.stats(db)) keys += st.keys_in, bytes += st.bytes_in;
-      out << "moved " << keys << " " << bytes;
+      std::uint64_t keys = 0, bytes = 0, agreed = 0, copied = 0;
+      for (auto& st : self.stats(db)) {
+        keys += st.keys_in, bytes += st.bytes_in, agreed += st.syncs_agreed, copied += st.syncs_copied;
+      }
+      out << "moved " << keys << " " << bytes << " " << agreed << " " << copied;
     } else if (cmd == "slots") {  // slots DB -> slots <epoch> <moving> <owners digest> <members>
       std::string db;
       in >> db;
@@ -416,6 +422,25 @@ int main(int argc, char** argv) {
       in >> db;
       auto g = self.groups(db);
       out << "groups " << g.servers.size() << " " << g.data.size() << " " << g.clients.size();
+    } else if (cmd == "flood") {  // flood NODE COUNT BYTES: COUNT messages of BYTES to a name nobody has there
+      std::string n;
+      int count = 0;
+      std::size_t bytes = 0;
+      in >> n >> count >> bytes;
+      int sent = 0, refused = 0;
+      for (int i = 0; i < count; ++i) {
+        auto r = d->send_named(n, "nobody", std::string(bytes, 'x'));
+        ++(r ? sent : refused);
+      }
+      out << "flood " << sent << " " << refused;
+    } else if (cmd == "peak_mb") {  // peak_mb -> this process's peak resident memory (VmHWM), MiB
+      std::ifstream status("/proc/self/status");
+      std::string l;
+      long kb = -1;
+      while (std::getline(status, l)) {
+        if (l.rfind("VmHWM:", 0) == 0) kb = std::stol(l.substr(6));
+      }
+      out << "peak_mb " << kb / 1024;
     } else if (cmd == "quit") {
       std::cout << "bye" << std::endl;
       break;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 namespace panal::store {
 namespace {
 
@@ -62,6 +64,11 @@ TEST(WriteLog, RecordsGoWithTheirSlot) {
     ++n;
   });
   EXPECT_EQ(n, 2);
+  std::map<std::uint32_t, int> by_slot;
+  log.add(3, {7, 12, true}, 0, t);
+  log.for_slots([](std::uint32_t s) { return s == 10 || s == 12; },
+                [&](std::uint64_t, const write_log::record& r) { ++by_slot[r.slot]; });
+  EXPECT_EQ(by_slot, (std::map<std::uint32_t, int>{{10, 2}, {12, 1}}));
 }
 
 }  // namespace
