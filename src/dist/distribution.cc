@@ -96,6 +96,10 @@ struct conn_state {
   tcp::socket socket;
   boost::asio::steady_timer watchdog;
   std::atomic<clock::time_point> last_rx{clock::now()};  // read by silence() from any thread
+  // Bytes sent to the writer and not yet taken by it; once past
+  // max_send_queue the connection is given up and nothing more is queued.
+  std::atomic<std::size_t> queued{0};
+  std::atomic<bool> overflowed{false};
   std::string peer;
   std::uint32_t peer_node = 0;
   std::uint32_t peer_incarnation = 0;
@@ -196,6 +200,8 @@ struct distribution::impl final : remote_router, std::enable_shared_from_this<di
   void connection_main(tcp::socket sock, std::optional<std::string> dialed, bool counted = false);
   std::atomic<int> handshaking{0};
   void writer_main(std::shared_ptr<conn_state> st);
+  // Queues a frame for the connection's writer, within max_send_queue.
+  bool queue(conn_state& st, const pid& writer, std::string frame);
   void reader_loop(const std::shared_ptr<conn_state>& st, wire::frame_reader& frames);
   void arm_watchdog(const std::shared_ptr<conn_state>& st);
   void connection_lost(conn_state& st);
@@ -234,7 +240,25 @@ void distribution::impl::forward(signal&& s) {
     }
     record(*entry->state, s, true);
   }
-  rt.send(entry->writer, outgoing{std::move(*frame)});
+  queue(*entry->state, entry->writer, std::move(*frame));
+}
+
+bool distribution::impl::queue(conn_state& st, const pid& writer, std::string frame) {
+  if (st.overflowed.load(std::memory_order_relaxed)) return false;
+  const std::size_t n = frame.size();
+  if (st.queued.fetch_add(n, std::memory_order_relaxed) + n > opts.max_send_queue) {
+    st.queued.fetch_sub(n, std::memory_order_relaxed);
+    // Drop this and everything after it (a later message must not overtake
+    // a dropped one), and close: links and monitors across fire.
+    if (!st.overflowed.exchange(true)) {
+      log::warn("dist", "closing the connection to ", st.peer, ": it does not read (", opts.max_send_queue,
+                " bytes queued)");
+      route(rt, signal{sk::exit, {}, writer, {}, exit_reason::error("send queue full")});
+    }
+    return false;
+  }
+  rt.send(writer, outgoing{std::move(frame)});
+  return true;
 }
 
 // ---- connections --------------------------------------------------------------------
@@ -496,6 +520,7 @@ void distribution::impl::writer_main(std::shared_ptr<conn_state> st) {
     if (!m) {
       batch.push_back(tick);  // idle: tell the peer we are alive
     } else if (auto* o = m->get_if<outgoing>()) {
+      st->queued.fetch_sub(o->bytes.size(), std::memory_order_relaxed);
       batch.push_back(std::move(o->bytes));
     }
     // Gather what else is queued into one write.
@@ -504,6 +529,7 @@ void distribution::impl::writer_main(std::shared_ptr<conn_state> st) {
       auto more = tp::receive(clock::duration::zero());
       if (!more) break;
       if (auto* o = more->get_if<outgoing>()) {
+        st->queued.fetch_sub(o->bytes.size(), std::memory_order_relaxed);
         bytes += o->bytes.size();
         batch.push_back(std::move(o->bytes));
       }
@@ -646,7 +672,7 @@ void distribution::impl::controller_main() {
     for (auto& [idx, e] : conns) out.push_back(e.node);
     return out;
   };
-  auto send_frame = [&](const pid& writer, std::string frame) { tp::send(writer, outgoing{std::move(frame)}); };
+  auto send_frame = [&](conn_state& st, const pid& writer, std::string frame) { queue(st, writer, std::move(frame)); };
 
   tp::send_after(opts.reconnect_every, tp::self(), ctl_reconnect{});
   for (;;) {
@@ -704,11 +730,11 @@ void distribution::impl::controller_main() {
         log::info("dist", "connected to node ", r->node);
         // Full mesh: tell the newcomer whom we know, and the others about it.
         auto names = connected_names();
-        send_frame(r->writer, encode_peers(names));
+        send_frame(*r->state, r->writer, encode_peers(names));
         {
           std::shared_lock lock(conns_mutex);
           for (auto& [i, e] : conns) {
-            if (e.node != r->node) send_frame(e.writer, encode_peers({r->node}));
+            if (e.node != r->node) send_frame(*e.state, e.writer, encode_peers({r->node}));
           }
         }
         reply_waiting(r->node, result<void>());
@@ -942,7 +968,9 @@ result<void> distribution::send_named(const std::string& node, const std::string
     return {errc::bad_argument, "a frame of " + std::to_string(frame->size()) + " bytes exceeds the limit of " +
                                     std::to_string(impl_->opts.max_frame)};
   }
-  impl_->rt.send(entry->writer, outgoing{std::move(*frame)});
+  if (!impl_->queue(*entry->state, entry->writer, std::move(*frame))) {
+    return {errc::connection_lost, "the connection to " + node + " is closing: its send queue is full"};
+  }
   return {};
 }
 

@@ -44,6 +44,10 @@ struct dist_options {
   clock::duration forget_after = std::chrono::seconds(60);      // then dial only every slow_reconnect
   clock::duration slow_reconnect = std::chrono::seconds(5);
   std::size_t max_frame = 64u << 20;
+  // Bytes queued for one peer and not yet written: past this the peer is
+  // not reading (stopped, or too slow), and the connection is closed rather
+  // than let the queue grow (its links and monitors fire noconnection).
+  std::size_t max_send_queue = 256u << 20;
 };
 
 // Sent to processes that called monitor_nodes(), by the connection itself:

@@ -48,6 +48,9 @@ struct monitor_req {
   std::string group;
   pid subscriber;
 };
+struct subscribers_req {
+  std::string group;
+};
 struct stop_req {};
 
 }  // namespace
@@ -149,6 +152,7 @@ void pg::impl::scope_main() {
   };
   std::unordered_map<pid, watched> local;
   std::map<std::string, std::vector<pid>> subscribers;
+  std::unordered_map<ref, pid> subscriber_watch;  // our monitors of subscribers (a dead one is forgotten)
   std::unordered_map<std::uint32_t, std::uint64_t> connection_of;  // node -> its current connection
 
   auto notify = [&](const std::string& group, std::vector<pid> joined, std::vector<pid> left) {
@@ -250,13 +254,32 @@ void pg::impl::scope_main() {
         broadcast(pg_leave_msg{l->group, {l->who}});
         notify(l->group, {}, removed);
       } else if (auto* mon = req->body.get_if<monitor_req>()) {
-        subscribers[mon->group].push_back(mon->subscriber);
+        if (!rt.is_local(mon->subscriber)) {
+          tp::reply(*req, result<void>(errc::bad_argument, "only processes of this node can monitor its groups"));
+          continue;
+        }
+        auto& subs = subscribers[mon->group];
+        if (std::find(subs.begin(), subs.end(), mon->subscriber) == subs.end()) {
+          subs.push_back(mon->subscriber);
+          subscriber_watch.emplace(tp::monitor(mon->subscriber), mon->subscriber);
+        }
         tp::reply(*req, result<void>());
+      } else if (auto* q = req->body.get_if<subscribers_req>()) {
+        auto it = subscribers.find(q->group);
+        tp::reply(*req, it == subscribers.end() ? std::size_t{0} : it->second.size());
       } else if (req->body.is<stop_req>()) {
         tp::reply(*req, result<void>());
         return;
       }
     } else if (auto* d = m->get_if<down_msg>()) {
+      if (auto w = subscriber_watch.find(d->monitor); w != subscriber_watch.end()) {
+        subscriber_watch.erase(w);
+        for (auto s = subscribers.begin(); s != subscribers.end();) {
+          std::erase(s->second, d->who);
+          s = s->second.empty() ? subscribers.erase(s) : std::next(s);
+        }
+        continue;
+      }
       auto it = local.find(d->who);
       if (it == local.end() || it->second.monitor != d->monitor) continue;
       for (const std::string& group : it->second.in) {
@@ -370,6 +393,13 @@ result<void> pg::leave(const std::string& group, const pid& p) {
 
 result<void> pg::monitor(const std::string& group, const pid& subscriber) {
   return as_void(impl_->rt.call(impl_->scope, monitor_req{group, subscriber}, std::chrono::seconds(30)));
+}
+
+result<std::size_t> pg::subscribers(const std::string& group) {
+  auto r = impl_->rt.call(impl_->scope, subscribers_req{group}, std::chrono::seconds(30));
+  if (!r) return r.err();
+  if (!r->is<std::size_t>()) return error{errc::malformed, "unexpected answer from the pg scope"};
+  return r->get<std::size_t>();
 }
 
 std::vector<member> pg::members_with_stamps(const std::string& group) const {

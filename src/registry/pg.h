@@ -64,8 +64,11 @@ class pg {
   std::vector<std::string> which_groups() const;
   std::optional<pid> oldest(const std::string& group) const;
 
-  // group_event messages to `subscriber` for every change of `group`.
+  // group_event messages to `subscriber` (a process of this node) for every
+  // change of `group`, until it ends. Subscribing twice counts once.
   result<void> monitor(const std::string& group, const pid& subscriber);
+  // How many live subscribers `group` has on this node.
+  result<std::size_t> subscribers(const std::string& group);
 
   struct impl;
 

@@ -79,6 +79,29 @@ def test_sigstop_is_detected_and_sigcont_recovers(cluster):
     assert eventually(lambda: converged(nodes, "g", 15), timeout=10), [n.members("g") for n in nodes]
 
 
+def test_a_peer_that_stops_reading_cannot_grow_the_senders_memory(cluster):
+    # b is stopped (not yet declared down: down_ms 5 s) while a sends it
+    # 300 MiB: a keeps at most its send queue (32 MiB here), then closes the
+    # connection, and redials once b runs again.
+    a, = cluster(1, down_ms=5000, args=("--max-send-queue-mb", "32"))
+    b, = cluster(1, down_ms=5000)
+    mesh([a, b])
+    before = int(a.cmd("peak_mb").split()[1])
+    b.signal(signal.SIGSTOP)
+    try:
+        sent, refused = map(int, a.cmd(f"flood {b.name} 300 1048576").split()[1:])
+        grown = int(a.cmd("peak_mb").split()[1]) - before
+        print(f"sent {sent}, refused {refused}; peak memory grew {grown} MiB")
+        assert refused > 0, "the queue must stop taking frames for a peer that does not read"
+        assert grown < 120, grown
+        assert eventually(lambda: "does not read" in a.logged(), timeout=5)
+    finally:
+        b.signal(signal.SIGCONT)
+    assert eventually(lambda: b.name in a.nodes() and a.name in b.nodes(), timeout=15), (a.nodes(), b.nodes())
+    assert b.cmd("join after 2") == "ok"
+    assert eventually(lambda: a.members("after")[0] == 2, timeout=10), "the new connection carries messages"
+
+
 def test_wrong_cookie_is_refused_on_both_sides(cluster):
     good = cluster(1, cookie="right")[0]
     bad = cluster(1, cookie="wrong")[0]

@@ -68,6 +68,26 @@ TEST(Embedded, MgetMset) {
   EXPECT_EQ((*got)[2], "v99");
 }
 
+TEST(Embedded, ForeignMessagesToTheNodesServicesAreDroppedAndCallsAnswered) {
+  single s;
+  runtime& rt = s.self->rt();
+  inbox in = rt.open_inbox();
+  for (const char* name : {"panal_status", "panal_dbs"}) {
+    const pid service = rt.whereis(name);
+    ASSERT_TRUE(service) << name;
+    for (int i = 0; i < 1000; ++i) in.send(service, i);
+    // Sent after them from the same sender: answered after they were seen.
+    auto r = in.call(service, std::string("mailbox"), 10s);
+    ASSERT_TRUE(r) << name << ": " << r.err();
+    if (r->is<std::vector<std::string>>()) {
+      EXPECT_EQ(r->get<std::vector<std::string>>(), std::vector<std::string>{"mailbox 0"}) << name;
+    } else {
+      ASSERT_TRUE(r->is<result<void>>()) << name;
+      EXPECT_EQ(r->get<result<void>>().code(), errc::bad_argument) << name;
+    }
+  }
+}
+
 TEST(Embedded, LimitsRefuseAndStoreNothing) {
   single s({.limits = {.max_key_bytes = 8, .max_value_bytes = 16, .max_keys = 3}});
   auto& c = *s.cl;

@@ -83,5 +83,32 @@ TEST(Pg, MonitorsSeeJoinsAndLeaves) {
   EXPECT_EQ(left->left, std::vector<pid>{p});
 }
 
+TEST(Pg, ASubscriberThatEndsIsForgotten) {
+  runtime rt({.threads = 2});
+  auto g = pg::start(rt, nullptr);
+  ASSERT_TRUE(g);
+  inbox in = rt.open_inbox();
+  ASSERT_TRUE((*g)->monitor("watched", in.self()));
+  ASSERT_TRUE((*g)->monitor("watched", in.self()));  // twice counts once
+  std::vector<pid> subs;
+  for (int i = 0; i < 100; ++i) {
+    subs.push_back(sleeper(rt));
+    ASSERT_TRUE((*g)->monitor("watched", subs.back()));
+  }
+  EXPECT_EQ((*g)->subscribers("watched").value(), 101u);
+  // They end; the scope hears of it (its DOWNs come before our next call's
+  // answer only once each exit is done: wait for each through a monitor).
+  for (const pid& p : subs) {
+    const ref r = in.monitor(p);
+    rt.exit(p, exit_reason::kill());
+    auto down = in.receive_if([&](const message& m) { return m.is<down_msg>() && m.get<down_msg>().monitor == r; },
+                              test::kWait);
+    ASSERT_TRUE(down);
+  }
+  EXPECT_TRUE(test::eventually([&] { return (*g)->subscribers("watched").value() == 1u; }));
+  EXPECT_FALSE((*g)->monitor("watched", pid{rt.node() + 1, 5, 1}))
+      << "a process of another node cannot subscribe here";
+}
+
 }  // namespace
 }  // namespace panal::registry
