@@ -19,6 +19,7 @@ class distribution;
 namespace panal::db {
 
 class routes;
+class auth_throttle;
 
 // What one client may make a node hold (docs/protocol.md 11.8).
 struct session_limits {
@@ -36,6 +37,7 @@ struct context {
   std::chrono::milliseconds down_after{4000};  // the node's down-detection time (the default lease)
   session_limits sessions{};
   std::shared_ptr<std::atomic<std::uint32_t>> open_sessions = std::make_shared<std::atomic<std::uint32_t>>(0);
+  std::shared_ptr<auth_throttle> auth;  // slows client-key guessing per address (null: not slowed)
 };
 
 // The process on every node that receives maps for the route table

@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 
+#include "db/auth_throttle.h"
 #include "db/client_protocol.h"
 #include "db/context.h"
 #include "db/messages.h"
@@ -195,11 +196,24 @@ void serve_client(context& ctx, int fd, std::string first_frame, std::string res
   const std::string db = hello->db;
   const auto master = groups.oldest(server_group(db));
   if (!master) return refuse(errc::unknown_db, "no server of database '" + db + "' runs in this cluster");
+  // After a wrong key from this address, attempts from it take turns.
+  boost::system::error_code ec;
+  const std::string address = sock->remote_endpoint(ec).address().to_string();
+  if (ctx.auth) {
+    const auto now = clock::now();
+    auto turn = ctx.auth->admit(address, now);
+    if (!turn) {
+      return refuse(errc::unauthorized, "too many failed client-key attempts from " + address + "; retry later");
+    }
+    if (*turn > now) tp::sleep_for(*turn - now);
+  }
   auto auth = tp::call(*master, auth_request{hello->token}, std::chrono::seconds(5));
   if (!auth || !auth->is<reply>()) return refuse(errc::no_master, "the master of '" + db + "' did not answer; retry");
   if (auto code = static_cast<errc>(auth->get<reply>().code); code != errc::ok) {
+    if (ctx.auth && code == errc::unauthorized) ctx.auth->fail(address, clock::now());
     return refuse(code, auth->get<reply>().message);
   }
+
   std::uint64_t max_key = 0, max_value = 0;
   // The database's limits go with the WELCOME (clients check batches with
   // them): wait a moment for this node's first map of it.

@@ -4,6 +4,7 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -11,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -199,6 +201,22 @@ struct distribution::impl final : remote_router, std::enable_shared_from_this<di
   // `counted`: an incoming connection counted in `handshaking` until its handshake ends.
   void connection_main(tcp::socket sock, std::optional<std::string> dialed, bool counted = false);
   std::atomic<int> handshaking{0};
+  // Incoming connections in their handshake, oldest first: when all slots
+  // are taken, a new connection evicts the oldest of the source address
+  // that holds the most (half-open connections cannot lock others out).
+  struct evict_token {
+    tcp::socket* sock = nullptr;  // null once the handshake is over (its own thread only)
+  };
+  struct pending_handshake {
+    std::uint64_t id;
+    std::string address;
+    boost::asio::io_context* io;
+    std::shared_ptr<evict_token> token;
+  };
+  std::mutex handshakes_mutex;
+  std::deque<pending_handshake> handshakes;
+  std::uint64_t next_handshake = 1;
+  bool evict_one_handshake();
   void writer_main(std::shared_ptr<conn_state> st);
   // Queues a frame for the connection's writer, within max_send_queue.
   bool queue(conn_state& st, const pid& writer, std::string frame);
@@ -289,13 +307,30 @@ result<void> write_all(tcp::socket& sock, const std::string& bytes) {
 void distribution::impl::connection_main(tcp::socket sock, std::optional<std::string> dialed, bool counted) {
   const std::string where = dialed ? *dialed : "an incoming connection";
   struct handshake_slot {
+    impl* self;
     std::atomic<int>* n;
+    std::uint64_t id = 0;
+    std::shared_ptr<evict_token> token;
     void release() {
       if (n) n->fetch_sub(1);
       n = nullptr;
+      if (token) {
+        token->sock = nullptr;
+        std::lock_guard lock(self->handshakes_mutex);
+        std::erase_if(self->handshakes, [&](const pending_handshake& h) { return h.id == id; });
+        token.reset();
+      }
     }
     ~handshake_slot() { release(); }
-  } slot{counted ? &handshaking : nullptr};
+  } slot{this, counted ? &handshaking : nullptr};
+  if (counted) {
+    boost::system::error_code ec;
+    auto address = sock.remote_endpoint(ec).address().to_string();
+    slot.token = std::make_shared<evict_token>(evict_token{&sock});
+    std::lock_guard lock(handshakes_mutex);
+    slot.id = next_handshake++;
+    handshakes.push_back({slot.id, std::move(address), &io::context(), slot.token});
+  }
   // The handshake must finish in time; a silent or slow peer is cut off.
   boost::asio::steady_timer deadline(io::context(), opts.handshake_timeout);
   deadline.async_wait([s = &sock](const boost::system::error_code& ec) {
@@ -584,9 +619,16 @@ void distribution::impl::acceptor_main(int fd) {
       tp::sleep_for(std::chrono::milliseconds(100));
       continue;
     }
-    if (handshaking.load() >= kMaxHandshakes) {
+    // Full: the busiest source address gives up its oldest handshake (the
+    // count drops when that one ends). Past twice the limit (evictions not
+    // done yet): refused.
+    if (handshaking.load() >= kMaxHandshakes && !evict_one_handshake()) {
       log::warn("dist", "refusing a connection: ", kMaxHandshakes, " handshakes already in progress");
       continue;  // `sock` closes here
+    }
+    if (handshaking.load() >= 2 * kMaxHandshakes) {
+      log::warn("dist", "refusing a connection: ", 2 * kMaxHandshakes, " handshakes not yet closed");
+      continue;
     }
     sock.set_option(tcp::no_delay(true));
     // The connection runs on any thread: hand the descriptor over.
@@ -600,6 +642,28 @@ void distribution::impl::acceptor_main(int fd) {
       ::close(conn_fd);
     }
   }
+}
+
+bool distribution::impl::evict_one_handshake() {
+  pending_handshake victim;
+  {
+    std::lock_guard lock(handshakes_mutex);
+    if (handshakes.empty()) return false;
+    std::unordered_map<std::string_view, int> per_address;
+    for (const auto& h : handshakes) ++per_address[h.address];
+    auto busiest = std::max_element(per_address.begin(), per_address.end(),
+                                    [](const auto& a, const auto& b) { return a.second < b.second; });
+    auto it = std::find_if(handshakes.begin(), handshakes.end(),
+                           [&](const pending_handshake& h) { return h.address == busiest->first; });
+    victim = std::move(*it);
+    handshakes.erase(it);
+  }
+  log::debug("dist", "evicting the oldest handshake from ", victim.address, " for a new connection");
+  // Closed on the connection's own thread (its socket is not thread-safe).
+  boost::asio::post(*victim.io, [token = victim.token] {
+    if (token->sock) token->sock->close();
+  });
+  return true;
 }
 
 void distribution::impl::connector_main(std::string node) {

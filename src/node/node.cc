@@ -3,6 +3,7 @@
 #include <msgpack.hpp>
 #include <thread>
 
+#include "db/auth_throttle.h"
 #include "db/cluster_map.h"
 #include "db/context.h"
 #include "db/database.h"
@@ -163,6 +164,7 @@ result<std::unique_ptr<node>> node::start(node_options options) {
   const auto down_after = std::chrono::duration_cast<std::chrono::milliseconds>(options.down_after);
   i->ctx = std::make_unique<db::context>(db::context{*i->groups, i->routes, i->dist.get(), options.name, down_after});
   i->ctx->sessions.max_sessions = options.max_sessions;
+  i->ctx->auth = std::make_shared<db::auth_throttle>();
   auto root = supervisor::start(*i->rt, {.how = strategy::one_for_one, .intensity = 10,
                                          .period = std::chrono::seconds(10), .name = "node"},
                                 {});

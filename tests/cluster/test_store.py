@@ -286,3 +286,65 @@ def test_sessions_beyond_the_nodes_limit_are_refused_and_the_rest_served(cluster
     finally:
         for s in sockets:
             s.close()
+
+
+def test_half_open_connections_cannot_lock_clients_or_nodes_out(cluster):
+    # A slowloris: 100 connections that send two bytes of a frame header and
+    # wait, each replaced as soon as the node closes it (at most 200 new ones
+    # a second, for at most 20 s). Clients and a new node still get in: a
+    # new connection evicts the oldest handshake of the busiest address.
+    import select
+    import threading
+    import time
+    a, b, c = cluster(3)
+    ok(a.cmd("server db"))
+    ok(a.cmd("data db 1"))
+    ok(b.cmd(f"rconnect {address(a)} db"))
+    ok(b.cmd("rset k v"))
+    host, port = address(a).split(":")
+    stop = threading.Event()
+    opened = [0]
+    before = int(a.cmd("peak_mb").split()[1])
+
+    def slowloris():
+        held = []
+        deadline = time.monotonic() + 20
+        while not stop.is_set() and time.monotonic() < deadline and opened[0] < 4000:
+            if held:
+                readable, _, _ = select.select(held, [], [], 0)
+                for s in readable:
+                    try:
+                        gone = s.recv(64) == b""
+                    except OSError:
+                        gone = True
+                    if gone:
+                        held.remove(s)
+                        s.close()
+            if len(held) < 100:
+                try:
+                    s = socket.create_connection((host, int(port)), timeout=2)
+                    s.sendall(b"\x00\x00")
+                    held.append(s)
+                    opened[0] += 1
+                except OSError:
+                    pass
+            time.sleep(0.005)
+        for s in held:
+            s.close()
+
+    attacker = threading.Thread(target=slowloris)
+    attacker.start()
+    try:
+        assert eventually(lambda: opened[0] >= 100, timeout=10)
+        for i in range(10):
+            answer = b.cmd(f"rconnect {address(a)} db")
+            assert answer.startswith("ok"), (i, answer)
+            assert b.cmd("rget k") == "value v", i
+        assert c.cmd(f"connect {a.name}").startswith("ok"), "a node still joins"
+        assert stop.is_set() is False, "the attack ran throughout"
+    finally:
+        stop.set()
+        attacker.join(timeout=30)
+    grown = int(a.cmd("peak_mb").split()[1]) - before
+    print(f"{opened[0]} half-open connections opened; the node's peak memory grew {grown} MiB")
+    assert grown < 64, grown

@@ -133,6 +133,47 @@ def test_tcp_client_and_its_errors(cookie_file):
         panal.connect(f"127.0.0.1:{free_port()}", db="db", timeout=1)
 
 
+def test_wrong_key_guesses_from_one_address_are_slowed(cookie_file):
+    # 30 guesses at once: after the first wrong key, attempts from this
+    # address take turns (one per 250 ms) for at most 2 s; the others are
+    # refused without reaching the master.
+    with panal.Node(node_name("n1"), cookie_file=cookie_file, threads=2) as n:
+        n.start_server("db", ckey="token")
+        n.start_data("db", count=1)
+        address = n.name.split("@")[1]
+        with pytest.raises(panal.Unauthorized):
+            panal.connect(address, db="db", token="first-guess")
+        answers = []
+
+        def guess(i):
+            try:
+                panal.connect(address, db="db", token=f"guess{i}", timeout=10).close()
+                answers.append("in")
+            except panal.Unauthorized as e:
+                answers.append("slowed" if "too many failed" in str(e) else "wrong")
+
+        threads = [threading.Thread(target=guess, args=(i,)) for i in range(30)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+            assert not t.is_alive()
+        print({a: answers.count(a) for a in set(answers)})
+        assert "in" not in answers
+        assert answers.count("wrong") <= 10, answers  # 2 s of turns, 250 ms each
+        assert answers.count("slowed") >= 20, answers
+        # The right key still gets in once its turn comes.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with panal.connect(address, db="db", token="token") as c:
+                    c["k"] = 1
+                break
+            except panal.Unauthorized:
+                assert time.monotonic() < deadline, "the right key never got in"
+                time.sleep(0.1)
+
+
 def test_failover_is_invisible_but_for_latency(cookie_file):
     with panal.Node(node_name("a"), cookie_file=cookie_file, threads=2) as a, \
             panal.Node(node_name("b"), cookie_file=cookie_file, threads=2) as b:
