@@ -3,6 +3,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@ namespace panal {
 
 namespace cp = db::client_protocol;
 using steady = std::chrono::steady_clock;
+constexpr std::size_t kFrameOverhead = 64;  // a request's frame beyond its key and value (ids, op, header)
 
 namespace {
 
@@ -47,13 +49,25 @@ result<int> dial(const std::string& address, std::chrono::milliseconds timeout) 
   if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) {
     return {errc::bad_argument, "cannot resolve " + address};
   }
-  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  const int rc = fd < 0 ? -1 : ::connect(fd, res->ai_addr, res->ai_addrlen);
+  // Non-blocking, so that an address that drops packets costs `timeout`
+  // and not the kernel's minutes of SYN retries.
+  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int rc = fd < 0 ? -1 : ::connect(fd, res->ai_addr, res->ai_addrlen);
   ::freeaddrinfo(res);
-  if (rc != 0) {
-    if (fd >= 0) ::close(fd);
-    return {errc::connection_lost, "cannot connect to " + address + ": " + std::strerror(errno)};
+  if (rc != 0 && fd >= 0 && errno == EINPROGRESS) {
+    pollfd p{fd, POLLOUT, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (ready == 1 && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) rc = 0;
+    else errno = ready == 0 ? ETIMEDOUT : err;
   }
+  if (rc != 0) {
+    const int why = errno;
+    if (fd >= 0) ::close(fd);
+    return {errc::connection_lost, "cannot connect to " + address + ": " + std::strerror(why)};
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   timeval tv{static_cast<long>(timeout.count() / 1000), static_cast<long>(timeout.count() % 1000) * 1000};
@@ -100,31 +114,68 @@ struct remote_client::impl {
   bool closed = false;
   std::mutex write_mutex;  // one writer at a time on the socket
 
-  // Opens a session on the next address that answers. Caller holds `mutex`.
-  result<void> open(std::unique_lock<std::mutex>& lock) {
+  bool opening = false;  // a thread is dialing (without `mutex`): the others wait for it
+
+  // Opens a session on the next address that answers. Caller holds `mutex`;
+  // it is released while dialing, so that other calls (and close()) are not
+  // held up by an address that does not answer: they wait for the outcome
+  // until their own deadline.
+  result<void> open(std::unique_lock<std::mutex>& lock, steady::time_point deadline) {
+    while (opening) {
+      if (!changed.wait_until(lock, deadline, [&] { return !opening; })) {
+        return {errc::timeout, "no session to a node in time (another call is still connecting)"};
+      }
+    }
+    if (fd >= 0) return {};
+    if (closed) return {errc::not_running, "the client is closed"};
+    opening = true;
+    struct done_opening {
+      impl& self;
+      ~done_opening() {
+        self.opening = false;
+        self.changed.notify_all();
+      }
+    } done{*this};
+    const std::size_t first = next_address;
+    // A dead address costs at most 2 s (or the client's timeout), then the next is tried.
+    const auto dial_timeout = std::chrono::milliseconds(std::min<long>(timeout_ms.load(), 2000));
+    lock.unlock();
     error last{errc::connection_lost, "no address to connect to"};
-    for (std::size_t tries = 0; tries < options.addresses.size(); ++tries) {
-      const std::string address = options.addresses[next_address % options.addresses.size()];
-      auto fdr = dial(address, std::chrono::milliseconds(timeout_ms.load()));
+    int s = -1;
+    welcome_info welcome;
+    std::size_t tries = 0;
+    for (; tries < options.addresses.size(); ++tries) {
+      const std::string& address = options.addresses[(first + tries) % options.addresses.size()];
+      auto fdr = dial(address, dial_timeout);
       if (!fdr) {
         last = fdr.err();
-        ++next_address;
         continue;
       }
-      const int s = *fdr;
-      auto welcome = handshake(s);
-      if (!welcome) {
-        ::close(s);
-        if (welcome.code() == errc::unauthorized || welcome.code() == errc::bad_argument) {
-          return welcome.err();  // the same on every node: do not try the others
-        }
-        // unknown_db is one node's view of the registry, which may lag: try the others.
-        last = welcome.err();
-        ++next_address;
-        continue;
+      auto w = handshake(*fdr);
+      if (!w) {
+        ::close(*fdr);
+        last = w.err();
+        if (w.code() == errc::unauthorized || w.code() == errc::bad_argument) break;  // the same on every node
+        continue;  // unknown_db is one node's view of the registry, which may lag: try the others
       }
-      fd = s;
-      node = *welcome;
+      s = *fdr;
+      welcome = std::move(*w);
+      break;
+    }
+    lock.lock();
+    next_address = first + tries;
+    if (s < 0) return last;
+    if (closed) {
+      ::close(s);
+      return {errc::not_running, "the client is closed"};
+    }
+    fd = s;
+    node = std::move(welcome.node);
+    if (welcome.max_key != 0) {
+      max_key = welcome.max_key;
+      max_value = welcome.max_value;
+    }
+    {
       ++session;
       if (reader.joinable()) {
         lock.unlock();
@@ -134,10 +185,13 @@ struct remote_client::impl {
       reader = std::thread([this, s, sess = session] { read_loop(s, sess); });
       return {};
     }
-    return last;
   }
 
-  result<std::string> handshake(int s) {
+  struct welcome_info {
+    std::string node;
+    std::uint64_t max_key = 0, max_value = 0;
+  };
+  result<welcome_info> handshake(int s) {
     if (!send_all(s, cp::encode_hello(options.db, options.token, client_id))) {
       return {errc::connection_lost, "send failed"};
     }
@@ -150,11 +204,7 @@ struct remote_client::impl {
         auto w = cp::decode(**f);
         if (!w || w->kind != cp::welcome) return {errc::malformed, "the node did not answer with WELCOME"};
         if (w->code != 0) return {static_cast<errc>(w->code), w->message};
-        if (w->max_key != 0) {
-          max_key = w->max_key;
-          max_value = w->max_value;
-        }
-        return w->node;
+        return welcome_info{w->node, w->max_key, w->max_value};
       }
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count();
       pollfd p{s, POLLIN, 0};
@@ -230,8 +280,22 @@ struct remote_client::impl {
     } finisher{*this, seqs};
     std::vector<answer> out(ops.size());
     std::vector<answer> last(ops.size());  // the latest retryable answer of each op
-    std::vector<std::size_t> todo(ops.size());
-    for (std::size_t i = 0; i < ops.size(); ++i) todo[i] = i;
+    std::vector<std::size_t> todo;
+    todo.reserve(ops.size());
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      // A request that cannot fit in one frame would only make the node
+      // close the connection (and the retries send it again): refused here.
+      const auto& [kind, key, value] = ops[i];
+      if (key.size() + value.size() + kFrameOverhead > cp::max_frame) {
+        out[i] = {errc::value_too_large,
+                  "a request of " + std::to_string(key.size() + value.size()) + " bytes does not fit in a frame (" +
+                      std::to_string(cp::max_frame) + " bytes)",
+                  false,
+                  {}};
+      } else {
+        todo.push_back(i);
+      }
+    }
     const auto deadline = steady::now() + std::chrono::milliseconds(timeout_ms.load());
     for (int attempt = 0; !todo.empty(); ++attempt) {
       if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100, 5 << std::min(attempt, 5))));
@@ -244,7 +308,7 @@ struct remote_client::impl {
           return out;
         }
         if (fd < 0) {
-          if (auto o = open(lock); !o) {
+          if (auto o = open(lock, deadline); !o) {
             const bool retry = retryable(o.code()) && steady::now() < deadline;
             for (std::size_t i : todo) out[i] = {o.code(), o.err().message, false, {}};
             if (!retry) return out;
@@ -308,7 +372,7 @@ result<std::unique_ptr<remote_client>> remote_client::connect(remote_options opt
   i->options = std::move(options);
   {
     std::unique_lock lock(i->mutex);
-    if (auto o = i->open(lock); !o) return o.err();
+    if (auto o = i->open(lock, steady::now() + i->options.timeout); !o) return o.err();
   }
   return std::unique_ptr<remote_client>(new remote_client(std::move(i)));
 }

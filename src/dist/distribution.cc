@@ -43,6 +43,8 @@ namespace {
 
 constexpr const char* kControllerName = "panal_dist";
 constexpr int kMaxHandshakes = 64;  // unauthenticated connections at once
+// A connector that was refused ends with this reason, then the peer's words.
+const std::string kRefused = "refused: ";
 
 // ---- messages on the wire between controllers ---------------------------------
 
@@ -369,6 +371,10 @@ void distribution::impl::connection_main(tcp::socket sock, std::optional<std::st
     if (!write_all(sock, encode_hello({protocol_version, my_name, rt.incarnation(), mine}))) return;
   }
   auto hello = decode_handshake(*first);
+  if (dialed && hello && hello->kind == frame_kind::refused) {
+    log::error("dist", "node ", *dialed, " refused this node: ", hello->refused.reason);
+    tp::exit(exit_reason::shutdown(kRefused + hello->refused.reason));  // the connector's reason: connect() says why
+  }
   if (!hello || hello->kind != frame_kind::hello) {
     log::warn("dist", "handshake with ", where, " failed: expected a hello frame");
     return;
@@ -403,6 +409,7 @@ void distribution::impl::connection_main(tcp::socket sock, std::optional<std::st
   auto proof = decode_handshake(*second);
   if (proof && proof->kind == frame_kind::refused) {
     log::error("dist", "node ", peer, " refused this node: ", proof->refused.reason);
+    if (dialed) tp::exit(exit_reason::shutdown(kRefused + proof->refused.reason));
     return;
   }
   if (!proof || proof->kind != frame_kind::proof) {
@@ -866,7 +873,17 @@ void distribution::impl::controller_main() {
       for (auto& [node, k] : known) {
         if (k.connector == d->who && k.watch == d->monitor) {
           k.connector = {};
-          if (!connected(node)) reply_waiting(node, result<void>(errc::connection_lost, "cannot connect to " + node));
+          if (connected(node)) continue;
+          const std::string& why = d->reason.detail;
+          if (why.rfind(kRefused, 0) == 0) {
+            // Refused by the peer: the cookie (unauthorized) or the
+            // protocol or name (bad_argument); not worth retrying.
+            const std::string said = why.substr(kRefused.size());
+            reply_waiting(node, result<void>(said == "wrong cookie" ? errc::unauthorized : errc::bad_argument,
+                                             node + " refused this node: " + said));
+          } else {
+            reply_waiting(node, result<void>(errc::connection_lost, "cannot connect to " + node));
+          }
         }
       }
     } else if (auto* p = m->get_if<ctl_peers>()) {

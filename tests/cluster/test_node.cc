@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
       std::string node;
       in >> node;
       auto r = d->connect(node);
-      out << (r ? "ok" : "error " + r.err().message);
+      out << (r ? "ok" : "error " + std::string(to_string(r.code())) + " " + r.err().message);
     } else if (cmd == "nodes") {
       out << "nodes";
       for (auto& n : d->nodes()) out << " " << n;

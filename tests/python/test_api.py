@@ -133,6 +133,59 @@ def test_tcp_client_and_its_errors(cookie_file):
         panal.connect(f"127.0.0.1:{free_port()}", db="db", timeout=1)
 
 
+def black_hole():
+    """A loopback address whose SYNs are dropped: a listener with a full
+    backlog that never accepts."""
+    import socket
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    for _ in range(4):  # fill the accept queue (its length is backlog + 1)
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(listener.getsockname())
+        fillers.append(s)
+    import select
+    probe = socket.socket()
+    probe.setblocking(False)
+    probe.connect_ex(listener.getsockname())
+    fillers.append(probe)
+    _, writable, _ = select.select([], [probe], [], 1.0)
+    assert not writable, "the listener still completes connections: not a black hole"
+    return listener, fillers
+
+
+def test_a_black_holed_address_first_in_the_list_costs_one_dial_timeout(cookie_file):
+    listener, fillers = black_hole()
+    try:
+        hole = "%s:%d" % listener.getsockname()
+        with panal.Node(node_name("n1"), cookie_file=cookie_file, threads=2) as n:
+            n.start_server("db")
+            n.start_data("db", count=1)
+            good = n.name.split("@")[1]
+            result = {}
+
+            def use():
+                try:
+                    with panal.connect([hole, good], db="db", timeout=5) as c:
+                        for i in range(15):
+                            c[f"k{i}"] = i
+                        result["values"] = [c[f"k{i}"] for i in range(15)]
+                except panal.Error as e:
+                    result["error"] = e
+
+            t = threading.Thread(target=use)
+            t.start()
+            t.join(timeout=20)  # 15 calls; the old dial waited minutes on the first address
+            assert not t.is_alive(), "the client hung on the black-holed address"
+            assert result.get("values") == list(range(15)), result
+    finally:
+        for s in fillers:
+            s.close()
+        listener.close()
+
+
 def test_wrong_key_guesses_from_one_address_are_slowed(cookie_file):
     # 30 guesses at once: after the first wrong key, attempts from this
     # address take turns (one per 250 ms) for at most 2 s; the others are
@@ -241,6 +294,30 @@ def test_a_distributed_node_needs_a_cookie_and_a_private_cookie_file(tmp_path):
     with pytest.raises(panal.Unauthorized) as info:
         panal.Node(node_name("x"), cookie_file=str(loose))
     assert "chmod 600" in str(info.value)
+
+
+def test_a_value_over_the_frame_limit_raises_value_too_large_at_once(cookie_file):
+    with panal.Node(node_name("n1"), cookie_file=cookie_file, threads=2) as n:
+        n.start_server("db", max_value_bytes=(60 << 20) - 2048)  # the most a database allows
+        n.start_data("db", count=1)
+        with panal.connect(n.name.split("@")[1], db="db", timeout=5) as c:
+            with pytest.raises(panal.ValueTooLarge) as info:
+                c.set("big", b"x" * (70 << 20))
+            assert "does not fit in a frame" in str(info.value)
+            c["small"] = 1  # the session was not lost
+            assert c["small"] == 1
+
+
+def test_a_wrong_cookie_raises_unauthorized(tmp_path, cookie_file):
+    other = tmp_path / "other"
+    other.write_text("not-the-cookie")
+    other.chmod(0o600)
+    with panal.Node(node_name("good"), cookie_file=cookie_file) as good, \
+            panal.Node(node_name("bad"), cookie_file=str(other)) as bad:
+        with pytest.raises(panal.Unauthorized) as info:
+            bad.connect(good.name)
+        assert "wrong cookie" in str(info.value)
+        assert bad.nodes() == []
 
 
 def test_threads_share_a_client(db):
