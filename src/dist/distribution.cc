@@ -43,6 +43,7 @@ namespace {
 
 constexpr const char* kControllerName = "panal_dist";
 constexpr int kMaxHandshakes = 64;  // unauthenticated connections at once
+constexpr int kMaxSpawnsRunning = 64;  // remote starts at once (a peer's calls cannot pile up processes)
 // A connector that was refused ends with this reason, then the peer's words.
 const std::string kRefused = "refused: ";
 
@@ -203,6 +204,7 @@ struct distribution::impl final : remote_router, std::enable_shared_from_this<di
   // `counted`: an incoming connection counted in `handshaking` until its handshake ends.
   void connection_main(tcp::socket sock, std::optional<std::string> dialed, bool counted = false);
   std::atomic<int> handshaking{0};
+  std::atomic<int> spawns_running{0};  // remote starts (spawn_request) running, each in its own process
   // Incoming connections in their handshake, oldest first: when all slots
   // are taken, a new connection evicts the oldest of the source address
   // that holds the most (half-open connections cannot lock others out).
@@ -819,14 +821,40 @@ void distribution::impl::controller_main() {
         if (!fn) {
           out.code = static_cast<int>(errc::not_found);
           out.error = "no spawnable function '" + s->fn + "' on " + my_name;
-        } else if (auto p = fn(s->args)) {
-          out.ok = true;
-          out.started = *p;
-        } else {
-          out.code = static_cast<int>(p.code());
-          out.error = p.err().message;
+          tp::reply(*req, out);
+          continue;
         }
-        tp::reply(*req, out);
+        if (spawns_running.load() >= kMaxSpawnsRunning) {
+          out.code = static_cast<int>(errc::unavailable);
+          out.error = std::to_string(kMaxSpawnsRunning) + " remote starts already run on " + my_name + "; retry";
+          tp::reply(*req, out);
+          continue;
+        }
+        // Its own process: a start can take long (a drain, a database's
+        // supervisor), and the controller must go on serving connections.
+        ++spawns_running;
+        auto started = tp::spawn([self = shared_from_this(), fn = std::move(fn), args = std::move(s->args),
+                                  from = req->from, tag = req->tag] {
+          struct counted {
+            std::atomic<int>& n;
+            ~counted() { --n; }
+          } c{self->spawns_running};
+          spawn_reply out;
+          if (auto p = fn(args)) {
+            out.ok = true;
+            out.started = *p;
+          } else {
+            out.code = static_cast<int>(p.code());
+            out.error = p.err().message;
+          }
+          tp::send(from, call_reply{tag, out});
+        });
+        if (!started) {
+          --spawns_running;
+          out.code = static_cast<int>(started.code());
+          out.error = started.err().message;
+          tp::reply(*req, out);
+        }
       } else if (req->body.is<ctl_stop>()) {
         std::vector<pid> ends;
         for (auto& [reader, info] : readers) ends.push_back(reader);

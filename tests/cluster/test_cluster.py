@@ -102,6 +102,21 @@ def test_a_peer_that_stops_reading_cannot_grow_the_senders_memory(cluster):
     assert eventually(lambda: a.members("after")[0] == 2, timeout=10), "the new connection carries messages"
 
 
+def test_a_long_remote_start_does_not_hold_up_the_distribution(cluster):
+    # a starts something on b that runs until b is told to release it (as a
+    # drain or a database's start can take long); meanwhile b connects to a
+    # new node and its registry works, then the start answers.
+    a, b, c = cluster(3)
+    mesh([a, b])
+    assert a.cmd(f"hold {b.name}") == "ok"
+    assert b.cmd(f"connect {c.name}") == "ok", "b's distribution was held up by the start"
+    assert b.cmd("join during 1") == "ok"
+    assert eventually(lambda: c.members("during")[0] == 1, timeout=10)
+    assert a.cmd("held") == "running"
+    assert b.cmd("release") == "ok"
+    assert eventually(lambda: a.cmd("held") == "ok", timeout=10)
+
+
 def test_wrong_cookie_is_refused_on_both_sides(cluster):
     good = cluster(1, cookie="right")[0]
     bad = cluster(1, cookie="wrong")[0]

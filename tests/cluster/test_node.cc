@@ -20,7 +20,9 @@
 //                                                      with the echo process registered on NODE)
 //   quit                 -> bye
 #include <chrono>
+#include <atomic>
 #include <fstream>
+#include <thread>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -103,6 +105,17 @@ int main(int argc, char** argv) {
   auto& pg = self.registry();
   std::optional<client> local_client;
   std::unique_ptr<remote_client> remote;
+
+  // A remote start that holds until `release` (for `hold`): while it runs,
+  // the node's distribution must go on serving.
+  std::atomic<bool> released{false};
+  std::atomic<int> held_result{0};  // 0 running, 1 ok, 2 error
+  if (d != nullptr) {
+    d->register_spawn("test.hold", [&](const std::string&) -> result<pid> {
+      for (int i = 0; i < 2000 && !released.load(); ++i) tp::sleep_for(std::chrono::milliseconds(10));
+      return rt.whereis("echo");
+    });
+  }
 
   // The echo server for `ping`, by name.
   (void)rt.spawn([] {
@@ -441,6 +454,18 @@ int main(int argc, char** argv) {
         if (l.rfind("VmHWM:", 0) == 0) kb = std::stol(l.substr(6));
       }
       out << "peak_mb " << kb / 1024;
+    } else if (cmd == "hold") {  // hold NODE: a remote start there that holds until its `release`
+      std::string n;
+      in >> n;
+      held_result = 0;
+      std::thread([d, n, &held_result] { held_result = d->spawn_on(n, "test.hold", "") ? 1 : 2; }).detach();
+      out << "ok";
+    } else if (cmd == "release") {
+      released = true;
+      out << "ok";
+    } else if (cmd == "held") {  // held -> running, ok or error: what the `hold` start answered
+      const int r = held_result.load();
+      out << (r == 0 ? "running" : r == 1 ? "ok" : "error");
     } else if (cmd == "quit") {
       std::cout << "bye" << std::endl;
       break;
