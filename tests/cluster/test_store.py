@@ -244,6 +244,57 @@ def test_a_client_that_pipelines_without_reading_cannot_grow_the_node(cluster):
         assert all(x[2] == 0 and x[4] and len(x[5]) == len(big) for x in answers)
 
 
+def test_a_session_whose_answers_pile_up_past_the_limit_is_closed(cluster):
+    # The window opens over many small answers; then 300 GETs of a 1 MiB
+    # value, never read: the answers in flight pass max_output_bytes (64 MiB)
+    # and the node closes that session (others are served throughout).
+    import msgpack
+
+    a, = cluster(1)
+    ok(a.cmd("server db"))
+    ok(a.cmd("data db 1"))
+    assert eventually(lambda: settled([a], 1), timeout=20)
+    ok(a.cmd(f"rconnect {address(a)} db"))
+    host, port = address(a).rsplit(":", 1)
+
+    def frame(obj):
+        payload = msgpack.packb(obj, use_bin_type=True)
+        return struct.pack(">I", len(payload)) + payload
+
+    def read_frames(s, count):
+        buf, n = b"", 0
+        while n < count:
+            chunk = s.recv(1 << 20)
+            assert chunk, f"connection closed after {n} answers"
+            buf += chunk
+            while len(buf) >= 4 and len(buf) >= 4 + struct.unpack(">I", buf[:4])[0]:
+                buf = buf[4 + struct.unpack(">I", buf[:4])[0]:]
+                n += 1
+
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(frame([64, 2, "db", None, 0]) + frame([66, 1, 2, b"big", b"x" * (1 << 20), 0, 0, False]) +
+                  frame([66, 2, 2, b"small", b"s", 0, 0, False]))
+        read_frames(s, 3)
+        for round in range(4):  # 2,000 small answers, read: the window opens to its maximum
+            s.sendall(b"".join(frame([66, 10 + round * 500 + i, 1, b"small", None, 0, 0, False]) for i in range(500)))
+            read_frames(s, 500)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        s.sendall(b"".join(frame([66, 5000 + i, 1, b"big", None, 0, 0, False]) for i in range(300)))
+        assert eventually(lambda: "bytes of answers it does not read" in a.logged(), timeout=30), a.logged()[-2000:]
+        ok(a.cmd("rset other served"))
+        received = 0
+        while True:  # what was written before the close, then the end
+            try:
+                chunk = s.recv(1 << 20)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            received += len(chunk)
+        print(f"{received / 2**20:.1f} MiB read before the session was closed")
+        assert received < 300 * (1 << 20)
+
+
 def test_sessions_beyond_the_nodes_limit_are_refused_and_the_rest_served(cluster):
     import msgpack
 
