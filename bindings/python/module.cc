@@ -227,7 +227,8 @@ class tcp_client final : public py_client {
 class py_node {
  public:
   py_node(const std::string& name, std::optional<std::string> cookie, std::optional<std::string> cookie_file,
-          std::optional<unsigned> threads, double tick, double down_after, double spin, std::uint32_t max_sessions) {
+          std::optional<unsigned> threads, double tick, double down_after, double spin, std::uint32_t max_sessions,
+          std::size_t max_send_queue) {
     node_options o;
     o.name = name;
     if (cookie_file) {
@@ -240,6 +241,7 @@ class py_node {
     o.down_after = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(down_after));
     o.spin_before_sleep = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(spin));
     o.max_sessions = max_sessions;
+    o.max_send_queue = max_send_queue;
     if (name != "nonode@nohost" && o.cookie.empty()) {
       raise(error{errc::bad_argument, "a distributed node needs a cookie (cookie=... or cookie_file=...)"});
     }
@@ -561,10 +563,10 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<py_node>(m, "RawNode", "The C++ node; see panal.Node.")
       .def(py::init<const std::string&, std::optional<std::string>, std::optional<std::string>, std::optional<unsigned>,
-                    double, double, double, std::uint32_t>(),
+                    double, double, double, std::uint32_t, std::size_t>(),
            py::arg("name"), py::arg("cookie") = py::none(), py::arg("cookie_file") = py::none(),
            py::arg("threads") = py::none(), py::arg("tick") = 1.0, py::arg("down_after") = 4.0,
-           py::arg("spin") = 50e-6, py::arg("max_sessions") = 1024)
+           py::arg("spin") = 50e-6, py::arg("max_sessions") = 1024, py::arg("max_send_queue") = 256u << 20)
       .def("stop", &py_node::stop)
       .def_property_readonly("running", &py_node::running)
       .def_property_readonly("name", &py_node::name)

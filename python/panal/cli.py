@@ -40,7 +40,7 @@ def cmd_node(args) -> int:
     if "PANAL_LOG" not in os.environ:
         set_log_level("info")  # a node in the foreground tells what it does
     node = Node(args.name, cookie_file=args.cookie_file, threads=args.threads, spin=args.spin_us * 1e-6,
-                max_sessions=args.max_sessions)
+                max_sessions=args.max_sessions, max_send_queue=args.max_send_queue_mb << 20)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -190,6 +190,9 @@ def parser() -> argparse.ArgumentParser:
                    help="microseconds an idle scheduler thread polls before it sleeps (default 50; 0 saves CPU)")
     n.add_argument("--max-sessions", type=int, default=1024,
                    help="TCP client sessions open at once on this node (default 1024; more are refused)")
+    n.add_argument("--max-send-queue-mb", type=int, default=256,
+                   help="MiB queued for one peer node before it is taken as not reading and disconnected "
+                        "(default 256)")
     n.set_defaults(run=cmd_node)
 
     s = sub.add_parser("status", help="nodes, databases, masters, keys and memory of a cluster")

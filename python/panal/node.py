@@ -27,14 +27,16 @@ class Node:
     long an idle scheduler thread polls before it sleeps (lower latency at
     low load for some CPU while idle; 0: sleep at once). `max_sessions`: TCP
     client sessions open at once on this node (more are refused with
-    `Unavailable`).
+    `Unavailable`). `max_send_queue`: bytes queued for one peer node and not
+    yet written; past it the peer is taken as not reading and the connection
+    is closed (then redialled).
     """
 
     def __init__(self, name: str = "nonode@nohost", cookie: str | None = None, cookie_file: str | None = None,
                  threads: int | None = None, tick: float = 1.0, down_after: float = 4.0, spin: float = 50e-6,
-                 max_sessions: int = 1024):
+                 max_sessions: int = 1024, max_send_queue: int = 256 << 20):
         self._raw = _core.RawNode(name, cookie, cookie_file, threads, float(tick), float(down_after), float(spin),
-                                  int(max_sessions))
+                                  int(max_sessions), int(max_send_queue))
 
     @property
     def name(self) -> str:
