@@ -79,27 +79,54 @@ result<pid> databases::joined(result<pid> started, const std::string& group) {
   return {errc::start_failed, to_string(*started) + " did not join " + group + " in time"};
 }
 
-result<databases::role_sups> databases::ensure(const std::string& db) {
-  if (auto it = dbs_.find(db); it != dbs_.end()) {
-    // Still there? (Its supervisor may have given up.)
-    auto kids = supervisor::which_children(rt_, root_);
-    if (kids) {
-      for (auto& k : *kids) {
-        if (k.id == "db:" + db && k.child) return it->second;
-      }
-    }
-    dbs_.erase(it);
+struct databases::roster {
+  mutable std::mutex mutex;  // read by the role supervisor's own supervisor when it (re)starts it
+  std::map<std::string, child_spec> children;
+
+  std::vector<child_spec> specs() const {
+    std::lock_guard lock(mutex);
+    std::vector<child_spec> out;
+    for (auto& [id, spec] : children) out.push_back(spec);
+    return out;
   }
-  // Roles restart up to 10 times in 10 s before their supervisor gives up.
-  const supervisor_flags roles{.how = strategy::one_for_one, .intensity = 10, .period = std::chrono::seconds(10)};
-  auto spec = child_spec::supervisor(
-      "db:" + db, {.how = strategy::one_for_one, .intensity = 3, .period = std::chrono::seconds(10), .name = "db:" + db},
-      {child_spec::supervisor("server", {roles.how, roles.intensity, roles.period, "db:" + db + "/server"}, {}),
-       child_spec::supervisor("data", {roles.how, roles.intensity, roles.period, "db:" + db + "/data"}, {}),
-       child_spec::supervisor("client", {roles.how, roles.intensity, roles.period, "db:" + db + "/client"}, {})});
-  auto sup = supervisor::start_child(rt_, root_, std::move(spec));
-  if (!sup) return sup.err();
-  auto kids = supervisor::which_children(rt_, *sup);
+  void put(const child_spec& spec) {
+    std::lock_guard lock(mutex);
+    children.insert_or_assign(spec.id, spec);
+  }
+  void erase(const std::string& id) {
+    std::lock_guard lock(mutex);
+    children.erase(id);
+  }
+};
+
+result<databases::role_sups> databases::ensure(const std::string& db) {
+  auto& rs = rosters_[db];
+  if (!rs.server) {
+    rs = {std::make_shared<roster>(), std::make_shared<roster>(), std::make_shared<roster>()};
+  }
+  pid sup;
+  if (auto kids = supervisor::which_children(rt_, root_); kids) {
+    for (auto& k : *kids) {
+      if (k.id == "db:" + db && k.child) sup = k.child;
+    }
+  }
+  if (!sup) {
+    // Roles restart up to 10 times in 10 s before their supervisor gives up;
+    // then db:<name> restarts it (with its roster), at most 3 times in 10 s.
+    auto role = [&](const std::string& id, const std::shared_ptr<roster>& r) {
+      const supervisor_flags flags{strategy::one_for_one, 10, std::chrono::seconds(10), "db:" + db + "/" + id};
+      child_spec spec = child_spec::supervisor(id, flags, {});
+      spec.start = [flags, r] { return supervisor::start_link(flags, r->specs()); };
+      return spec;
+    };
+    auto spec = child_spec::supervisor(
+        "db:" + db, {.how = strategy::one_for_one, .intensity = 3, .period = std::chrono::seconds(10), .name = "db:" + db},
+        {role("server", rs.server), role("data", rs.data), role("client", rs.client)});
+    auto started = supervisor::start_child(rt_, root_, std::move(spec));
+    if (!started) return started.err();
+    sup = *started;
+  }
+  auto kids = supervisor::which_children(rt_, sup);
   if (!kids) return kids.err();
   role_sups r;
   for (auto& k : *kids) {
@@ -107,8 +134,16 @@ result<databases::role_sups> databases::ensure(const std::string& db) {
     if (k.id == "data") r.data = k.child;
     if (k.id == "client") r.client = k.child;
   }
-  dbs_[db] = r;
+  if (!r.server || !r.data || !r.client) {
+    return {errc::not_running, "the supervisors of '" + db + "' are restarting; retry"};
+  }
   return r;
+}
+
+result<pid> databases::start_role(const pid& sup, roster& r, const child_spec& spec) {
+  auto p = supervisor::start_child(rt_, sup, spec);
+  if (p) r.put(spec);
+  return p;
 }
 
 result<pid> databases::start_server_here(const server_config& config) {
@@ -118,9 +153,8 @@ result<pid> databases::start_server_here(const server_config& config) {
   auto sups = ensure(config.db);
   if (!sups) return sups.err();
   context* ctx = &ctx_;
-  return joined(supervisor::start_child(rt_, sups->server, child_spec::worker("server", [ctx, config] {
-                                          server_main(*ctx, config);
-                                        })),
+  return joined(start_role(sups->server, *rosters_[config.db].server,
+                           child_spec::worker("server", [ctx, config] { server_main(*ctx, config); })),
                 server_group(config.db));
 }
 
@@ -132,9 +166,9 @@ result<std::vector<pid>> databases::start_data_here(const std::string& db, unsig
   for (unsigned i = 0; i < count; ++i) {
     // The index is the member's identity: a restart keeps it.
     const std::uint32_t index = ++next_index_[db];
-    auto p = joined(supervisor::start_child(rt_, sups->data,
-                                            child_spec::worker("data" + std::to_string(index),
-                                                               [ctx, db, index] { data_main(*ctx, db, index); })),
+    auto p = joined(start_role(sups->data, *rosters_[db].data,
+                               child_spec::worker("data" + std::to_string(index),
+                                                  [ctx, db, index] { data_main(*ctx, db, index); })),
                     data_group(db));
     if (!p) return p.err();
     started.push_back(*p);
@@ -149,18 +183,20 @@ result<pid> databases::start_client_here(const std::string& db, const std::strin
   auto sups = ensure(db);
   if (!sups) return sups.err();
   context* ctx = &ctx_;
-  return joined(supervisor::start_child(rt_, sups->client,
-                                        child_spec::worker("client:" + name,
-                                                           [ctx, db, name] { client_main(*ctx, db, name); })),
+  return joined(start_role(sups->client, *rosters_[db].client,
+                           child_spec::worker("client:" + name, [ctx, db, name] { client_main(*ctx, db, name); })),
                 client_group(db));
 }
 
 result<void> databases::remove_data_here(const std::string& db, std::uint32_t index) {
-  auto it = dbs_.find(db);
-  if (it == dbs_.end()) return {errc::not_found, "no database '" + db + "' on this node"};
+  auto it = rosters_.find(db);
+  if (it == rosters_.end()) return {errc::not_found, "no database '" + db + "' on this node"};
   const std::string id = "data" + std::to_string(index);
-  if (auto t = supervisor::terminate_child(rt_, it->second.data, id); !t) return t;
-  return supervisor::delete_child(rt_, it->second.data, id);
+  it->second.data->erase(id);  // gone for good: a restart of the supervisor must not bring it back
+  auto sups = ensure(db);
+  if (!sups) return sups.err();
+  if (auto t = supervisor::terminate_child(rt_, sups->data, id); !t) return t;
+  return supervisor::delete_child(rt_, sups->data, id);
 }
 
 result<pid> databases::stop_data(const std::string& db, unsigned count, clock::duration timeout) {

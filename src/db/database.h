@@ -5,7 +5,10 @@
 //
 // Data processes are numbered per node and database (data1, data2, ...);
 // the number is part of the member's identity, so the restart of data2 is
-// data2 again and takes back exactly its slots.
+// data2 again and takes back exactly its slots. Each role supervisor starts
+// its children from the database's roster (what was started here and not
+// stopped), so when one gives up and its own supervisor restarts it, every
+// role process comes back as the same member: none is lost on escalation.
 //
 // Thread-safety: all members may be called from any thread or process.
 // The work is done, one request at a time, by a manager process registered
@@ -16,11 +19,13 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "db/server.h"
 #include "runtime/runtime.h"
+#include "supervision/child_spec.h"
 
 namespace panal::db {
 
@@ -58,12 +63,19 @@ class databases {
   struct role_sups {
     pid server, data, client;
   };
+  struct roster;  // the role processes a role supervisor (re)starts with
+  struct rosters {
+    std::shared_ptr<roster> server, data, client;
+  };
+  // The database's supervisors (started if need be), as they are now.
   result<role_sups> ensure(const std::string& db);
+  // Starts `spec` under `sup` and keeps it in `r` (not if it fails to start).
+  result<pid> start_role(const pid& sup, roster& r, const child_spec& spec);
 
   runtime& rt_;
   context& ctx_;
   pid root_;
-  std::map<std::string, role_sups> dbs_;                  // the manager process only
+  std::map<std::string, rosters> rosters_;                // the manager process only
   std::map<std::string, std::uint32_t> next_index_;       // per database
 };
 

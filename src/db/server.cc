@@ -119,8 +119,14 @@ class server_process {
 };
 
 void server_process::run() {
-  if (!ctx_.groups.local_members(servers_).empty()) {
-    throw std::runtime_error("a server of '" + cfg_.db + "' already runs on this node");
+  for (const pid& other : ctx_.groups.local_members(servers_)) {
+    // The server before us may have ended and not yet left the group (this
+    // is its restart): only a live one is another server.
+    const ref watch = tp::monitor(other);
+    auto down = tp::receive_if(
+        [&](const message& m) { return m.is<down_msg>() && m.get<down_msg>().monitor == watch; },
+        std::chrono::milliseconds(200));
+    if (!down) throw std::runtime_error("a server of '" + cfg_.db + "' already runs on this node");
   }
   if (auto j = ctx_.groups.monitor(servers_, self_); !j) throw std::runtime_error(j.err().message);
   if (auto j = ctx_.groups.join(servers_, self_); !j) throw std::runtime_error(j.err().message);

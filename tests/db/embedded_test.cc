@@ -9,6 +9,12 @@
 #include "runtime/this_process.h"
 #include "../test_util.h"
 
+
+
+
+
+
+
 namespace panal {
 namespace {
 
@@ -259,6 +265,47 @@ TEST(Embedded, MsetChecksEveryItemBeforeItStoresAny) {
   std::vector<std::pair<std::string, std::string>> items{{"a", "1"}, {"b", "2"}, {"c", std::string(17, 'x')}};
   EXPECT_EQ(s.cl->mset(items).code(), errc::value_too_large);
   EXPECT_FALSE(*s.cl->exists("a")) << "nothing of a refused batch is stored";
+}
+
+}  // namespace
+}  // namespace panal
+
+namespace panal {
+namespace {
+
+// Kills the one process of `which` (servers or data) and waits for its
+// restart to join its group; false if none came back in time.
+bool kill_and_wait(node& n, runtime& rt, bool data) {
+  auto now = [&] {
+    auto g = n.groups("db");
+    return data ? g.data : g.servers;
+  };
+  auto before = now();
+  if (before.size() != 1) return false;
+  rt.exit(before[0], exit_reason::kill());
+  return test::eventually([&] {
+    auto after = now();
+    return after.size() == 1 && after[0] != before[0];
+  });
+}
+
+TEST(Embedded, RoleProcessesComeBackAsTheSameMembersWhenTheirSupervisorGivesUp) {
+  single s({}, 1);
+  runtime& rt = s.self->rt();
+  ASSERT_TRUE(s.cl->set("k", "v"));
+  // 12 kills in a row: the role supervisor (10 restarts in 10 s) gives up
+  // at the 11th; db:db restarts it, with its roster, so the process is back.
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE(kill_and_wait(*s.self, rt, true)) << "data kill " << i;
+  EXPECT_TRUE(test::eventually([&] { return s.cl->set("k1", "v1").ok(); })) << s.cl->set("k1", "v1").err();
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE(kill_and_wait(*s.self, rt, false)) << "server kill " << i;
+  auto st = s.self->stats("db");
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_EQ(st[0].index, 1u) << "the same member (data1), not a new one";
+  // The client and the database work, and more data processes can start.
+  EXPECT_TRUE(test::eventually([&] { return s.cl->set("k2", "v2").ok(); })) << s.cl->set("k2", "v2").err();
+  auto more = s.self->start_data("db", {}, 1);
+  ASSERT_TRUE(more) << more.err();
+  EXPECT_TRUE(test::eventually([&] { return s.self->stats("db").size() == 2; }));
 }
 
 }  // namespace
