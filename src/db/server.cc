@@ -380,8 +380,11 @@ void server_process::on_lease(const lease_request& r) {
     watch(mi);
   }
   mi.index = r.index;
-  if (r.draining && !mi.draining) {
-    mi.draining = true;
+  // The member says whether it drains: a recovery guesses it from the map
+  // (not eligible), which also fits a member that was only away; a guess
+  // never corrected kept a restarted only member out of its slots.
+  if (r.draining != mi.draining) {
+    mi.draining = r.draining;
     plan_due_ = true;
   }
   if (!published_ || published_->pids.empty()) plan_due_ = true;

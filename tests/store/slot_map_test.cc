@@ -374,3 +374,33 @@ TEST(Planner, ASlotWithEveryCopyLostStartsOverOnItsTargets) {
 
 }  // namespace
 }  // namespace panal::store
+
+namespace panal::store {
+namespace {
+
+TEST(Planner, AnOnlyMemberRestartedWhileItsSlotsRefillGetsThemBackEmpty) {
+  // One data member (R=1): it restarts (refill) but no other holder can fill
+  // it, so its slots must start over empty on it, with it as primary.
+  auto xs = ids(1);
+  planner p(slot_map(64, 3, 2));
+  ASSERT_TRUE(p.step(all_present(xs)));
+  plan_input restarted;
+  restarted.members.push_back({xs[0], true, false, true, false});
+  p.step(restarted);
+  p.step(restarted);
+  for (std::uint32_t s = 0; s < 64; ++s) {
+    ASSERT_EQ(primary_id(p.current(), s), xs[0]) << "slot " << s;
+  }
+  // The same after the master changed: a new planner from that map.
+  planner q(p.current());
+  plan_input again;
+  again.members.push_back({xs[0], false, false, false, true});  // restarting: absent, in its grace
+  q.step(again);
+  q.step(restarted);
+  for (std::uint32_t s = 0; s < 64; ++s) {
+    ASSERT_EQ(primary_id(q.current(), s), xs[0]) << "slot " << s << " after a new master";
+  }
+}
+
+}  // namespace
+}  // namespace panal::store
