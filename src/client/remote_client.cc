@@ -60,7 +60,7 @@ result<int> dial(const std::string& address, std::chrono::milliseconds timeout) 
     int err = 0;
     socklen_t len = sizeof err;
     if (ready == 1 && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) rc = 0;
-    else errno = ready == 0 ? ETIMEDOUT : err;
+    else if (ready >= 0) errno = ready == 0 ? ETIMEDOUT : err;  // ready < 0: poll's own errno stands
   }
   if (rc != 0) {
     const int why = errno;

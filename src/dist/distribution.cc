@@ -44,8 +44,10 @@ namespace {
 constexpr const char* kControllerName = "panal_dist";
 constexpr int kMaxHandshakes = 64;  // unauthenticated connections at once
 constexpr int kMaxSpawnsRunning = 64;  // remote starts at once (a peer's calls cannot pile up processes)
-// A connector that was refused ends with this reason, then the peer's words.
+// A connector that was refused ends with this reason, then the peer's words;
+// a refusal for the cookie is told apart by its words (connect(): unauthorized).
 const std::string kRefused = "refused: ";
+constexpr const char* kWrongCookie = "wrong cookie";
 
 // ---- messages on the wire between controllers ---------------------------------
 
@@ -420,7 +422,7 @@ void distribution::impl::connection_main(tcp::socket sock, std::optional<std::st
   }
   if (!verify(opts.cookie, t, dialed ? prover::acceptor : prover::dialer, proof->proof.mac)) {
     log::error("dist", "refused connection from ", peer, ": wrong cookie");
-    (void)write_all(sock, encode_refused("wrong cookie"));
+    (void)write_all(sock, encode_refused(kWrongCookie));
     return;
   }
   if (!dialed && !write_all(sock, encode_proof({prove(opts.cookie, t, prover::acceptor)}))) return;
@@ -745,7 +747,6 @@ void distribution::impl::controller_main() {
     for (auto& [idx, e] : conns) out.push_back(e.node);
     return out;
   };
-  auto send_frame = [&](conn_state& st, const pid& writer, std::string frame) { queue(st, writer, std::move(frame)); };
 
   tp::send_after(opts.reconnect_every, tp::self(), ctl_reconnect{});
   for (;;) {
@@ -803,11 +804,11 @@ void distribution::impl::controller_main() {
         log::info("dist", "connected to node ", r->node);
         // Full mesh: tell the newcomer whom we know, and the others about it.
         auto names = connected_names();
-        send_frame(*r->state, r->writer, encode_peers(names));
+        queue(*r->state, r->writer, encode_peers(names));
         {
           std::shared_lock lock(conns_mutex);
           for (auto& [i, e] : conns) {
-            if (e.node != r->node) send_frame(*e.state, e.writer, encode_peers({r->node}));
+            if (e.node != r->node) queue(*e.state, e.writer, encode_peers({r->node}));
           }
         }
         reply_waiting(r->node, result<void>());
@@ -907,7 +908,7 @@ void distribution::impl::controller_main() {
             // Refused by the peer: the cookie (unauthorized) or the
             // protocol or name (bad_argument); not worth retrying.
             const std::string said = why.substr(kRefused.size());
-            reply_waiting(node, result<void>(said == "wrong cookie" ? errc::unauthorized : errc::bad_argument,
+            reply_waiting(node, result<void>(said == kWrongCookie ? errc::unauthorized : errc::bad_argument,
                                              node + " refused this node: " + said));
           } else {
             reply_waiting(node, result<void>(errc::connection_lost, "cannot connect to " + node));
