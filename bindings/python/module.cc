@@ -394,10 +394,19 @@ class py_node {
   }
 
   // Crashes a process (fault injection): a pid string, "<db>/server" (the
-  // master) or "<db>/data" (one data process). Returns the pid it crashed.
+  // master), "<db>/data" (one data process), or one of the node's own
+  // processes by name: "dist", "listener", "pg", "status". Returns the pid.
   std::string kill(const std::string& what) {
     node& n = self();
     std::optional<pid> target = parse_pid(what);
+    if (!target && what.find('/') == std::string::npos && !what.empty()) {
+      // Killed outright: the controller traps exits (its supervisor's
+      // shutdown closes its connections), and a crash must not be a message.
+      if (const pid p = n.rt().whereis("panal_" + what)) {
+        n.rt().exit(p, exit_reason::kill());
+        return to_string(p);
+      }
+    }
     if (!target) {
       const auto slash = what.rfind('/');
       if (slash != std::string::npos) {

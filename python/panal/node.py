@@ -124,8 +124,11 @@ class Node:
         return self._raw.supervision(node or "")
 
     def kill(self, pid_or_role: str) -> str:
-        """Crashes a process, for experiments: a pid, "db/server" (the master) or
-        "db/data" (a data process). Its supervisor restarts it. Returns the pid."""
+        """Crashes a process, for experiments: a pid, "db/server" (the master),
+        "db/data" (a data process), or one of the node's own processes: "dist"
+        (the distribution controller), "listener" (the port's acceptor), "pg"
+        (the group registry's scope), "status". Its supervisor restarts it.
+        Returns the pid."""
         return self._raw.kill(pid_or_role)
 
     def stop(self) -> None:

@@ -18,6 +18,7 @@
 #include <optional>
 #include <set>
 #include <shared_mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "dist/codec.h"
@@ -28,6 +29,7 @@
 #include "runtime/process.h"
 #include "runtime/scheduler.h"
 #include "runtime/this_process.h"
+#include "supervision/supervisor.h"
 #include "util/log.h"
 #include "wire/frame.h"
 
@@ -42,6 +44,7 @@ using sk = signal::kind;
 namespace {
 
 constexpr const char* kControllerName = "panal_dist";
+constexpr const char* kListenerName = "panal_listener";
 constexpr int kMaxHandshakes = 64;  // unauthenticated connections at once
 constexpr int kMaxSpawnsRunning = 64;  // remote starts at once (a peer's calls cannot pile up processes)
 // A connector that was refused ends with this reason, then the peer's words;
@@ -155,6 +158,7 @@ struct conn_entry {
   pid writer;
   std::shared_ptr<conn_state> state;
   bool initiated_here = false;
+  std::uint64_t id = 0;  // its number (node_up.connection)
 };
 
 struct distribution::impl final : remote_router, std::enable_shared_from_this<distribution::impl> {
@@ -164,8 +168,19 @@ struct distribution::impl final : remote_router, std::enable_shared_from_this<di
   dist_options opts;
   node_address addr;
   std::string my_name;
-  pid controller;
-  int listen_fd = -1;
+  int listen_fd = -1;  // owned here: a restarted listener takes it up again
+  std::atomic<bool> stopped{false};
+  pid controller() const { return rt.whereis(kControllerName); }
+
+  // The controller's state, kept out of the process so that a restarted
+  // controller carries on with it. Only the (one) controller touches it.
+  struct known_node {
+    clock::time_point last_up;
+    clock::time_point next_try{};
+    pid connector;  // non-null while a connection attempt runs
+    ref watch;      // the controller's monitor on it
+  };
+  std::map<std::string, known_node> known;
 
   mutable std::shared_mutex conns_mutex;
   std::unordered_map<std::uint32_t, conn_entry> conns;  // by node index
@@ -201,7 +216,8 @@ struct distribution::impl final : remote_router, std::enable_shared_from_this<di
 
   // Processes.
   void controller_main();
-  void acceptor_main(int fd);
+  void close_all();  // the controller's last work when its supervisor stops it
+  void acceptor_main();
   void connector_main(std::string node);
   // `counted`: an incoming connection counted in `handshaking` until its handshake ends.
   void connection_main(tcp::socket sock, std::optional<std::string> dialed, bool counted = false);
@@ -447,7 +463,7 @@ void distribution::impl::connection_main(tcp::socket sock, std::optional<std::st
   } guard{this, st};
 
   // The controller numbers accepted connections in the order it accepts them.
-  auto accepted = tp::call(controller, ctl_conn_ready{peer, st->peer_incarnation, tp::self(), st->writer, st,
+  auto accepted = tp::call(controller(), ctl_conn_ready{peer, st->peer_incarnation, tp::self(), st->writer, st,
                                                       dialed.has_value()},
                            opts.handshake_timeout);
   if (!accepted || accepted->get<std::uint64_t>() == 0) return;
@@ -541,7 +557,7 @@ void distribution::impl::reader_loop(const std::shared_ptr<conn_state>& st, wire
         break;
       }
       case frame_kind::peers:
-        tp::send(controller, ctl_peers{std::move(d->peers.nodes)});
+        tp::send(controller(), ctl_peers{std::move(d->peers.nodes)});
         break;
       case frame_kind::refused:
         log::error("dist", "node ", st->peer, " refused this node: ", d->refused.reason);
@@ -620,8 +636,20 @@ void distribution::impl::connection_lost(conn_state& st) {
 
 // ---- listener and connector ----------------------------------------------------------
 
-void distribution::impl::acceptor_main(int fd) {
-  tcp::acceptor acceptor(io::context(), tcp::v4(), fd);
+void distribution::impl::acceptor_main() {
+  if (auto named = tp::register_name(kListenerName); !named) throw std::runtime_error(named.err().message);
+  // The listening socket outlives this process: when it ends (killed, or
+  // its supervisor stops it) it lets go of the descriptor without closing
+  // it, and the listener that replaces it accepts on the same port.
+  struct borrowed {
+    tcp::acceptor a;
+    ~borrowed() {
+      boost::system::error_code ignored;
+      a.cancel(ignored);
+      (void)a.release(ignored);
+    }
+  } held{tcp::acceptor(io::context(), tcp::v4(), listen_fd)};
+  tcp::acceptor& acceptor = held.a;
   for (;;) {
     tcp::socket sock(io::context());
     auto [ec, n] = io::await([&](auto h) { acceptor.async_accept(sock, h); });
@@ -706,20 +734,25 @@ void distribution::impl::connector_main(std::string node) {
 // ---- the controller ---------------------------------------------------------------------
 
 void distribution::impl::controller_main() {
+  if (auto named = tp::register_name(kControllerName); !named) throw std::runtime_error(named.err().message);
+  // Its supervisor's shutdown arrives as a message, so that the connections
+  // close with it; a kill (fault injection) leaves them to the next controller.
   tp::trap_exit(true);
-  struct known_node {
-    clock::time_point last_up;
-    clock::time_point next_try{};
-    pid connector;  // non-null while a connection attempt runs
-    ref watch;      // our monitor on it
-  };
-  std::map<std::string, known_node> known;
+  const pid parent = tp::parent();
   std::map<std::string, std::vector<call_request>> waiting;  // connect() callers
   struct reader_info {
     std::string node;
     ref watch;  // only DOWNs of our own monitors count: a peer cannot forge one
   };
-  std::map<pid, reader_info> readers;                        // connection reader -> node
+  std::map<pid, reader_info> readers;  // connection reader -> node
+  // A controller that replaces one takes over its connections and connectors.
+  {
+    std::shared_lock lock(conns_mutex);
+    for (auto& [idx, e] : conns) readers[e.reader] = {e.node, tp::monitor(e.reader)};
+  }
+  for (auto& [node, k] : known) {
+    if (k.connector) k.watch = tp::monitor(k.connector);
+  }
 
   auto reply_waiting = [&](const std::string& node, const result<void>& outcome) {
     auto it = waiting.find(node);
@@ -768,6 +801,7 @@ void distribution::impl::controller_main() {
       } else if (auto* r = req->body.get_if<ctl_conn_ready>()) {
         const std::uint32_t idx = node_index(r->node);
         bool accept = true;
+        std::uint64_t number = 0;
         std::shared_ptr<conn_state> replaced;
         pid replaced_reader;
         {
@@ -787,10 +821,11 @@ void distribution::impl::controller_main() {
               replaced = it->second.state;
               replaced_reader = it->second.reader;
             }
-            conns[idx] = conn_entry{r->node, r->incarnation, r->reader, r->writer, r->state, r->initiated_here};
+            number = next_connection.fetch_add(1);
+            conns[idx] = conn_entry{r->node, r->incarnation, r->reader, r->writer, r->state, r->initiated_here, number};
           }
         }
-        tp::reply(*req, accept ? next_connection.fetch_add(1) : std::uint64_t{0});
+        tp::reply(*req, number);
         if (!accept) {
           reply_waiting(r->node, result<void>());
           continue;
@@ -857,28 +892,14 @@ void distribution::impl::controller_main() {
           tp::reply(*req, out);
         }
       } else if (req->body.is<ctl_stop>()) {
-        std::vector<pid> ends;
-        for (auto& [reader, info] : readers) ends.push_back(reader);
-        for (auto& [node, k] : known) {
-          if (k.connector) ends.push_back(k.connector);
-        }
-        std::vector<ref> watches;
-        for (const pid& p : ends) {
-          watches.push_back(tp::monitor(p));
-          tp::exit(p, exit_reason::kill());
-        }
-        for (const ref& w : watches) {
-          tp::receive_if([&](const message& x) {
-            auto* d = x.get_if<down_msg>();
-            return d != nullptr && d->monitor == w;
-          });
-        }
-        {
-          std::unique_lock lock(conns_mutex);
-          conns.clear();
-        }
+        close_all();
         tp::reply(*req, result<void>());
         tp::exit(exit_reason::shutdown());
+      }
+    } else if (auto* x = m->get_if<exit_msg>()) {
+      if (x->from == parent) {
+        close_all();
+        tp::exit(x->reason);
       }
     } else if (auto* d = m->get_if<down_msg>()) {
       if (auto it = readers.find(d->who); it != readers.end() && it->second.watch == d->monitor) {
@@ -940,11 +961,35 @@ void distribution::impl::controller_main() {
   }
 }
 
+void distribution::impl::close_all() {
+  std::vector<pid> ends;
+  {
+    std::shared_lock lock(conns_mutex);
+    for (auto& [idx, e] : conns) ends.push_back(e.reader);
+  }
+  for (auto& [node, k] : known) {
+    if (k.connector) ends.push_back(k.connector);
+  }
+  std::vector<ref> watches;
+  for (const pid& p : ends) {
+    watches.push_back(tp::monitor(p));
+    tp::exit(p, exit_reason::kill());
+  }
+  for (const ref& w : watches) {
+    tp::receive_if([&](const message& x) {
+      auto* d = x.get_if<down_msg>();
+      return d != nullptr && d->monitor == w;
+    });
+  }
+  std::unique_lock lock(conns_mutex);
+  conns.clear();
+}
+
 // ---- the public face --------------------------------------------------------------------
 
 distribution::distribution(std::shared_ptr<impl> i) : impl_(std::move(i)) {}
 
-result<std::unique_ptr<distribution>> distribution::start(runtime& rt, dist_options options) {
+result<std::unique_ptr<distribution>> distribution::start(runtime& rt, dist_options options, const pid& supervisor) {
   const std::string name = node_name(rt.node());
   auto addr = parse_node_name(name);
   if (!addr) return addr.err();
@@ -977,29 +1022,32 @@ result<std::unique_ptr<distribution>> distribution::start(runtime& rt, dist_opti
     if (ec) return {errc::bad_argument, "cannot listen on " + addr->host + ":" + std::to_string(addr->port) + ": " + ec.message()};
     fd = acceptor.release();
   }
-  // The controller records its pid and answers before anything else runs,
-  // so every process of the distribution sees `controller` set.
-  inbox ready = rt.open_inbox();
-  auto ctl = rt.spawn([i, fd, ack = ready.self()] {
-    auto named = tp::register_name(kControllerName);
-    if (!named) {
+  i->listen_fd = fd;
+  // The controller first: the listener hands it connections.
+  auto controller = [i] { i->controller_main(); };
+  auto listener = [i] { i->acceptor_main(); };
+  if (supervisor) {
+    auto c = supervisor::start_child(rt, supervisor, child_spec::worker("dist", controller));
+    if (!c) {
       ::close(fd);
-      tp::send(ack, named.err());
-      return;
+      return c.err();
     }
-    i->controller = tp::self();
-    tp::send(ack, error{});
-    auto acc = tp::spawn_link([i, fd] { i->acceptor_main(fd); });
-    if (!acc) ::close(fd);
-    i->controller_main();
-  });
-  if (!ctl) {
-    ::close(fd);
-    return ctl.err();
+    auto l = supervisor::start_child(rt, supervisor, child_spec::worker("listener", listener));
+    if (!l) return l.err();
+  } else {
+    // Unsupervised (tests of this layer): started like a supervisor would,
+    // each waited for until its name is registered.
+    auto c = rt.spawn(controller);
+    auto l = c ? rt.spawn(listener) : result<pid>(c.err());
+    if (!l) {
+      ::close(fd);
+      return l.err();
+    }
+    for (int n = 0; n < 2000 && (!rt.whereis(kControllerName) || !rt.whereis(kListenerName)); ++n) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (!rt.whereis(kControllerName)) return {errc::timeout, "the distribution controller did not start"};
   }
-  auto started = ready.receive_as<error>(std::chrono::seconds(10));
-  if (!started) return {errc::timeout, "the distribution controller did not start"};
-  if (started->code != errc::ok) return *started;
   rt.set_remote_router(i.get());
   log::info("dist", "node ", name, " listening");
   return std::unique_ptr<distribution>(new distribution(std::move(i)));
@@ -1008,16 +1056,30 @@ result<std::unique_ptr<distribution>> distribution::start(runtime& rt, dist_opti
 distribution::~distribution() { stop(); }
 
 void distribution::stop() {
-  if (!impl_ || !impl_->controller) return;
+  if (!impl_ || impl_->stopped.exchange(true)) return;
   impl_->rt.set_remote_router(nullptr);
-  if (impl_->rt.running()) (void)impl_->rt.call(impl_->controller, ctl_stop{}, std::chrono::seconds(10));
-  impl_->controller = {};
+  if (!impl_->rt.running()) return;
+  // Under a supervisor, it has stopped them already (the controller closed
+  // the connections as it went).
+  if (const pid l = impl_->rt.whereis(kListenerName)) {
+    inbox in = impl_->rt.open_inbox();
+    const ref w = in.monitor(l);
+    impl_->rt.exit(l, exit_reason::kill());
+    (void)in.receive_if([&](const message& x) {
+      auto* d = x.get_if<down_msg>();
+      return d != nullptr && d->monitor == w;
+    }, std::chrono::seconds(10));
+  }
+  if (const pid c = impl_->controller()) (void)impl_->rt.call(c, ctl_stop{}, std::chrono::seconds(10));
+  ::close(impl_->listen_fd);
 }
 
 const std::string& distribution::name() const { return impl_->my_name; }
 
 result<void> distribution::connect(const std::string& node, clock::duration timeout) {
-  auto r = impl_->rt.call(impl_->controller, ctl_connect{node}, timeout);
+  const pid c = impl_->controller();
+  if (!c) return {errc::noproc, "the distribution controller is not running (it is being restarted); retry"};
+  auto r = impl_->rt.call(c, ctl_connect{node}, timeout);
   if (!r) return r.err();
   return std::move(r->get<result<void>>());
 }
@@ -1033,6 +1095,18 @@ std::vector<std::string> distribution::nodes() const {
 void distribution::monitor_nodes(const pid& subscriber) {
   std::lock_guard lock(impl_->watchers_mutex);
   impl_->node_watchers.push_back(subscriber);
+}
+
+void distribution::demonitor_nodes(const pid& subscriber) {
+  std::lock_guard lock(impl_->watchers_mutex);
+  std::erase(impl_->node_watchers, subscriber);
+}
+
+std::vector<node_up> distribution::connections() const {
+  std::vector<node_up> out;
+  std::shared_lock lock(impl_->conns_mutex);
+  for (auto& [idx, e] : impl_->conns) out.push_back({e.node, e.id});
+  return out;
 }
 
 void distribution::partition(const std::vector<std::string>& nodes) {

@@ -67,7 +67,11 @@ struct node_down {
 class distribution {
  public:
   // The runtime's node name must be "name@host:port"; the listener binds it.
-  static result<std::unique_ptr<distribution>> start(runtime& rt, dist_options options);
+  // With `supervisor`, the controller ("dist") and the listener ("listener")
+  // start as its permanent children: either may be killed and restarted
+  // without losing the connections or the nodes it knows (they live in the
+  // distribution, not in the process). Without, they are plain processes.
+  static result<std::unique_ptr<distribution>> start(runtime& rt, dist_options options, const pid& supervisor = {});
   ~distribution();
   distribution(const distribution&) = delete;
   distribution& operator=(const distribution&) = delete;
@@ -78,10 +82,14 @@ class distribution {
   // handshake with `node` completed or failed.
   result<void> connect(const std::string& node, clock::duration timeout = std::chrono::seconds(10));
   std::vector<std::string> nodes() const;  // connected peers
+  // Connected peers with the number of their current connection (as in node_up).
+  std::vector<node_up> connections() const;
   const std::string& name() const;
 
-  // node_up / node_down messages to `subscriber` (any local pid).
+  // node_up / node_down messages to `subscriber` (any local pid), until
+  // demonitor_nodes(subscriber).
   void monitor_nodes(const pid& subscriber);
+  void demonitor_nodes(const pid& subscriber);
 
   // Fault injection (tests, experiments): cuts this node off from `nodes`
   // as a network partition would: their connections close, and no

@@ -145,31 +145,37 @@ result<std::unique_ptr<node>> node::start(node_options options) {
   i->rt = std::make_unique<runtime>(runtime_options{.threads = options.threads, .node_name = options.name,
                                                     .spin_before_sleep = options.spin_before_sleep});
   const bool distributed = options.name != "nonode@nohost";
+  // The root supervisor first: the distribution's processes and the pg
+  // scope are its children, as the databases are.
+  auto root = supervisor::start(*i->rt, {.how = strategy::one_for_one, .intensity = 10,
+                                         .period = std::chrono::seconds(10), .name = "node"},
+                                {});
+  if (!root) {
+    i->rt->stop();
+    return root.err();
+  }
+  i->root = *root;
   if (distributed) {
     auto d = dist::distribution::start(*i->rt, {.cookie = options.cookie, .tick = options.tick,
                                                 .down_after = options.down_after,
                                                 .reconnect_every = std::min<clock::duration>(options.tick,
                                                                                              std::chrono::seconds(1)),
                                                 .forget_after = options.forget_after,
-                                                .max_send_queue = options.max_send_queue});
+                                                .max_send_queue = options.max_send_queue},
+                                       i->root);
     if (!d) {
       i->rt->stop();
       return d.err();
     }
     i->dist = std::move(*d);
   }
-  auto g = registry::pg::start(*i->rt, i->dist.get());
+  auto g = registry::pg::start(*i->rt, i->dist.get(), i->root);
   if (!g) return g.err();
   i->groups = std::move(*g);
   const auto down_after = std::chrono::duration_cast<std::chrono::milliseconds>(options.down_after);
   i->ctx = std::make_unique<db::context>(db::context{*i->groups, i->routes, i->dist.get(), options.name, down_after});
   i->ctx->sessions.max_sessions = options.max_sessions;
   i->ctx->auth = std::make_shared<db::auth_throttle>();
-  auto root = supervisor::start(*i->rt, {.how = strategy::one_for_one, .intensity = 10,
-                                         .period = std::chrono::seconds(10), .name = "node"},
-                                {});
-  if (!root) return root.err();
-  i->root = *root;
   i->dbs = std::make_unique<db::databases>(*i->rt, *i->ctx, i->root);
   db::context* ctx = i->ctx.get();
   auto routes = supervisor::start_child(*i->rt, i->root, child_spec::worker("routes", [ctx] { db::routes_main(*ctx); }));

@@ -6,11 +6,14 @@
 #include <mutex>
 #include <set>
 #include <shared_mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "dist/codec.h"
 #include "dist/distribution.h"
+#include "dist/node_name.h"
 #include "runtime/this_process.h"
+#include "supervision/supervisor.h"
 #include "util/log.h"
 
 namespace panal::registry {
@@ -33,6 +36,9 @@ struct pg_leave_msg {
 struct pg_sync_msg {  // all local members of the sending node, by group
   std::string node;
   std::vector<std::pair<std::string, std::vector<member>>> groups;
+};
+struct pg_ask_msg {  // "send me your pg_sync_msg": from a restarted scope
+  std::string node;
 };
 
 // Local requests.
@@ -106,6 +112,24 @@ PANAL_PACK_STRUCT2(panal::registry::pg_leave_msg, group, pids)
 PANAL_PACK_STRUCT2(panal::registry::pg_sync_msg, node, groups)
 #undef PANAL_PACK_STRUCT2
 
+template <>
+struct pack<panal::registry::pg_ask_msg> {
+  template <class Stream>
+  packer<Stream>& operator()(packer<Stream>& o, const panal::registry::pg_ask_msg& v) const {
+    o.pack_array(1);
+    o.pack(v.node);
+    return o;
+  }
+};
+template <>
+struct convert<panal::registry::pg_ask_msg> {
+  const msgpack::object& operator()(const msgpack::object& o, panal::registry::pg_ask_msg& v) const {
+    if (o.type != msgpack::type::ARRAY || o.via.array.size != 1) throw msgpack::type_error();
+    o.via.array.ptr[0].convert(v.node);
+    return o;
+  }
+};
+
 }  // namespace adaptor
 }  // MSGPACK_API_VERSION_NAMESPACE
 }  // namespace msgpack
@@ -117,11 +141,17 @@ struct pg::impl : std::enable_shared_from_this<pg::impl> {
 
   runtime& rt;
   dist::distribution* dist;
-  pid scope;
+  std::atomic<bool> stopped{false};
+  pid scope() const { return rt.whereis(kScopeName); }
 
   // Written only by the scope process; read from anywhere.
   mutable std::shared_mutex mutex;
   std::unordered_map<std::string, std::vector<member>> groups;
+
+  // Only the (one) scope process touches these; they outlive it, so that
+  // a restarted scope keeps its subscribers.
+  std::map<std::string, std::vector<pid>> subscribers;
+  pid last_scope;  // to take its place among the distribution's node watchers
 
   void scope_main();
 };
@@ -144,16 +174,44 @@ std::uint64_t next_stamp() {
 }  // namespace
 
 void pg::impl::scope_main() {
-  tp::trap_exit(true);
+  if (auto named = tp::register_name(kScopeName); !named) throw std::runtime_error(named.err().message);
   // Local members: pid -> (monitor, groups).
   struct watched {
     ref monitor;
     std::set<std::string> in;
   };
   std::unordered_map<pid, watched> local;
-  std::map<std::string, std::vector<pid>> subscribers;
   std::unordered_map<ref, pid> subscriber_watch;  // our monitors of subscribers (a dead one is forgotten)
   std::unordered_map<std::uint32_t, std::uint64_t> connection_of;  // node -> its current connection
+
+  // Taking over from a scope that was killed (nothing, on the first start):
+  // watch the local members and the subscribers again (one that ended
+  // meanwhile gets its DOWN at once), and ask every peer for its members.
+  {
+    std::shared_lock lock(mutex);
+    for (auto& [name, ms] : groups) {
+      for (const member& m : ms) {
+        if (!rt.is_local(m.who)) continue;
+        auto& w = local[m.who];
+        if (!w.monitor) w.monitor = tp::monitor(m.who);
+        w.in.insert(name);
+      }
+    }
+  }
+  {
+    std::set<pid> subs;
+    for (auto& [name, ps] : subscribers) subs.insert(ps.begin(), ps.end());
+    for (const pid& p : subs) subscriber_watch.emplace(tp::monitor(p), p);
+  }
+  if (dist != nullptr) {
+    if (last_scope) dist->demonitor_nodes(last_scope);
+    dist->monitor_nodes(tp::self());  // before the list below: no connection falls between
+    for (const dist::node_up& c : dist->connections()) {
+      connection_of[node_index(c.node)] = c.connection;
+      (void)dist->send_named(c.node, kScopeName, pg_ask_msg{node_name(rt.node())}, tp::self());
+    }
+  }
+  last_scope = tp::self();
 
   auto notify = [&](const std::string& group, std::vector<pid> joined, std::vector<pid> left) {
     auto it = subscribers.find(group);
@@ -268,6 +326,7 @@ void pg::impl::scope_main() {
         auto it = subscribers.find(q->group);
         tp::reply(*req, it == subscribers.end() ? std::size_t{0} : it->second.size());
       } else if (req->body.is<stop_req>()) {
+        if (dist != nullptr) dist->demonitor_nodes(tp::self());
         tp::reply(*req, result<void>());
         return;
       }
@@ -323,6 +382,10 @@ void pg::impl::scope_main() {
         auto joined = add(name, now);
         notify(name, joined, left);
       }
+    } else if (auto* ask = m->get_if<pg_ask_msg>()) {
+      if (dist != nullptr && dist::parse_node_name(ask->node)) {
+        (void)dist->send_named(ask->node, kScopeName, local_snapshot(), tp::self());
+      }
     } else if (auto* j = m->get_if<pg_join_msg>()) {
       // Only this node speaks for its own processes.
       std::erase_if(j->members, [&](const member& x) { return x.who.node == rt.node(); });
@@ -338,40 +401,37 @@ void pg::impl::scope_main() {
 
 pg::pg(std::shared_ptr<impl> i) : impl_(std::move(i)) {}
 
-result<std::unique_ptr<pg>> pg::start(runtime& rt, dist::distribution* dist) {
+result<std::unique_ptr<pg>> pg::start(runtime& rt, dist::distribution* dist, const pid& supervisor) {
   static std::once_flag types_once;
   std::call_once(types_once, [] {
     auto& t = dist::message_types::global();
     t.add<pg_join_msg>("panal.pg.join");
     t.add<pg_leave_msg>("panal.pg.leave");
     t.add<pg_sync_msg>("panal.pg.sync");
+    t.add<pg_ask_msg>("panal.pg.ask");
   });
   auto i = std::make_shared<impl>(rt, dist);
-  inbox ready = rt.open_inbox();
-  auto scope = rt.spawn([i, ack = ready.self()] {
-    auto named = tp::register_name(kScopeName);
-    if (!named) {
-      tp::send(ack, named.err());
-      return;
-    }
-    i->scope = tp::self();
-    tp::send(ack, error{});
-    i->scope_main();
-  });
-  if (!scope) return scope.err();
-  auto started = ready.receive_as<error>(std::chrono::seconds(10));
-  if (!started) return {errc::timeout, "the pg scope did not start"};
-  if (started->code != errc::ok) return *started;
-  if (dist != nullptr) dist->monitor_nodes(i->scope);
+  auto body = [i] { i->scope_main(); };
+  if (supervisor) {
+    auto p = supervisor::start_child(rt, supervisor, child_spec::worker("pg", body));
+    if (!p) return p.err();
+  } else {
+    auto p = rt.spawn(body);
+    if (!p) return p.err();
+  }
+  // It registers its name first thing: wait for that, so joins find it.
+  for (int n = 0; n < 2000 && !i->scope(); ++n) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!i->scope()) return {errc::timeout, "the pg scope did not start"};
   return std::unique_ptr<pg>(new pg(std::move(i)));
 }
 
 pg::~pg() { stop(); }
 
 void pg::stop() {
-  if (!impl_ || !impl_->scope) return;
-  if (impl_->rt.running()) (void)impl_->rt.call(impl_->scope, stop_req{}, std::chrono::seconds(10));
-  impl_->scope = {};
+  if (!impl_ || impl_->stopped.exchange(true)) return;
+  // Under a supervisor, it stopped the scope already.
+  if (!impl_->rt.running()) return;
+  if (const pid s = impl_->scope()) (void)impl_->rt.call(s, stop_req{}, std::chrono::seconds(10));
 }
 
 namespace {
@@ -384,19 +444,19 @@ result<void> as_void(result<message> r) {
 result<void> pg::join(const std::string& group, const pid& p) { return join(group, std::vector<pid>{p}); }
 
 result<void> pg::join(const std::string& group, const std::vector<pid>& ps) {
-  return as_void(impl_->rt.call(impl_->scope, join_req{group, ps}, std::chrono::seconds(30)));
+  return as_void(impl_->rt.call(impl_->scope(), join_req{group, ps}, std::chrono::seconds(30)));
 }
 
 result<void> pg::leave(const std::string& group, const pid& p) {
-  return as_void(impl_->rt.call(impl_->scope, leave_req{group, p}, std::chrono::seconds(30)));
+  return as_void(impl_->rt.call(impl_->scope(), leave_req{group, p}, std::chrono::seconds(30)));
 }
 
 result<void> pg::monitor(const std::string& group, const pid& subscriber) {
-  return as_void(impl_->rt.call(impl_->scope, monitor_req{group, subscriber}, std::chrono::seconds(30)));
+  return as_void(impl_->rt.call(impl_->scope(), monitor_req{group, subscriber}, std::chrono::seconds(30)));
 }
 
 result<std::size_t> pg::subscribers(const std::string& group) {
-  auto r = impl_->rt.call(impl_->scope, subscribers_req{group}, std::chrono::seconds(30));
+  auto r = impl_->rt.call(impl_->scope(), subscribers_req{group}, std::chrono::seconds(30));
   if (!r) return r.err();
   if (!r->is<std::size_t>()) return error{errc::malformed, "unexpected answer from the pg scope"};
   return r->get<std::size_t>();

@@ -47,8 +47,12 @@ struct group_event {
 
 class pg {
  public:
-  // `dist` may be null for a single node; it must outlive the pg.
-  static result<std::unique_ptr<pg>> start(runtime& rt, dist::distribution* dist);
+  // `dist` may be null for a single node; it must outlive the pg. With
+  // `supervisor`, the scope process ("pg") is its permanent child: killed,
+  // it is restarted with the memberships and subscriptions it had (they
+  // live in the pg, not in the process), re-watches the local members, and
+  // asks every peer for its members again (what they sent meanwhile was lost).
+  static result<std::unique_ptr<pg>> start(runtime& rt, dist::distribution* dist, const pid& supervisor = {});
   ~pg();
   pg(const pg&) = delete;
   pg& operator=(const pg&) = delete;

@@ -1,10 +1,13 @@
 """Distribution and the group registry across real OS processes on 127.0.0.1."""
+import re
 import signal
 import socket
 import struct
 import time
 
-from cluster_support import Node, eventually
+import pytest
+
+from cluster_support import Node, eventually, settled
 
 
 def mesh(nodes):
@@ -185,3 +188,60 @@ def test_malformed_frames_close_only_that_connection(cluster):
     assert a.nodes() == [b.name]
     assert a.cmd("join after 1") == "ok"
     assert eventually(lambda: b.members("after")[0] == 1)
+
+
+def root_child(node, child):
+    """(pid, restarts) of a child of the node's root supervisor, or None."""
+    for line in node.cmd("tree").split("|"):
+        m = re.match(r"^  (\S+) (?:\(supervisor\) )?(\S+), restarts (\d+)$", line)
+        if m and m.group(1) == child:
+            return m.group(2), int(m.group(3))
+    return None
+
+
+@pytest.mark.parametrize("name,child", [("panal_dist", "dist"), ("panal_listener", "listener"), ("panal_pg", "pg")])
+def test_a_killed_infrastructure_process_is_restarted_and_its_node_carries_on(cluster, name, child):
+    a, b = cluster(2)
+    mesh([a, b])
+    # The master runs on b; a's server is next in line.
+    assert b.cmd("server db").startswith("ok")
+    assert eventually(lambda: a.cmd("master db") == b.cmd("master db") != "master none")
+    assert a.cmd("server db").startswith("ok")
+    assert a.cmd(f"data db 1 {a.name} {b.name}").startswith("ok")
+    assert eventually(lambda: settled([a, b], 2), timeout=20)
+    assert b.cmd(f"rconnect {a.address} db").startswith("ok")
+    assert b.cmd("rset before 1").startswith("ok")
+    assert a.cmd("join g 2") == "ok" and b.cmd("join g 3") == "ok"
+    assert eventually(lambda: converged([a, b], "g", 5))
+    old = root_child(a, child)
+    epoch = int(a.cmd("slots db").split()[1])
+
+    assert a.cmd(f"killname {name}") == f"ok {old[0]}"
+    assert eventually(lambda: (c := root_child(a, child)) is not None and c[0] != old[0] and c[1] == old[1] + 1), \
+        f"{child} was not restarted: {a.cmd('tree')}"
+
+    # The node carries on. Its connection to b is kept (or made again):
+    assert eventually(lambda: a.nodes() == [b.name] and b.nodes() == [a.name])
+    # a third node joins through it (the controller's work);
+    c, = cluster(1)
+    assert c.cmd(f"connect {a.name}") == "ok"
+    assert eventually(lambda: sorted(c.nodes()) == sorted([a.name, b.name]) and len(a.nodes()) == 2)
+    # group changes on either side reach the other (the scope's work), and
+    # the master still hears of its data members (its subscription was kept):
+    assert a.cmd("join g 1") == "ok" and b.cmd("join g 1") == "ok"
+    assert eventually(lambda: converged([a, b, c], "g", 7)), [n.members("g") for n in (a, b, c)]
+    assert b.cmd("kill_data db 1") == "ok 1"
+    assert eventually(lambda: int(a.cmd("slots db").split()[1]) > epoch and settled([a, b], 2), timeout=20), \
+        a.cmd("slots db")
+    # When b's master dies, a's server hears it (its subscription to the
+    # server group was kept) and takes over.
+    old_master = b.cmd("master db")
+    assert b.cmd("kill_master db") == "ok"
+    assert eventually(lambda: a.cmd("master db") not in (old_master, "master none"))
+    assert eventually(lambda: settled([a, b], 2) and b.cmd("rset failover 3").startswith("ok"), timeout=20), \
+        a.cmd("slots db")
+    # and new clients connect on its port (the listener's work) and find what was written.
+    assert c.cmd(f"rconnect {a.address} db").startswith("ok")
+    assert c.cmd("rget before") == "value 1"
+    assert c.cmd("rset after 2").startswith("ok")
+    assert b.cmd("rget after") == "value 2"

@@ -466,6 +466,18 @@ int main(int argc, char** argv) {
     } else if (cmd == "held") {  // held -> running, ok or error: what the `hold` start answered
       const int r = held_result.load();
       out << (r == 0 ? "running" : r == 1 ? "ok" : "error");
+    } else if (cmd == "killname") {  // killname NAME: kills the process registered as NAME (e.g. panal_pg)
+      std::string what;
+      in >> what;
+      const pid p = rt.whereis(what);
+      if (p) rt.exit(p, exit_reason::kill());
+      out << (p ? "ok " + to_string(p) : std::string("none"));
+    } else if (cmd == "tree") {  // tree -> the supervision tree's lines, joined by '|'
+      auto lines = self.supervision("");
+      if (!lines) out << "error " << lines.err().message;
+      else {
+        for (std::size_t k = 0; k < lines->size(); ++k) out << (k ? "|" : "") << (*lines)[k];
+      }
     } else if (cmd == "quit") {
       std::cout << "bye" << std::endl;
       break;

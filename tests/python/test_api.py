@@ -270,6 +270,13 @@ def test_node_api_and_views(cookie_file):
         assert n.master("nobody") is None
         with pytest.raises(panal.NotFound):
             n.kill("nope/data")
+        # The node's own processes, by name: the registry's scope comes back
+        # (listed under the root) and the database carries on.
+        scope = next(l for l in n.supervision() if l.strip().startswith("pg "))
+        assert n.kill("pg") in scope
+        assert wait_until(lambda: any(l.strip().startswith("pg ") and "restarts 1" in l for l in n.supervision()))
+        c.set("after-pg", 1)
+        assert c.get("after-pg") == 1 and len(n.groups("db")["data"]) == 3
         with pytest.raises(panal.AlreadyExists):
             n.start_server("db")
     assert not n.running and "stopped" in repr(n)

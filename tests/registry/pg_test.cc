@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "runtime/this_process.h"
+#include "supervision/supervisor.h"
 #include "../test_util.h"
 
 namespace panal::registry {
@@ -108,6 +109,48 @@ TEST(Pg, ASubscriberThatEndsIsForgotten) {
   EXPECT_TRUE(test::eventually([&] { return (*g)->subscribers("watched").value() == 1u; }));
   EXPECT_FALSE((*g)->monitor("watched", pid{rt.node() + 1, 5, 1}))
       << "a process of another node cannot subscribe here";
+}
+
+TEST(Pg, AKilledScopeIsRestartedWithItsMembersAndSubscribers) {
+  runtime rt({.threads = 2});
+  auto sup = supervisor::start(rt, {.intensity = 5, .period = 10s, .name = "root"}, {});
+  ASSERT_TRUE(sup);
+  auto g = pg::start(rt, nullptr, *sup);
+  ASSERT_TRUE(g) << g.err();
+  inbox in = rt.open_inbox();
+  ASSERT_TRUE((*g)->monitor("watched", in.self()));
+  const pid stays = sleeper(rt), goes = sleeper(rt);
+  ASSERT_TRUE((*g)->join("watched", std::vector<pid>{stays, goes}));
+  ASSERT_TRUE(in.receive_as<group_event>(test::kWait));
+
+  // The scope dies; one member ends while no scope runs (or just after).
+  const pid scope = rt.whereis("panal_pg");
+  ASSERT_TRUE(scope);
+  const ref w = in.monitor(scope);
+  rt.exit(scope, exit_reason::kill());
+  ASSERT_TRUE(in.receive_if([&](const message& m) { return m.is<down_msg>() && m.get<down_msg>().monitor == w; },
+                            test::kWait));
+  rt.exit(goes, exit_reason::kill());
+  ASSERT_TRUE(test::eventually([&] {
+    const pid now = rt.whereis("panal_pg");
+    return now && now != scope;
+  }));
+  // The new scope knows the members, saw the one that ended go (its
+  // subscriber hears of it), and still serves the subscription.
+  auto left = in.receive_as<group_event>(test::kWait);
+  ASSERT_TRUE(left);
+  EXPECT_EQ(left->left, std::vector<pid>{goes});
+  EXPECT_EQ((*g)->members("watched"), std::vector<pid>{stays});
+  EXPECT_EQ((*g)->subscribers("watched").value(), 1u);
+  const pid later = sleeper(rt);
+  ASSERT_TRUE((*g)->join("watched", later));
+  auto joined = in.receive_as<group_event>(test::kWait);
+  ASSERT_TRUE(joined);
+  EXPECT_EQ(joined->joined, std::vector<pid>{later});
+  // And it still watches the members it took over.
+  rt.exit(stays, exit_reason::kill());
+  EXPECT_TRUE(test::eventually([&] { return (*g)->members("watched") == std::vector<pid>{later}; }));
+  (void)supervisor::stop(rt, *sup, 10s);
 }
 
 }  // namespace
