@@ -9,8 +9,9 @@ packages=(
   # C++ libraries: Boost 1.74 (Debian's default; its -dev packages install
   # cleanly with libmsgpack-cxx-dev, Boost 1.81's conflict), msgpack-c
   libboost-dev libboost-fiber-dev libboost-context-dev libmsgpack-cxx-dev
-  # HMAC-SHA256 for the cluster cookie handshake; XXH3 for key hashing
-  libssl-dev libxxhash-dev
+  # HMAC-SHA256 for the cluster cookie handshake and TLS; XXH3 for key hashing
+  # (openssl: the tests make their certificates with it)
+  libssl-dev openssl libxxhash-dev
   # C++ tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # Python module and tests (PyPI is not used: everything comes from apt)

@@ -228,7 +228,8 @@ class py_node {
  public:
   py_node(const std::string& name, std::optional<std::string> cookie, std::optional<std::string> cookie_file,
           std::optional<unsigned> threads, double tick, double down_after, double spin, std::uint32_t max_sessions,
-          std::size_t max_send_queue) {
+          std::size_t max_send_queue, std::optional<std::string> tls_cert, std::optional<std::string> tls_key,
+          std::optional<std::string> tls_ca) {
     node_options o;
     o.name = name;
     if (cookie_file) {
@@ -242,6 +243,10 @@ class py_node {
     o.spin_before_sleep = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(spin));
     o.max_sessions = max_sessions;
     o.max_send_queue = max_send_queue;
+    o.tls = {tls_cert.value_or(""), tls_key.value_or(""), tls_ca.value_or("")};
+    if (o.tls.enabled() && name == "nonode@nohost") {
+      raise(error{errc::bad_argument, "TLS is for a node's port: give the node a name like n1@127.0.0.1:7001"});
+    }
     if (name != "nonode@nohost" && o.cookie.empty()) {
       raise(error{errc::bad_argument, "a distributed node needs a cookie (cookie=... or cookie_file=...)"});
     }
@@ -430,8 +435,11 @@ class py_node {
 };
 
 std::shared_ptr<py_client> connect_tcp(std::vector<std::string> addresses, const std::string& db,
-                                       std::optional<std::string> token, double timeout) {
+                                       std::optional<std::string> token, double timeout, bool tls,
+                                       std::optional<std::string> tls_ca) {
   remote_options o{addresses, db, token.value_or(""), std::chrono::milliseconds(static_cast<long>(timeout * 1000))};
+  o.tls = tls;
+  o.tls_ca = tls_ca.value_or("");
   auto c = unwrap(blocking([o] { return remote_client::connect(o); }));
   return std::make_shared<tcp_client>(std::move(c), db);
 }
@@ -572,10 +580,12 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<py_node>(m, "RawNode", "The C++ node; see panal.Node.")
       .def(py::init<const std::string&, std::optional<std::string>, std::optional<std::string>, std::optional<unsigned>,
-                    double, double, double, std::uint32_t, std::size_t>(),
+                    double, double, double, std::uint32_t, std::size_t, std::optional<std::string>,
+                    std::optional<std::string>, std::optional<std::string>>(),
            py::arg("name"), py::arg("cookie") = py::none(), py::arg("cookie_file") = py::none(),
            py::arg("threads") = py::none(), py::arg("tick") = 1.0, py::arg("down_after") = 4.0,
-           py::arg("spin") = 50e-6, py::arg("max_sessions") = 1024, py::arg("max_send_queue") = 256u << 20)
+           py::arg("spin") = 50e-6, py::arg("max_sessions") = 1024, py::arg("max_send_queue") = 256u << 20,
+           py::arg("tls_cert") = py::none(), py::arg("tls_key") = py::none(), py::arg("tls_ca") = py::none())
       .def("stop", &py_node::stop)
       .def_property_readonly("running", &py_node::running)
       .def_property_readonly("name", &py_node::name)
@@ -595,7 +605,7 @@ PYBIND11_MODULE(_core, m) {
       .def("supervision", &py_node::supervision, py::arg("node") = "");
 
   m.def("connect_tcp", &connect_tcp, py::arg("addresses"), py::arg("db"), py::arg("token") = py::none(),
-        py::arg("timeout") = 5.0);
+        py::arg("timeout") = 5.0, py::arg("tls") = false, py::arg("tls_ca") = py::none());
 
   py::class_<py_runtime>(m, "Runtime", R"doc(
 The process runtime alone: scheduler threads running lightweight processes.

@@ -40,7 +40,8 @@ def cmd_node(args) -> int:
     if "PANAL_LOG" not in os.environ:
         set_log_level("info")  # a node in the foreground tells what it does
     node = Node(args.name, cookie_file=args.cookie_file, threads=args.threads, spin=args.spin_us * 1e-6,
-                max_sessions=args.max_sessions, max_send_queue=args.max_send_queue_mb << 20)
+                max_sessions=args.max_sessions, max_send_queue=args.max_send_queue_mb << 20,
+                tls_cert=args.tls_cert, tls_key=args.tls_key, tls_ca=args.tls_ca)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -83,7 +84,8 @@ def _visitor(args) -> Node:
     with socket.socket() as s:  # a free port
         s.bind((host, 0))
         port = s.getsockname()[1]
-    me = Node(f"status-{os.getpid()}@{host}:{port}", cookie_file=args.cookie_file)
+    me = Node(f"status-{os.getpid()}@{host}:{port}", cookie_file=args.cookie_file, tls_cert=args.tls_cert,
+              tls_key=args.tls_key, tls_ca=args.tls_ca)
     try:
         me.connect(args.node)
         _settle(me)
@@ -135,7 +137,7 @@ def cmd_status(args) -> int:
 
 
 def _client(args):
-    return connect(args.node, db=args.db, token=args.token, timeout=args.timeout)
+    return connect(args.node, db=args.db, token=args.token, timeout=args.timeout, tls=args.tls, tls_ca=args.tls_ca)
 
 
 def cmd_get(args) -> int:
@@ -169,6 +171,14 @@ def cmd_remove(args) -> int:
     return 0
 
 
+def _tls_node_args(p) -> None:
+    p.add_argument("--tls-cert", metavar="PEM", default=None,
+                   help="TLS on this node's port (nodes and clients alike): its certificate; needs --tls-key")
+    p.add_argument("--tls-key", metavar="PEM", default=None, help="the certificate's private key")
+    p.add_argument("--tls-ca", metavar="PEM", default=None,
+                   help="the CA that the certificates of the nodes it dials must chain to")
+
+
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="panal", description="panal: an in-memory, partitioned key-value store.")
     p.add_argument("--version", action="version", version=f"panal {__version__}")
@@ -193,11 +203,13 @@ def parser() -> argparse.ArgumentParser:
     n.add_argument("--max-send-queue-mb", type=int, default=256,
                    help="MiB queued for one peer node before it is taken as not reading and disconnected "
                         "(default 256)")
+    _tls_node_args(n)
     n.set_defaults(run=cmd_node)
 
     s = sub.add_parser("status", help="nodes, databases, masters, keys and memory of a cluster")
     s.add_argument("--node", default="n1@127.0.0.1:7001", help="a node of the cluster (name@host:port)")
     s.add_argument("--cookie-file", default=_default_cookie_file())
+    _tls_node_args(s)
     s.set_defaults(run=cmd_status)
 
     d = sub.add_parser("stop-data", help="drain data processes of a database on a node, then stop them")
@@ -206,6 +218,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--count", type=int, default=1, help="how many (default 1; the highest-numbered first)")
     d.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the drain (default 600)")
     d.add_argument("--cookie-file", default=_default_cookie_file())
+    _tls_node_args(d)
     d.set_defaults(run=cmd_stop_data)
 
     for name, run, help_ in (("get", cmd_get, "print a key's value"), ("set", cmd_set, "store a value"),
@@ -219,6 +232,9 @@ def parser() -> argparse.ArgumentParser:
         c.add_argument("--node", default="127.0.0.1:7001", help="host:port of any node (default 127.0.0.1:7001)")
         c.add_argument("--token", default=None, help="the database's client key")
         c.add_argument("--timeout", type=float, default=5.0)
+        c.add_argument("--tls-ca", metavar="PEM", default=None,
+                       help="for nodes that use TLS: the CA file their certificate must chain to")
+        c.add_argument("--tls", action="store_true", help="TLS without checking the node's certificate")
         c.set_defaults(run=run)
     return p
 

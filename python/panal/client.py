@@ -119,13 +119,17 @@ class Client:
         return head
 
 
-def connect(addresses: str | Iterable[str], db: str, token: str | None = None, timeout: float = 5.0) -> Client:
+def connect(addresses: str | Iterable[str], db: str, token: str | None = None, timeout: float = 5.0,
+            tls: bool = False, tls_ca: str | None = None) -> Client:
     """A client of database `db` over TCP, without a local node.
 
     `addresses`: "host:port" of one or more nodes (a node name works too);
     they are tried in order, and a lost connection fails over to the next.
     `token`: the database's client key, if it has one.
+    `tls_ca`: for nodes that use TLS, the CA file their certificates must
+    chain to (an untrusted node raises `Unauthorized`). `tls=True` without a
+    CA encrypts but does not check the node: use it only for experiments.
     """
     if isinstance(addresses, str):
         addresses = [addresses]
-    return Client(_core.connect_tcp(list(addresses), db, token, float(timeout)), db)
+    return Client(_core.connect_tcp(list(addresses), db, token, float(timeout), bool(tls or tls_ca), tls_ca), db)

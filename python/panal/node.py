@@ -29,14 +29,19 @@ class Node:
     client sessions open at once on this node (more are refused with
     `Unavailable`). `max_send_queue`: bytes queued for one peer node and not
     yet written; past it the peer is taken as not reading and the connection
-    is closed (then redialled).
+    is closed (then redialled). `tls_cert`, `tls_key` (PEM files): TLS 1.3 on
+    the node's port for nodes and clients alike (a plaintext peer is
+    refused); `tls_ca`: the CA that the nodes this one dials must present a
+    certificate from (without it, the cookie handshake, bound to the TLS
+    session, is what authenticates them).
     """
 
     def __init__(self, name: str = "nonode@nohost", cookie: str | None = None, cookie_file: str | None = None,
                  threads: int | None = None, tick: float = 1.0, down_after: float = 4.0, spin: float = 50e-6,
-                 max_sessions: int = 1024, max_send_queue: int = 256 << 20):
+                 max_sessions: int = 1024, max_send_queue: int = 256 << 20, tls_cert: str | None = None,
+                 tls_key: str | None = None, tls_ca: str | None = None):
         self._raw = _core.RawNode(name, cookie, cookie_file, threads, float(tick), float(down_after), float(spin),
-                                  int(max_sessions), int(max_send_queue))
+                                  int(max_sessions), int(max_send_queue), tls_cert, tls_key, tls_ca)
 
     @property
     def name(self) -> str:

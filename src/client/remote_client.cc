@@ -1,6 +1,10 @@
 #include "client/remote_client.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <fcntl.h>
@@ -37,11 +41,18 @@ struct answer {
   std::string value;
 };
 
-result<int> dial(const std::string& address, std::chrono::milliseconds timeout) {
+std::string host_of(const std::string& address) {
+  std::string host = address.substr(0, address.rfind(':'));
+  if (auto at = host.find('@'); at != std::string::npos) host = host.substr(at + 1);  // a node name works too
+  return host;
+}
+
+// `blocking`: leave the socket blocking (plain TCP: reads block, writes
+// time out by SO_SNDTIMEO); TLS wants it non-blocking (see link).
+result<int> dial(const std::string& address, std::chrono::milliseconds timeout, bool blocking) {
   const auto colon = address.rfind(':');
   if (colon == std::string::npos) return {errc::bad_argument, "address '" + address + "' is not host:port"};
-  std::string host = address.substr(0, colon), port = address.substr(colon + 1);
-  if (auto at = host.find('@'); at != std::string::npos) host = host.substr(at + 1);  // a node name works too
+  std::string host = host_of(address), port = address.substr(colon + 1);
   addrinfo hints{};
   hints.ai_family = AF_INET;  // nodes listen on IPv4
   hints.ai_socktype = SOCK_STREAM;
@@ -67,7 +78,7 @@ result<int> dial(const std::string& address, std::chrono::milliseconds timeout) 
     if (fd >= 0) ::close(fd);
     return {errc::connection_lost, "cannot connect to " + address + ": " + std::strerror(why)};
   }
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  if (blocking) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   timeval tv{static_cast<long>(timeout.count() / 1000), static_cast<long>(timeout.count() % 1000) * 1000};
@@ -75,19 +86,153 @@ result<int> dial(const std::string& address, std::chrono::milliseconds timeout) 
   return fd;
 }
 
-bool send_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    bytes.remove_prefix(static_cast<std::size_t>(n));
+std::string tls_error_text() {
+  const unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) return "the connection was closed";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
+}
+
+bool wait_for(int fd, short events, int timeout_ms) {
+  pollfd p{fd, events, 0};
+  return ::poll(&p, 1, timeout_ms) > 0;
+}
+
+// One connection to a node: TCP, or TLS over it (OpenSSL). The reader
+// thread reads while one caller at a time (write_mutex) writes. With TLS
+// both use one SSL object: each call takes `ssl_mutex` and never waits for
+// the socket while it holds it (the socket is non-blocking: a call that
+// would block lets go, polls, and tries again).
+class link {
+ public:
+  link(int fd, SSL* ssl) : fd_(fd), ssl_(ssl) {}
+  ~link() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    ::close(fd_);
   }
-  return true;
+  link(const link&) = delete;
+  link& operator=(const link&) = delete;
+
+  // Wakes the reader (its read fails) and fails later writes.
+  void shutdown() { ::shutdown(fd_, SHUT_RDWR); }
+
+  bool send_all(std::string_view bytes, int timeout_ms) {
+    if (ssl_ == nullptr) {
+      while (!bytes.empty()) {
+        const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        if (n <= 0) return false;
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+      }
+      return true;
+    }
+    const auto deadline = steady::now() + std::chrono::milliseconds(timeout_ms);
+    while (!bytes.empty()) {
+      int n, err;
+      {
+        std::lock_guard lock(ssl_mutex_);
+        n = SSL_write(ssl_, bytes.data(), static_cast<int>(std::min<std::size_t>(bytes.size(), 1 << 30)));
+        err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, n);
+        if (n <= 0) ERR_clear_error();
+      }
+      if (n > 0) {
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+        continue;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count();
+      if (left <= 0) return false;
+      if (err == SSL_ERROR_WANT_WRITE) (void)wait_for(fd_, POLLOUT, static_cast<int>(left));
+      else if (err == SSL_ERROR_WANT_READ) (void)wait_for(fd_, POLLIN, std::min<int>(static_cast<int>(left), 10));
+      else return false;
+    }
+    return true;
+  }
+
+  // Bytes read into `buf` (> 0); 0 when the connection ended or failed; -1
+  // when nothing came within `timeout_ms` (-1: wait as long as it takes).
+  ssize_t recv(char* buf, std::size_t size, int timeout_ms) {
+    if (ssl_ == nullptr) {
+      if (timeout_ms >= 0 && !wait_for(fd_, POLLIN, timeout_ms)) return -1;
+      const ssize_t n = ::recv(fd_, buf, size, 0);
+      return n < 0 ? 0 : n;
+    }
+    const auto deadline = steady::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+      int n, err;
+      {
+        std::lock_guard lock(ssl_mutex_);
+        n = SSL_read(ssl_, buf, static_cast<int>(std::min<std::size_t>(size, 1 << 30)));
+        err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, n);
+        if (n <= 0) ERR_clear_error();
+      }
+      if (n > 0) return n;
+      int wait = -1;
+      if (timeout_ms >= 0) {
+        wait = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count());
+        if (wait <= 0) return -1;
+      }
+      if (err == SSL_ERROR_WANT_READ) {
+        if (!wait_for(fd_, POLLIN, wait) && timeout_ms >= 0) return -1;
+      } else if (err == SSL_ERROR_WANT_WRITE) {
+        (void)wait_for(fd_, POLLOUT, wait);
+      } else {
+        return 0;  // closed, or a TLS error
+      }
+    }
+  }
+
+ private:
+  int fd_;
+  SSL* ssl_;
+  std::mutex ssl_mutex_;
+};
+
+// The TLS handshake as a client on a connected non-blocking socket; the
+// node's certificate is checked against the CA file (and the host it was
+// dialled at) when `ctx` verifies.
+result<SSL*> tls_connect(SSL_CTX* ctx, int fd, const std::string& address, steady::time_point deadline) {
+  SSL* ssl = SSL_new(ctx);
+  if (ssl == nullptr) return {errc::bad_argument, "TLS: " + tls_error_text()};
+  SSL_set_fd(ssl, fd);
+  SSL_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  const std::string host = host_of(address);
+  in_addr ip{};
+  if (::inet_pton(AF_INET, host.c_str(), &ip) == 1) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str());
+  } else {
+    SSL_set_tlsext_host_name(ssl, host.c_str());
+    SSL_set1_host(ssl, host.c_str());
+  }
+  for (;;) {
+    const int r = SSL_connect(ssl);
+    if (r == 1) return ssl;
+    const int err = SSL_get_error(ssl, r);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count();
+    if ((err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) && left > 0) {
+      (void)wait_for(fd, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, static_cast<int>(left));
+      continue;
+    }
+    const long verified = SSL_get_verify_result(ssl);
+    std::string why = tls_error_text();
+    SSL_free(ssl);
+    if (verified != X509_V_OK) {
+      return {errc::unauthorized, "the certificate of " + address + " is not trusted: " +
+                                      X509_verify_cert_error_string(verified)};
+    }
+    if (left <= 0) return {errc::timeout, "TLS handshake with " + address + " did not finish in time"};
+    return {errc::connection_lost, "TLS handshake with " + address + " failed (does the node use TLS?): " + why};
+  }
 }
 
 }  // namespace
 
 struct remote_client::impl {
+  ~impl() {
+    if (tls_ctx != nullptr) SSL_CTX_free(tls_ctx);
+  }
   remote_options options;
+  SSL_CTX* tls_ctx = nullptr;  // with TLS
   std::atomic<std::chrono::milliseconds::rep> timeout_ms{5000};
 
   std::uint64_t client_id = [] {
@@ -100,7 +245,7 @@ struct remote_client::impl {
   std::uint64_t next_seq = 1;      // writes' numbers (kept across retries)
   std::set<std::uint64_t> open_writes;
   std::uint64_t max_key = 0, max_value = 0;  // the database's limits, from WELCOME
-  int fd = -1;
+  std::shared_ptr<link> conn;  // null while there is no session
   std::uint64_t session = 0;  // bumps on each (re)connection
   std::string node;
   std::size_t next_address = 0;
@@ -126,7 +271,7 @@ struct remote_client::impl {
         return {errc::timeout, "no session to a node in time (another call is still connecting)"};
       }
     }
-    if (fd >= 0) return {};
+    if (conn) return {};
     if (closed) return {errc::not_running, "the client is closed"};
     opening = true;
     struct done_opening {
@@ -141,35 +286,43 @@ struct remote_client::impl {
     const auto dial_timeout = std::chrono::milliseconds(std::min<long>(timeout_ms.load(), 2000));
     lock.unlock();
     error last{errc::connection_lost, "no address to connect to"};
-    int s = -1;
+    std::shared_ptr<link> s;
     welcome_info welcome;
     std::size_t tries = 0;
     for (; tries < options.addresses.size(); ++tries) {
       const std::string& address = options.addresses[(first + tries) % options.addresses.size()];
-      auto fdr = dial(address, dial_timeout);
+      auto fdr = dial(address, dial_timeout, tls_ctx == nullptr);
       if (!fdr) {
         last = fdr.err();
         continue;
       }
-      auto w = handshake(*fdr);
+      SSL* ssl = nullptr;
+      if (tls_ctx != nullptr) {
+        auto t = tls_connect(tls_ctx, *fdr, address, steady::now() + dial_timeout);
+        if (!t) {
+          ::close(*fdr);
+          last = t.err();
+          if (t.code() == errc::unauthorized) break;  // the same CA for every node
+          continue;
+        }
+        ssl = *t;
+      }
+      auto l = std::make_shared<link>(*fdr, ssl);
+      auto w = handshake(*l);
       if (!w) {
-        ::close(*fdr);
         last = w.err();
         if (w.code() == errc::unauthorized || w.code() == errc::bad_argument) break;  // the same on every node
         continue;  // unknown_db is one node's view of the registry, which may lag: try the others
       }
-      s = *fdr;
+      s = std::move(l);
       welcome = std::move(*w);
       break;
     }
     lock.lock();
     next_address = first + tries;
-    if (s < 0) return last;
-    if (closed) {
-      ::close(s);
-      return {errc::not_running, "the client is closed"};
-    }
-    fd = s;
+    if (!s) return last;
+    if (closed) return {errc::not_running, "the client is closed"};
+    conn = s;
     node = std::move(welcome.node);
     if (welcome.max_key != 0) {
       max_key = welcome.max_key;
@@ -191,8 +344,8 @@ struct remote_client::impl {
     std::string node;
     std::uint64_t max_key = 0, max_value = 0;
   };
-  result<welcome_info> handshake(int s) {
-    if (!send_all(s, cp::encode_hello(options.db, options.token, client_id))) {
+  result<welcome_info> handshake(link& s) {
+    if (!s.send_all(cp::encode_hello(options.db, options.token, client_id), static_cast<int>(timeout_ms.load()))) {
       return {errc::connection_lost, "send failed"};
     }
     wire::frame_reader frames(1u << 20);
@@ -207,16 +360,18 @@ struct remote_client::impl {
         return welcome_info{w->node, w->max_key, w->max_value};
       }
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count();
-      pollfd p{s, POLLIN, 0};
-      if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) return {errc::timeout, "no WELCOME in time"};
       char* buf = frames.prepare(4096);
-      const ssize_t n = ::recv(s, buf, 4096, 0);
-      if (n <= 0) return {errc::connection_lost, "the node closed the connection"};
+      const ssize_t n = left <= 0 ? -1 : s.recv(buf, 4096, static_cast<int>(left));
+      if (n < 0) return {errc::timeout, "no WELCOME in time"};
+      if (n == 0) {
+        return {errc::connection_lost, tls_ctx != nullptr ? "the node closed the connection"
+                                                           : "the node closed the connection (does it require TLS?)"};
+      }
       frames.commit(static_cast<std::size_t>(n));
     }
   }
 
-  void read_loop(int s, std::uint64_t sess) {
+  void read_loop(const std::shared_ptr<link>& s, std::uint64_t sess) {
     wire::frame_reader frames(cp::max_frame);
     for (;;) {
       auto f = frames.next();
@@ -234,16 +389,15 @@ struct remote_client::impl {
         continue;
       }
       char* buf = frames.prepare(64 * 1024);
-      const ssize_t n = ::recv(s, buf, 64 * 1024, 0);
+      const ssize_t n = s->recv(buf, 64 * 1024, -1);
       if (n <= 0) break;
       frames.commit(static_cast<std::size_t>(n));
     }
     // The connection ended: everything still waiting on it may be retried.
     std::lock_guard lock(mutex);
-    if (session == sess && fd == s) {
-      ::shutdown(fd, SHUT_RDWR);
-      ::close(fd);
-      fd = -1;
+    if (session == sess && conn == s) {
+      s->shutdown();
+      conn.reset();
       ++next_address;  // fail over to the next node
     }
     for (auto& [id, w] : waiting) {
@@ -307,7 +461,7 @@ struct remote_client::impl {
           for (std::size_t i : todo) out[i] = {errc::not_running, "the client is closed", false, {}};
           return out;
         }
-        if (fd < 0) {
+        if (!conn) {
           if (auto o = open(lock, deadline); !o) {
             const bool retry = retryable(o.code()) && steady::now() < deadline;
             for (std::size_t i : todo) out[i] = {o.code(), o.err().message, false, {}};
@@ -327,18 +481,18 @@ struct remote_client::impl {
         }
       }
       todo.clear();
-      int s;
+      std::shared_ptr<link> s;
       {
         std::lock_guard lock(mutex);
-        s = fd;
+        s = conn;
       }
       bool written;
       {
         std::lock_guard w(write_mutex);
-        written = s >= 0 && send_all(s, bytes);
+        written = s && s->send_all(bytes, static_cast<int>(timeout_ms.load()));
       }
       std::unique_lock lock(mutex);
-      if (!written && fd == s && s >= 0) ::shutdown(s, SHUT_RDWR);  // the reader fails what waits
+      if (!written && s && conn == s) s->shutdown();  // the reader fails what waits
       for (auto& [i, w] : sent) {
         if (!changed.wait_until(lock, deadline, [&] { return w->done; })) {
           out[i] = last[i].code != errc::ok ? last[i] : answer{errc::timeout, "no answer in time", false, {}};
@@ -368,6 +522,19 @@ result<std::unique_ptr<remote_client>> remote_client::connect(remote_options opt
   if (options.addresses.empty()) return {errc::bad_argument, "connect needs at least one address"};
   if (options.db.empty()) return {errc::bad_argument, "connect needs a database name"};
   auto i = std::make_unique<impl>();
+  if (options.tls || !options.tls_ca.empty()) {
+    i->tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (i->tls_ctx == nullptr) return error{errc::bad_argument, "TLS: " + tls_error_text()};
+    SSL_CTX_set_min_proto_version(i->tls_ctx, TLS1_3_VERSION);
+    if (!options.tls_ca.empty()) {
+      if (SSL_CTX_load_verify_locations(i->tls_ctx, options.tls_ca.c_str(), nullptr) != 1) {
+        return error{errc::bad_argument, "cannot use TLS CA file " + options.tls_ca + ": " + tls_error_text()};
+      }
+      SSL_CTX_set_verify(i->tls_ctx, SSL_VERIFY_PEER, nullptr);
+    } else {
+      SSL_CTX_set_verify(i->tls_ctx, SSL_VERIFY_NONE, nullptr);  // encrypted, but the node is not checked
+    }
+  }
   i->timeout_ms = options.timeout.count();
   i->options = std::move(options);
   {
@@ -385,13 +552,12 @@ void remote_client::close() {
     std::lock_guard lock(impl_->mutex);
     if (impl_->closed) return;
     impl_->closed = true;
-    if (impl_->fd >= 0) ::shutdown(impl_->fd, SHUT_RDWR);
+    if (impl_->conn) impl_->conn->shutdown();
     reader.swap(impl_->reader);
   }
   if (reader.joinable()) reader.join();
   std::lock_guard lock(impl_->mutex);
-  if (impl_->fd >= 0) ::close(impl_->fd);
-  impl_->fd = -1;
+  impl_->conn.reset();
 }
 
 std::string remote_client::node() const {

@@ -12,6 +12,8 @@
 //   Writes keep their identity (client id, sequence number) across retries
 //   and reconnections: a retried write is never applied twice.
 // - unsafe_set() does not wait; later calls on this client are ordered after it.
+// - With TLS (options.tls), nothing is sent in the clear, TLS 1.3 only; an
+//   untrusted node certificate is `unauthorized`.
 //
 // Thread-safety: all members may be called from any thread.
 #pragma once
@@ -33,6 +35,12 @@ struct remote_options {
   std::string db;
   std::string token;                   // the database's client key, if it has one
   std::chrono::milliseconds timeout{5000};
+  // TLS, for nodes that use it (panal node --tls-cert ...). With tls_ca the
+  // node's certificate must chain to it and name the host dialled;
+  // without, the connection is encrypted but the node is not checked (a
+  // man in the middle could read the client key).
+  bool tls = false;
+  std::string tls_ca;  // implies tls
 };
 
 class remote_client {

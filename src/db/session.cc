@@ -5,14 +5,13 @@
 #include <algorithm>
 
 #include <boost/asio/buffer.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/write.hpp>
 
 #include "db/auth_throttle.h"
 #include "db/client_protocol.h"
 #include "db/context.h"
 #include "db/messages.h"
 #include "db/requester.h"
+#include "dist/stream.h"
 #include "registry/pg.h"
 #include "runtime/io.h"
 #include "runtime/this_process.h"
@@ -23,12 +22,12 @@ namespace panal::db {
 
 namespace tp = this_process;
 namespace cp = client_protocol;
-using boost::asio::ip::tcp;
+using dist::stream;
 
 namespace {
 
-bool write_all(tcp::socket& sock, const std::string& bytes) {
-  auto [ec, n] = io::await([&](auto h) { boost::asio::async_write(sock, boost::asio::buffer(bytes), h); });
+bool write_all(stream& sock, const std::string& bytes) {
+  auto [ec, n] = io::await([&](auto h) { sock.async_write(boost::asio::buffer(bytes), h); });
   return !ec;
 }
 
@@ -48,16 +47,13 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 // reading makes the node hold a bounded amount; past `max_output_bytes` of
 // answers it does not take, the session is closed. Returns when the
 // connection must close.
-void run_session(context& ctx, const std::shared_ptr<tcp::socket>& sock, const std::string& db,
+void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::string& db,
                  std::uint64_t client_id, const std::string& rest) {
   if (auto j = ctx.groups.join(client_group(db), tp::self()); !j) return;
   // However this process ends, the socket closes: its pending read then ends too.
   struct closer {
-    tcp::socket& s;
-    ~closer() {
-      boost::system::error_code ignored;
-      s.close(ignored);
-    }
+    stream& s;
+    ~closer() { s.close(); }
   } close_on_exit{*sock};
   const session_limits lim = ctx.sessions;
   std::string pending_bytes;                         // answers not yet handed to the socket
@@ -150,7 +146,7 @@ void run_session(context& ctx, const std::shared_ptr<tcp::socket>& sock, const s
     if (!write_busy && !pending_bytes.empty()) {
       writing->swap(pending_bytes);
       write_busy = true;
-      io::start([&](auto h) { boost::asio::async_write(*sock, boost::asio::buffer(*writing), h); }, kWrite, writing);
+      io::start([&](auto h) { sock->async_write(boost::asio::buffer(*writing), h); }, kWrite, writing);
     }
     return true;
   };
@@ -170,9 +166,8 @@ void run_session(context& ctx, const std::shared_ptr<tcp::socket>& sock, const s
 
 }  // namespace
 
-void serve_client(context& ctx, int fd, std::string first_frame, std::string rest) {
+void serve_client(context& ctx, std::shared_ptr<stream> sock, std::string first_frame, std::string rest) {
   registry::pg& groups = ctx.groups;
-  auto sock = std::make_shared<tcp::socket>(io::context(), tcp::v4(), fd);
   const std::string node = node_name(tp::current_runtime().node());
   auto refuse = [&](errc code, const std::string& why) {
     log::info("db", "refused a client: ", why);
@@ -198,7 +193,7 @@ void serve_client(context& ctx, int fd, std::string first_frame, std::string res
   if (!master) return refuse(errc::unknown_db, "no server of database '" + db + "' runs in this cluster");
   // After a wrong key from this address, attempts from it take turns.
   boost::system::error_code ec;
-  const std::string address = sock->remote_endpoint(ec).address().to_string();
+  const std::string address = sock->socket().remote_endpoint(ec).address().to_string();
   if (ctx.auth) {
     const auto now = clock::now();
     auto turn = ctx.auth->admit(address, now);

@@ -7,10 +7,15 @@
 // one process reads requests in place (no object tree), routes each to its
 // slot's primary, and writes the answers back, many per write. A malformed
 // frame closes that connection only; when the connection closes, the
-// process ends.
+// process ends. Over TLS when the node uses it (dist/stream.h).
 #pragma once
 
+#include <memory>
 #include <string>
+
+namespace panal::dist {
+class stream;
+}
 
 namespace panal::db {
 
@@ -18,6 +23,6 @@ struct context;
 
 // Runs in the process that accepted the connection (see
 // dist::distribution::set_client_handler).
-void serve_client(context& ctx, int fd, std::string first_frame, std::string rest);
+void serve_client(context& ctx, std::shared_ptr<dist::stream> conn, std::string first_frame, std::string rest);
 
 }  // namespace panal::db

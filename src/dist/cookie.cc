@@ -37,6 +37,10 @@ digest prove(std::string_view cookie, const transcript& t, prover who) {
     data.push_back(static_cast<char>(n & 0xff));
     data.append(name.substr(0, n));
   }
+  if (!t.channel.empty()) {  // TLS (plain TCP proofs stay as they were)
+    data.push_back(static_cast<char>(t.channel.size() & 0xff));
+    data.append(t.channel);
+  }
   digest mac{};
   unsigned int len = 0;
   HMAC(EVP_sha256(), cookie.data(), static_cast<int>(cookie.size()),

@@ -2,7 +2,8 @@
 //
 // Promise: a node proves it holds the cookie without sending it. A proof is
 // HMAC-SHA256 over the whole handshake transcript (both random challenges,
-// both names, and which side proves), so it verifies in no other handshake:
+// both names, which side proves, and over TLS the TLS session's channel
+// binding), so it verifies in no other handshake:
 // it cannot be replayed, relayed between two connections, or reflected.
 // Checked in constant time. A cookie file that other users could read is
 // refused.
@@ -26,6 +27,10 @@ struct transcript {
   challenge acceptor_nonce{};
   std::string_view dialer;    // node names
   std::string_view acceptor;
+  // Over TLS, the session's channel binding (stream::channel_binding()):
+  // then a proof holds only inside that one TLS session, so a relay that
+  // ends TLS on both sides (a man in the middle) cannot pass it on.
+  std::string_view channel;
 };
 enum class prover : std::uint8_t { dialer = 1, acceptor = 2 };
 

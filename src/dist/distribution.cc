@@ -25,6 +25,7 @@
 #include "dist/cookie.h"
 #include "dist/node_name.h"
 #include "dist/protocol.h"
+#include "dist/stream.h"
 #include "runtime/io.h"
 #include "runtime/process.h"
 #include "runtime/scheduler.h"
@@ -93,7 +94,7 @@ struct ctl_stop {};
 // The state of one connection, shared by its reader and writer processes
 // (both on one thread), its watchdog timer, and forward() on any thread.
 struct conn_state {
-  explicit conn_state(tcp::socket s) : socket(std::move(s)), watchdog(socket.get_executor()) {}
+  explicit conn_state(stream s) : conn(std::move(s)), watchdog(conn.socket().get_executor()) {}
 
   // Guarded by `mutex`: what crosses this connection and must hear of its end.
   std::mutex mutex;
@@ -103,7 +104,7 @@ struct conn_state {
   std::map<ref, std::pair<pid, pid>> monitors_in;     // tag -> (remote watcher, local target)
 
   // The connection's own thread only.
-  tcp::socket socket;
+  stream conn;
   boost::asio::steady_timer watchdog;
   std::atomic<clock::time_point> last_rx{clock::now()};  // read by silence() from any thread
   // Bytes sent to the writer and not yet taken by it; once past
@@ -169,6 +170,7 @@ struct distribution::impl final : remote_router, std::enable_shared_from_this<di
   node_address addr;
   std::string my_name;
   int listen_fd = -1;  // owned here: a restarted listener takes it up again
+  std::optional<tls_contexts> tls;  // when the node speaks TLS
   std::atomic<bool> stopped{false};
   pid controller() const { return rt.whereis(kControllerName); }
 
@@ -306,7 +308,7 @@ bool distribution::impl::queue(conn_state& st, const pid& writer, std::string fr
 namespace {
 
 // Reads until one whole frame is there; the payload, or why not.
-result<std::string> read_frame(tcp::socket& sock, wire::frame_reader& frames) {
+result<std::string> read_frame(stream& sock, wire::frame_reader& frames) {
   for (;;) {
     auto f = frames.next();
     if (!f) return f.err();
@@ -318,16 +320,19 @@ result<std::string> read_frame(tcp::socket& sock, wire::frame_reader& frames) {
   }
 }
 
-result<void> write_all(tcp::socket& sock, const std::string& bytes) {
-  auto [ec, n] = io::await([&](auto h) { boost::asio::async_write(sock, boost::asio::buffer(bytes), h); });
+result<void> write_all(stream& sock, const std::string& bytes) {
+  auto [ec, n] = io::await([&](auto h) { sock.async_write(boost::asio::buffer(bytes), h); });
   if (ec) return {errc::connection_lost, ec.message()};
   return {};
 }
 
 }  // namespace
 
-void distribution::impl::connection_main(tcp::socket sock, std::optional<std::string> dialed, bool counted) {
-  const std::string where = dialed ? *dialed : "an incoming connection";
+void distribution::impl::connection_main(tcp::socket tcp_sock, std::optional<std::string> dialed, bool counted) {
+  boost::system::error_code addr_ec;
+  const std::string address = tcp_sock.remote_endpoint(addr_ec).address().to_string();
+  const std::string where = dialed ? *dialed : "an incoming connection from " + address;
+  stream sock = tls ? stream(std::move(tcp_sock), dialed ? *tls->client : *tls->server) : stream(std::move(tcp_sock));
   struct handshake_slot {
     impl* self;
     std::atomic<int>* n;
@@ -346,18 +351,51 @@ void distribution::impl::connection_main(tcp::socket sock, std::optional<std::st
     ~handshake_slot() { release(); }
   } slot{this, counted ? &handshaking : nullptr};
   if (counted) {
-    boost::system::error_code ec;
-    auto address = sock.remote_endpoint(ec).address().to_string();
-    slot.token = std::make_shared<evict_token>(evict_token{&sock});
+    slot.token = std::make_shared<evict_token>(evict_token{&sock.socket()});
     std::lock_guard lock(handshakes_mutex);
     slot.id = next_handshake++;
-    handshakes.push_back({slot.id, std::move(address), &io::context(), slot.token});
+    handshakes.push_back({slot.id, address, &io::context(), slot.token});
   }
   // The handshake must finish in time; a silent or slow peer is cut off.
   boost::asio::steady_timer deadline(io::context(), opts.handshake_timeout);
   deadline.async_wait([s = &sock](const boost::system::error_code& ec) {
     if (!ec) s->close();
   });
+  // TLS first, if this node speaks it; a peer that speaks the other way is
+  // told apart by its first byte and refused with a line that says so.
+  if (!dialed) {
+    char first_bytes[2];
+    auto [ec, n] = io::await([&](auto h) {
+      sock.socket().async_receive(boost::asio::buffer(first_bytes), tcp::socket::message_peek, h);
+    });
+    if (ec || n == 0) return;
+    const bool tls_hello = looks_like_tls(std::string_view(first_bytes, n));
+    if (tls && !tls_hello) {
+      log::warn("dist", "refused a plaintext connection from ", address, ": this node accepts only TLS");
+      return;
+    }
+    if (!tls && tls_hello) {
+      log::warn("dist", "refused a TLS connection from ", address, ": this node does not use TLS");
+      return;
+    }
+  }
+  if (tls) {
+    std::string verify_host;
+    if (dialed && tls->verify_peers) {
+      if (auto peer_addr = parse_node_name(*dialed)) verify_host = peer_addr->host;
+    }
+    auto shook = sock.handshake(!dialed, verify_host);
+    if (!shook) {
+      log::warn("dist", "TLS with ", where, " failed: ", shook.err().message,
+                dialed ? " (does it use TLS, with a certificate the CA file trusts?)" : "");
+      return;
+    }
+  }
+  const std::string channel = sock.channel_binding();
+  if (tls && channel.empty()) {
+    log::error("dist", "TLS with ", where, ": no channel binding; closing");
+    return;
+  }
   // Before the peer has proved the cookie, frames are small and only of the
   // handshake's kinds.
   wire::frame_reader frames(4096);
@@ -385,7 +423,7 @@ void distribution::impl::connection_main(tcp::socket sock, std::optional<std::st
       }
       deadline.cancel();
       slot.release();
-      handler(sock.release(), std::move(*first), std::string(frames.unread()));
+      handler(std::make_shared<stream>(std::move(sock)), std::move(*first), std::string(frames.unread()));
       return;
     }
     if (!write_all(sock, encode_hello({protocol_version, my_name, rt.incarnation(), mine}))) return;
@@ -415,11 +453,18 @@ void distribution::impl::connection_main(tcp::socket sock, std::optional<std::st
     (void)write_all(sock, encode_refused("unexpected node name"));
     return;
   }
+  // With a CA file, nodes show certificates from it both ways (clients
+  // need none): the dialer's was checked in the TLS handshake if it sent one.
+  if (!dialed && tls && tls->verify_peers && !sock.peer_certified()) {
+    log::warn("dist", "refused ", peer, " from ", address, ": no certificate that the CA file trusts");
+    (void)write_all(sock, encode_refused("a certificate from this cluster's CA is required"));
+    return;
+  }
   // The dialer proves first; the accepting side proves only to a dialer
   // that has proved, so a stranger gets no proof to carry elsewhere.
   const transcript t{dialed ? mine : hello->hello.nonce, dialed ? hello->hello.nonce : mine,
                      dialed ? std::string_view(my_name) : std::string_view(peer),
-                     dialed ? std::string_view(peer) : std::string_view(my_name)};
+                     dialed ? std::string_view(peer) : std::string_view(my_name), channel};
   if (dialed && !write_all(sock, encode_proof({prove(opts.cookie, t, prover::dialer)}))) return;
   auto second = read_frame(sock, frames);
   if (!second) {
@@ -486,7 +531,7 @@ void distribution::impl::arm_watchdog(const std::shared_ptr<conn_state>& st) {
       log::warn("dist", "node ", st->peer, " silent for ", ms, " ms; disconnecting");
       st->why_closed = exit_reason::error("no heartbeat for " + std::to_string(ms) + " ms");
       boost::system::error_code ignored;
-      st->socket.close(ignored);
+      st->conn.close();
       return;
     }
     self->arm_watchdog(st);
@@ -503,7 +548,7 @@ void distribution::impl::reader_loop(const std::shared_ptr<conn_state>& st, wire
     }
     if (!*f) {
       char* buf = frames.prepare(64 * 1024);
-      auto [ec, n] = io::await([&](auto h) { st->socket.async_read_some(boost::asio::buffer(buf, 64 * 1024), h); });
+      auto [ec, n] = io::await([&](auto h) { st->conn.async_read_some(boost::asio::buffer(buf, 64 * 1024), h); });
       if (ec) {
         log::info("dist", "connection to ", st->peer, " closed: ", ec.message());
         if (st->why_closed.is_normal() || st->why_closed == exit_reason::noconnection()) {
@@ -599,7 +644,7 @@ void distribution::impl::writer_main(std::shared_ptr<conn_state> st) {
     if (batch.empty()) continue;
     buffers.clear();
     for (auto& b : batch) buffers.emplace_back(boost::asio::buffer(b));
-    auto [ec, n] = io::await([&](auto h) { boost::asio::async_write(st->socket, buffers, h); });
+    auto [ec, n] = io::await([&](auto h) { st->conn.async_write(buffers, h); });
     if (ec) tp::exit(exit_reason::noconnection());
   }
 }
@@ -618,7 +663,7 @@ void distribution::impl::connection_lost(conn_state& st) {
   }
   boost::system::error_code ignored;
   st.watchdog.cancel();
-  st.socket.close(ignored);
+  st.conn.close();
   if (st.writer) route(rt, signal{sk::exit, {}, st.writer, {}, exit_reason::kill()});
   for (const auto& [local, remote] : links) {
     route(rt, signal{sk::link_exit, remote, local, {}, exit_reason::noconnection()});
@@ -1000,8 +1045,15 @@ result<std::unique_ptr<distribution>> distribution::start(runtime& rt, dist_opti
     message_types::global().add<spawn_reply>("panal.dist.spawn_reply");
   });
 
+  std::optional<tls_contexts> tls;
+  if (options.tls.enabled()) {
+    auto t = make_tls_contexts(options.tls);
+    if (!t) return t.err();
+    tls = std::move(*t);
+  }
   auto i = std::make_shared<impl>(rt, std::move(options), *addr);
   i->my_name = name;
+  i->tls = std::move(tls);
   // Bind here, so that a port in use is reported to the caller.
   int fd = -1;
   {
@@ -1049,7 +1101,7 @@ result<std::unique_ptr<distribution>> distribution::start(runtime& rt, dist_opti
     if (!rt.whereis(kControllerName)) return {errc::timeout, "the distribution controller did not start"};
   }
   rt.set_remote_router(i.get());
-  log::info("dist", "node ", name, " listening");
+  log::info("dist", "node ", name, " listening", i->tls ? " (TLS)" : "");
   return std::unique_ptr<distribution>(new distribution(std::move(i)));
 }
 

@@ -7,6 +7,9 @@
 //   (random challenge + HMAC-SHA256, constant-time check). A wrong cookie is
 //   refused on both sides with a log line; nothing but handshake frames is
 //   accepted before the handshake completes.
+// - With TLS (dist_options::tls), every connection on the port is TLS 1.3
+//   and the cookie proofs are bound to its TLS session; a peer that speaks
+//   plain TCP to it, or TLS to a node without, is refused with a log line.
 // - Heartbeats: a peer from which nothing arrives for `down_after` is
 //   declared down and disconnected. Lost nodes are dialled again every
 //   `reconnect_every`, after `forget_after` every `slow_reconnect`, forever.
@@ -30,10 +33,13 @@
 #include <string>
 #include <vector>
 
+#include "dist/tls_files.h"
 #include "runtime/runtime.h"
 #include "util/error.h"
 
 namespace panal::dist {
+
+class stream;
 
 struct dist_options {
   std::string cookie;                                          // the cluster's shared secret
@@ -48,6 +54,10 @@ struct dist_options {
   // not reading (stopped, or too slow), and the connection is closed rather
   // than let the queue grow (its links and monitors fire noconnection).
   std::size_t max_send_queue = 256u << 20;
+  // TLS on the node's port (nodes and clients), when its files are given:
+  // then every connection must speak TLS 1.3, and the cookie handshake runs
+  // inside it, bound to the TLS session (a plaintext peer is refused).
+  tls_files tls;
 };
 
 // Sent to processes that called monitor_nodes(), by the connection itself:
@@ -122,10 +132,11 @@ class distribution {
                        clock::duration timeout = std::chrono::seconds(10));
 
   // Connections whose first frame is of a client-protocol kind (>= 64) are
-  // handed to `handler` in the connection's own process: the socket's file
-  // descriptor, the first frame's payload and the raw bytes that arrived
-  // after it. Without a handler they are closed.
-  using client_handler = std::function<void(int fd, std::string first_frame, std::string rest)>;
+  // handed to `handler` in the connection's own process: the connection
+  // (TLS already done, if the node uses it), the first frame's payload and
+  // the raw bytes that arrived after it. Without a handler they are closed.
+  using client_handler =
+      std::function<void(std::shared_ptr<stream> conn, std::string first_frame, std::string rest)>;
   void set_client_handler(client_handler handler);
 
   struct impl;

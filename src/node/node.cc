@@ -161,7 +161,8 @@ result<std::unique_ptr<node>> node::start(node_options options) {
                                                 .reconnect_every = std::min<clock::duration>(options.tick,
                                                                                              std::chrono::seconds(1)),
                                                 .forget_after = options.forget_after,
-                                                .max_send_queue = options.max_send_queue},
+                                                .max_send_queue = options.max_send_queue,
+                                                .tls = options.tls},
                                        i->root);
     if (!d) {
       i->rt->stop();
@@ -207,8 +208,8 @@ result<std::unique_ptr<node>> node::start(node_options options) {
       if (!ps) return ps.err();
       return ps->front();
     });
-    i->dist->set_client_handler([ctx](int fd, std::string first, std::string rest) {
-      db::serve_client(*ctx, fd, std::move(first), std::move(rest));
+    i->dist->set_client_handler([ctx](std::shared_ptr<dist::stream> conn, std::string first, std::string rest) {
+      db::serve_client(*ctx, std::move(conn), std::move(first), std::move(rest));
     });
     i->dist->register_spawn("panal.db.start_client", [dbs](const std::string& bytes) -> result<pid> {
       auto a = unpack_args(bytes);

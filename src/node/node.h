@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "dist/tls_files.h"
 #include "node/client.h"
 #include "runtime/runtime.h"
 #include "store/limits.h"
@@ -46,6 +47,10 @@ struct node_options {
   // Bytes queued for one peer node and not yet written: past this the peer
   // is taken as not reading and the connection is closed (then redialled).
   std::size_t max_send_queue = 256u << 20;
+  // TLS on the node's port, for nodes and clients alike: certificate and
+  // key (PEM), and optionally the CA that the nodes it dials must present a
+  // certificate from. Off when empty. See docs/protocol.md §10.
+  dist::tls_files tls;
 };
 
 struct server_options {

@@ -97,3 +97,25 @@ def settled(nodes, data_count, db="db"):
         return False
     states = nodes[0].cmd(f"states {db}").split()[1:]
     return len(states) == data_count and set(states) == {"serving"}
+
+
+def make_certs(directory, name="panal-test"):
+    """A CA and a certificate for 127.0.0.1 signed by it (openssl, P-256),
+    in `directory`. Returns {"ca", "cert", "key"} paths."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    ca_key, ca, key, csr, cert, ext = (d / f"{name}-{x}" for x in
+                                       ("ca.key", "ca.pem", "node.key", "node.csr", "node.pem", "ext.cnf"))
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True)
+    run("req", "-x509", *ec, "-keyout", str(ca_key), "-out", str(ca), "-days", "2", "-subj", f"/CN={name} CA")
+    run("req", *ec, "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-out", str(cert),
+        "-days", "2", "-extfile", str(ext))
+    return {"ca": str(ca), "cert": str(cert), "key": str(key)}
+
+
+def tls_args(certs, ca=True):
+    """panal_test_node arguments for TLS with `certs` (make_certs)."""
+    return ["--tls-cert", certs["cert"], "--tls-key", certs["key"], *(["--tls-ca", certs["ca"]] if ca else [])]

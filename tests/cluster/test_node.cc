@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   std::string name, cookie;
   long tick_ms = 1000, down_ms = 4000, forget_ms = 60000, spin_us = 50, max_sessions = 1024, max_send_queue_mb = 256;
   unsigned threads = 2;
+  dist::tls_files tls;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--name") name = v;
@@ -82,6 +83,9 @@ int main(int argc, char** argv) {
     else if (k == "--max-sessions") max_sessions = std::stol(v);
     else if (k == "--max-send-queue-mb") max_send_queue_mb = std::stol(v);
     else if (k == "--threads") threads = static_cast<unsigned>(std::stoul(v));
+    else if (k == "--tls-cert") tls.cert_file = v;
+    else if (k == "--tls-key") tls.key_file = v;
+    else if (k == "--tls-ca") tls.ca_file = v;
   }
   if (name.empty() || cookie.empty()) {
     std::cerr << "usage: panal_test_node --name NAME@HOST:PORT (--cookie C | --cookie-file F)\n";
@@ -94,7 +98,8 @@ int main(int argc, char** argv) {
                               .forget_after = std::chrono::milliseconds(forget_ms),
                               .spin_before_sleep = std::chrono::microseconds(spin_us),
                               .max_sessions = static_cast<std::uint32_t>(max_sessions),
-                              .max_send_queue = static_cast<std::size_t>(max_send_queue_mb) << 20});
+                              .max_send_queue = static_cast<std::size_t>(max_send_queue_mb) << 20,
+                              .tls = tls});
   if (!started) {
     std::cerr << "error: " << started.err().message << "\n";
     return 1;
@@ -288,10 +293,10 @@ int main(int argc, char** argv) {
       auto r = self.start_client(cname, db, on);
       if (r) local_client.emplace(std::move(*r));
       out << (r ? "ok" : "error " + std::string(to_string(r.code())) + " " + r.err().message);
-    } else if (cmd == "rconnect") {  // rconnect ADDRESS[,ADDRESS...] DB [TOKEN]
+    } else if (cmd == "rconnect") {  // rconnect ADDRESS[,ADDRESS...] DB [TOKEN]  (TLS as this node, with its CA)
       std::string addrs, db, token;
       in >> addrs >> db >> token;
-      remote_options o{.db = db, .token = token};
+      remote_options o{.db = db, .token = token, .tls = tls.enabled(), .tls_ca = tls.ca_file};
       std::stringstream list(addrs);
       for (std::string a; std::getline(list, a, ',');) o.addresses.push_back(a);
       auto r = remote_client::connect(o);

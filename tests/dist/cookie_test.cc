@@ -36,6 +36,21 @@ TEST(Cookie, AProofVerifiesOnlyInItsOwnTranscript) {
   EXPECT_FALSE(verify("secret", r, prover::acceptor, mac));
 }
 
+// Over TLS a proof is bound to the TLS session (its channel binding): a
+// relay that ends TLS on both sides has two sessions, and a proof made in
+// one does not verify in the other.
+TEST(Cookie, AProofOverTlsVerifiesOnlyInItsOwnTlsSession) {
+  const std::string one(32, 'a'), other(32, 'b');
+  transcript t{random_challenge(), random_challenge(), "a@h:1", "b@h:2", one};
+  const digest mac = prove("secret", t, prover::dialer);
+  EXPECT_TRUE(verify("secret", t, prover::dialer, mac));
+  transcript u = t;
+  u.channel = other;
+  EXPECT_FALSE(verify("secret", u, prover::dialer, mac)) << "bound to the TLS session";
+  u.channel = {};
+  EXPECT_FALSE(verify("secret", u, prover::dialer, mac)) << "not valid over plain TCP";
+}
+
 // A fixed vector, so that another implementation can check its bytes
 // (docs/protocol.md 3.3).
 TEST(Cookie, TestVector) {

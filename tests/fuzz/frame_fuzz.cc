@@ -26,6 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         (void)d->sig->payload.empty();
       }
       (void)panal::dist::peek_kind(**f);
+      (void)panal::dist::decode_handshake(**f);  // what arrives before the cookie is proved
       (void)panal::db::client_protocol::decode(**f);  // the same bytes as a client would send them
       (void)panal::db::client_protocol::decode_request(**f);  // and read in place
     }
