@@ -365,7 +365,7 @@ struct remote_client::impl {
       if (n < 0) return {errc::timeout, "no WELCOME in time"};
       if (n == 0) {
         return {errc::connection_lost, tls_ctx != nullptr ? "the node closed the connection"
-                                                           : "the node closed the connection (does it require TLS?)"};
+                                                           : "the node closed the connection before answering (does it require TLS?)"};
       }
       frames.commit(static_cast<std::size_t>(n));
     }

@@ -221,25 +221,36 @@ struct distribution::impl final : remote_router, std::enable_shared_from_this<di
   void close_all();  // the controller's last work when its supervisor stops it
   void acceptor_main();
   void connector_main(std::string node);
-  // `counted`: an incoming connection counted in `handshaking` until its handshake ends.
-  void connection_main(tcp::socket sock, std::optional<std::string> dialed, bool counted = false);
-  std::atomic<int> handshaking{0};
-  std::atomic<int> spawns_running{0};  // remote starts (spawn_request) running, each in its own process
-  // Incoming connections in their handshake, oldest first: when all slots
-  // are taken, a new connection evicts the oldest of the source address
-  // that holds the most (half-open connections cannot lock others out).
+  // Incoming connections in their handshake, oldest first. The listener
+  // registers each before its process starts, so that when all slots are
+  // taken a new connection can always evict the oldest of the source
+  // address that holds the most (half-open connections cannot lock others
+  // out). An evicted connection gives its slot back at once; it closes on
+  // its own thread (`opened` bounds those not yet closed).
   struct evict_token {
-    tcp::socket* sock = nullptr;  // null once the handshake is over (its own thread only)
+    std::atomic<bool> counted{true};  // holds one of `handshaking` (cleared once)
+    // Under handshakes_mutex: set by the connection process when it starts.
+    bool evicted = false;
+    boost::asio::io_context* io = nullptr;
+    tcp::socket* sock = nullptr;  // read and cleared on its own thread only
   };
   struct pending_handshake {
     std::uint64_t id;
     std::string address;
-    boost::asio::io_context* io;
     std::shared_ptr<evict_token> token;
   };
+  // `token`: an incoming connection's place among the handshakes (null when dialled).
+  void connection_main(tcp::socket sock, std::optional<std::string> dialed,
+                       std::shared_ptr<evict_token> token = nullptr, std::uint64_t id = 0);
+  std::atomic<int> handshaking{0};  // incoming connections in their handshake, not evicted
+  std::atomic<int> opened{0};       // incoming connections in their handshake, evicted or not
+  std::atomic<int> spawns_running{0};  // remote starts (spawn_request) running, each in its own process
   std::mutex handshakes_mutex;
   std::deque<pending_handshake> handshakes;
   std::uint64_t next_handshake = 1;
+  void give_back(evict_token& t) {
+    if (t.counted.exchange(false)) handshaking.fetch_sub(1);
+  }
   bool evict_one_handshake();
   void writer_main(std::shared_ptr<conn_state> st);
   // Queues a frame for the connection's writer, within max_send_queue.
@@ -328,33 +339,34 @@ result<void> write_all(stream& sock, const std::string& bytes) {
 
 }  // namespace
 
-void distribution::impl::connection_main(tcp::socket tcp_sock, std::optional<std::string> dialed, bool counted) {
+void distribution::impl::connection_main(tcp::socket tcp_sock, std::optional<std::string> dialed,
+                                         std::shared_ptr<evict_token> token, std::uint64_t id) {
   boost::system::error_code addr_ec;
   const std::string address = tcp_sock.remote_endpoint(addr_ec).address().to_string();
   const std::string where = dialed ? *dialed : "an incoming connection from " + address;
   stream sock = tls ? stream(std::move(tcp_sock), dialed ? *tls->client : *tls->server) : stream(std::move(tcp_sock));
   struct handshake_slot {
     impl* self;
-    std::atomic<int>* n;
-    std::uint64_t id = 0;
     std::shared_ptr<evict_token> token;
+    std::uint64_t id = 0;
     void release() {
-      if (n) n->fetch_sub(1);
-      n = nullptr;
-      if (token) {
-        token->sock = nullptr;
+      if (!token) return;
+      token->sock = nullptr;
+      self->give_back(*token);
+      {
         std::lock_guard lock(self->handshakes_mutex);
         std::erase_if(self->handshakes, [&](const pending_handshake& h) { return h.id == id; });
-        token.reset();
       }
+      self->opened.fetch_sub(1);
+      token.reset();
     }
     ~handshake_slot() { release(); }
-  } slot{this, counted ? &handshaking : nullptr};
-  if (counted) {
-    slot.token = std::make_shared<evict_token>(evict_token{&sock.socket()});
+  } slot{this, token, id};
+  if (token) {
     std::lock_guard lock(handshakes_mutex);
-    slot.id = next_handshake++;
-    handshakes.push_back({slot.id, address, &io::context(), slot.token});
+    token->io = &io::context();
+    token->sock = &sock.socket();
+    if (token->evicted) return;  // before it even started
   }
   // The handshake must finish in time; a silent or slow peer is cut off.
   boost::asio::steady_timer deadline(io::context(), opts.handshake_timeout);
@@ -703,26 +715,36 @@ void distribution::impl::acceptor_main() {
       tp::sleep_for(std::chrono::milliseconds(100));
       continue;
     }
-    // Full: the busiest source address gives up its oldest handshake (the
-    // count drops when that one ends). Past twice the limit (evictions not
-    // done yet): refused.
-    if (handshaking.load() >= kMaxHandshakes && !evict_one_handshake()) {
-      log::warn("dist", "refusing a connection: ", kMaxHandshakes, " handshakes already in progress");
+    // Full: the busiest source address gives up its oldest handshake.
+    // Past four times the limit of connections not yet closed (evicted ones
+    // close on their own threads, soon): refused.
+    if (opened.load() >= 4 * kMaxHandshakes) {
+      log::warn("dist", "refusing a connection: ", 4 * kMaxHandshakes, " handshakes not yet closed");
       continue;  // `sock` closes here
     }
-    if (handshaking.load() >= 2 * kMaxHandshakes) {
-      log::warn("dist", "refusing a connection: ", 2 * kMaxHandshakes, " handshakes not yet closed");
-      continue;
-    }
+    if (handshaking.load() >= kMaxHandshakes) (void)evict_one_handshake();
     sock.set_option(tcp::no_delay(true));
+    boost::system::error_code ec2;
+    auto address = sock.remote_endpoint(ec2).address().to_string();
     // The connection runs on any thread: hand the descriptor over.
     const int conn_fd = sock.release();
+    auto token = std::make_shared<evict_token>();
+    std::uint64_t id;
     handshaking.fetch_add(1);
-    auto spawned = tp::spawn([self = shared_from_this(), conn_fd] {
-      self->connection_main(tcp::socket(io::context(), tcp::v4(), conn_fd), std::nullopt, true);
+    opened.fetch_add(1);
+    {
+      std::lock_guard lock(handshakes_mutex);
+      id = next_handshake++;
+      handshakes.push_back({id, std::move(address), token});
+    }
+    auto spawned = tp::spawn([self = shared_from_this(), conn_fd, token, id] {
+      self->connection_main(tcp::socket(io::context(), tcp::v4(), conn_fd), std::nullopt, token, id);
     });
     if (!spawned) {
-      handshaking.fetch_sub(1);
+      give_back(*token);
+      opened.fetch_sub(1);
+      std::lock_guard lock(handshakes_mutex);
+      std::erase_if(handshakes, [&](const pending_handshake& h) { return h.id == id; });
       ::close(conn_fd);
     }
   }
@@ -730,6 +752,7 @@ void distribution::impl::acceptor_main() {
 
 bool distribution::impl::evict_one_handshake() {
   pending_handshake victim;
+  boost::asio::io_context* io = nullptr;
   {
     std::lock_guard lock(handshakes_mutex);
     if (handshakes.empty()) return false;
@@ -741,12 +764,17 @@ bool distribution::impl::evict_one_handshake() {
                            [&](const pending_handshake& h) { return h.address == busiest->first; });
     victim = std::move(*it);
     handshakes.erase(it);
+    victim.token->evicted = true;
+    io = victim.token->io;  // null: its process has not started, and will end when it does
   }
+  give_back(*victim.token);
   log::debug("dist", "evicting the oldest handshake from ", victim.address, " for a new connection");
   // Closed on the connection's own thread (its socket is not thread-safe).
-  boost::asio::post(*victim.io, [token = victim.token] {
-    if (token->sock) token->sock->close();
-  });
+  if (io != nullptr) {
+    boost::asio::post(*io, [token = victim.token] {
+      if (token->sock) token->sock->close();
+    });
+  }
   return true;
 }
 

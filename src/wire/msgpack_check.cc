@@ -22,6 +22,7 @@ result<std::size_t> check_msgpack(std::string_view bytes, const msgpack_limits& 
   std::vector<std::uint64_t> pending;
   pending.reserve(8);
   std::uint64_t top_level = 1;
+  std::size_t values = 0;
 
   auto fail = [&](const char* what) {
     return result<std::size_t>(errc::malformed, std::string("malformed msgpack at byte ") + std::to_string(pos) +
@@ -36,6 +37,7 @@ result<std::size_t> check_msgpack(std::string_view bytes, const msgpack_limits& 
     --left;
 
     if (pos >= size) return fail("truncated");
+    if (++values > limits.max_values) return fail("too many values");
     const unsigned char b = data[pos++];
     std::uint64_t skip = 0;       // payload bytes to skip
     std::uint64_t children = 0;   // nested values that follow

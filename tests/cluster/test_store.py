@@ -399,3 +399,101 @@ def test_half_open_connections_cannot_lock_clients_or_nodes_out(cluster):
     grown = int(a.cmd("peak_mb").split()[1]) - before
     print(f"{opened[0]} half-open connections opened; the node's peak memory grew {grown} MiB")
     assert grown < 64, grown
+
+
+def test_ten_thousand_idle_connections_and_a_slowloris_leave_clients_served(cluster):
+    # 10,000 connections that never send a byte (from 127.0.0.2) and 200
+    # that send half a frame header and wait, replaced as they are closed
+    # (from 127.0.0.3), while a client writes and reads on its session and
+    # opens new ones. Every answer comes; the node holds no more than its
+    # handshake slots of them; its memory stays bounded.
+    import select
+    import threading
+    import time
+    a, b = cluster(2)
+    ok(a.cmd("server db"))
+    ok(a.cmd("data db 1"))
+    assert eventually(lambda: settled([a], 1), timeout=20)
+    ok(b.cmd(f"rconnect {address(a)} db"))
+    host, port = address(a).split(":")
+    before = int(a.cmd("peak_mb").split()[1])
+    stop = threading.Event()
+    idle, slow = [], []
+    counts = {"idle": 0, "slow": 0}
+
+    def dial(source):
+        s = socket.socket()
+        s.bind((source, 0))
+        s.settimeout(2)
+        s.connect((host, int(port)))
+        return s
+
+    def idle_flood():
+        deadline = time.monotonic() + 60
+        while not stop.is_set() and counts["idle"] < 10_000 and time.monotonic() < deadline:
+            try:
+                idle.append(dial("127.0.0.2"))
+                counts["idle"] += 1
+            except OSError:
+                counts["idle_failed"] = counts.get("idle_failed", 0) + 1
+                time.sleep(0.01)
+
+    def slowloris():
+        deadline = time.monotonic() + 60
+        while not stop.is_set() and time.monotonic() < deadline and counts["slow"] < 20_000:
+            if slow:  # poll, not select: the descriptors pass 1024
+                p = select.poll()
+                for s in slow:
+                    p.register(s, select.POLLIN)
+                closed = {fd for fd, _ in p.poll(0)}
+                for s in [s for s in slow if s.fileno() in closed]:
+                    slow.remove(s)
+                    s.close()
+            while len(slow) < 200 and not stop.is_set():
+                try:
+                    s = dial("127.0.0.3")
+                    s.sendall(b"\x00\x00")
+                    slow.append(s)
+                    counts["slow"] += 1
+                except OSError:
+                    break
+            time.sleep(0.01)
+
+    attackers = [threading.Thread(target=idle_flood), threading.Thread(target=slowloris)]
+    for t in attackers:
+        t.start()
+    answered = 0
+    try:
+        assert eventually(lambda: counts["slow"] >= 200, timeout=20)
+        i = 0
+        while attackers[0].is_alive():  # the flood ends by count or after 60 s
+            ok(b.cmd(f"rset k{i} v{i}"))
+            assert b.cmd(f"rget k{i}") == f"value v{i}", i
+            answered += 2
+            if i % 25 == 0:
+                ok(b.cmd(f"rconnect {address(a)} db"))  # and new sessions open
+            i += 1
+            time.sleep(0.002)  # paced: the attackers share this interpreter
+        assert counts["idle"] == 10_000, counts
+    finally:
+        stop.set()
+        for t in attackers:
+            t.join(timeout=60)
+    # The node kept at most its handshake slots (2 x 64) of the idle ones.
+    still_open = 0
+    for s in idle:
+        s.setblocking(False)
+        try:
+            still_open += s.recv(1) != b""
+        except BlockingIOError:
+            still_open += 1
+        except OSError:
+            pass
+    for s in idle + slow:
+        s.close()
+    grown = int(a.cmd("peak_mb").split()[1]) - before
+    print(f"{counts} connections; {answered} answers meanwhile; {still_open} idle ones still open; "
+          f"the node's peak memory grew {grown} MiB")
+    assert answered > 0
+    assert still_open <= 128, still_open
+    assert grown < 64, grown

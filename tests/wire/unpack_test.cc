@@ -60,6 +60,20 @@ TEST(Unpack, DeepNestingIsRefused) {
   EXPECT_TRUE(unpack(deep, {.max_depth = 200, .max_elements = 16}));
 }
 
+// Each array within the element limit, but values in all past the bound:
+// the tree they would make is refused before any of it is built.
+TEST(Unpack, ManyNestedArraysArePastTheBoundOfValuesInAll) {
+  std::string nested("\xdc\x00\x10", 3);  // array 16 of 16 arrays of 16 nils: 273 values
+  for (int i = 0; i < 16; ++i) {
+    nested.append("\xdc\x00\x10", 3);
+    nested.append(16, '\xc0');
+  }
+  EXPECT_TRUE(unpack(nested, {.max_depth = 32, .max_elements = 16, .max_values = 273}));
+  auto h = unpack(nested, {.max_depth = 32, .max_elements = 16, .max_values = 272});
+  ASSERT_FALSE(h);
+  EXPECT_NE(h.err().message.find("too many values"), std::string::npos) << h.err().message;
+}
+
 TEST(Unpack, TrailingBytesAndReservedBytesAreRefused) {
   EXPECT_FALSE(unpack(std::string("\x01\x02", 2)));
   EXPECT_FALSE(unpack(std::string("\xc1", 1)));
