@@ -1138,6 +1138,10 @@ distribution::~distribution() { stop(); }
 void distribution::stop() {
   if (!impl_ || impl_->stopped.exchange(true)) return;
   impl_->rt.set_remote_router(nullptr);
+  struct close_listen_fd {
+    int fd;
+    ~close_listen_fd() { ::close(fd); }
+  } closing{impl_->listen_fd};
   if (!impl_->rt.running()) return;
   // Under a supervisor, it has stopped them already (the controller closed
   // the connections as it went).
@@ -1151,7 +1155,6 @@ void distribution::stop() {
     }, std::chrono::seconds(10));
   }
   if (const pid c = impl_->controller()) (void)impl_->rt.call(c, ctl_stop{}, std::chrono::seconds(10));
-  ::close(impl_->listen_fd);
 }
 
 const std::string& distribution::name() const { return impl_->my_name; }

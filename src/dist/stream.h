@@ -46,6 +46,12 @@ class stream {
   using tcp = boost::asio::ip::tcp;
 
   explicit stream(tcp::socket s) : plain_(std::move(s)) {}
+  // Closing (not just dropping) the socket is what ends a TLS operation
+  // still outstanding: it holds the TLS state, not the caller's buffer,
+  // and an aborted read writes nothing into that buffer.
+  ~stream() { close(); }
+  stream(stream&&) = default;
+  stream& operator=(stream&&) = default;
   // TLS over `s` with `ctx` (which must outlive the stream); handshake() first.
   stream(tcp::socket s, boost::asio::ssl::context& ctx)
       : tls_(std::make_shared<boost::asio::ssl::stream<tcp::socket>>(std::move(s), ctx)) {}

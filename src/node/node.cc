@@ -233,6 +233,7 @@ void node::stop() {
 
 runtime& node::rt() { return *impl_->rt; }
 registry::pg& node::registry() { return *impl_->groups; }
+pid node::root_supervisor() const { return impl_->root; }
 dist::distribution* node::distribution() { return impl_->dist.get(); }
 const std::string& node::name() const { return impl_->options.name; }
 

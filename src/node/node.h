@@ -158,6 +158,7 @@ class node {
   // The layers below, for tools and tests.
   registry::pg& registry();
   dist::distribution* distribution();  // null when not distributed
+  pid root_supervisor() const;  // children "dist", "listener", "pg", ... (docs/architecture.md)
 
   struct impl;
 

@@ -203,13 +203,10 @@ void pg::impl::scope_main() {
     for (auto& [name, ps] : subscribers) subs.insert(ps.begin(), ps.end());
     for (const pid& p : subs) subscriber_watch.emplace(tp::monitor(p), p);
   }
+  const bool restarted = static_cast<bool>(last_scope);
   if (dist != nullptr) {
     if (last_scope) dist->demonitor_nodes(last_scope);
     dist->monitor_nodes(tp::self());  // before the list below: no connection falls between
-    for (const dist::node_up& c : dist->connections()) {
-      connection_of[node_index(c.node)] = c.connection;
-      (void)dist->send_named(c.node, kScopeName, pg_ask_msg{node_name(rt.node())}, tp::self());
-    }
   }
   last_scope = tp::self();
 
@@ -276,6 +273,33 @@ void pg::impl::scope_main() {
       notify(name, {}, remove_if(name, [&](const member& m) { return m.who.node == node; }));
     }
   };
+
+  // After a restart: what came while no scope ran was lost. Nodes that
+  // went down meanwhile leave; every connected peer gets this node's
+  // members (one that connected meanwhile dropped them, waiting for them)
+  // and is asked for its own.
+  if (restarted && dist != nullptr) {
+    std::set<std::uint32_t> connected;
+    for (const dist::node_up& c : dist->connections()) {
+      const std::uint32_t node = node_index(c.node);
+      connected.insert(node);
+      connection_of[node] = c.connection;
+      (void)dist->send_named(c.node, kScopeName, local_snapshot(), tp::self());
+      (void)dist->send_named(c.node, kScopeName, pg_ask_msg{node_name(rt.node())}, tp::self());
+    }
+    std::set<std::uint32_t> known;
+    {
+      std::shared_lock lock(mutex);
+      for (auto& [name, ms] : groups) {
+        for (const member& x : ms) {
+          if (x.who.node != rt.node()) known.insert(x.who.node);
+        }
+      }
+    }
+    for (std::uint32_t node : known) {
+      if (!connected.count(node)) drop_node(node);
+    }
+  }
 
   for (;;) {
     auto m = tp::receive();

@@ -251,6 +251,23 @@ def test_a_killed_infrastructure_process_is_restarted_and_its_node_carries_on(cl
     assert b.cmd("rget after") == "value 2"
 
 
+def test_a_pg_scope_that_was_down_catches_up_with_what_it_missed(cluster):
+    # While a's scope is stopped, c connects (its scope drops what it knew
+    # of a and waits for a's members, which no scope sends) and b is
+    # SIGKILLed (the node_down goes to no scope). Started again, a's scope
+    # must send its members, ask for the others', and drop b's.
+    a, b, c = cluster(3)
+    mesh([a, b])
+    assert a.cmd("join g 2") == "ok" and b.cmd("join g 3") == "ok" and c.cmd("join g 4") == "ok"
+    assert eventually(lambda: converged([a, b], "g", 5))
+    assert a.cmd("pause pg") == "ok"
+    assert c.cmd(f"connect {a.name}") == "ok"
+    b.signal(signal.SIGKILL)
+    assert eventually(lambda: a.nodes() == [c.name] and c.nodes() == [a.name], timeout=10)
+    assert a.cmd("resume pg") == "ok"
+    assert eventually(lambda: converged([a, c], "g", 6)), [n.members("g") for n in (a, c)]
+
+
 def authenticated_peer(node, cookie="secret", name="intruder@127.0.0.1:1"):
     """A socket that completed the cookie handshake with `node` as the
     dialling node `name` (docs/protocol.md 3.2, 3.3): a peer that holds the

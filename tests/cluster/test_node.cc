@@ -37,6 +37,7 @@
 #include "node/node.h"
 #include "registry/pg.h"
 #include "runtime/this_process.h"
+#include "supervision/supervisor.h"
 #include "util/log.h"
 
 using namespace panal;
@@ -477,6 +478,16 @@ int main(int argc, char** argv) {
       const pid p = rt.whereis(what);
       if (p) rt.exit(p, exit_reason::kill());
       out << (p ? "ok " + to_string(p) : std::string("none"));
+    } else if (cmd == "pause" || cmd == "resume") {  // pause|resume CHILD: stop a root child / start it again
+      std::string child;
+      in >> child;
+      if (cmd == "pause") {
+        auto r = supervisor::terminate_child(rt, self.root_supervisor(), child);
+        out << (r ? std::string("ok") : "error " + r.err().message);
+      } else {
+        auto r = supervisor::restart_child(rt, self.root_supervisor(), child);
+        out << (r ? std::string("ok") : "error " + r.err().message);
+      }
     } else if (cmd == "tree") {  // tree -> the supervision tree's lines, joined by '|'
       auto lines = self.supervision("");
       if (!lines) out << "error " << lines.err().message;
