@@ -49,15 +49,18 @@ demo: python
 	$(PY) examples/quickstart.py
 	$(PY) examples/cluster.py
 
-# libFuzzer over the frame reader and decoder, for FUZZ_SECONDS (default 60).
+# libFuzzer over the frame reader and the handshake, node-protocol and
+# client-protocol decoders, for FUZZ_SECONDS (default 60) in FUZZ_JOBS
+# parallel jobs (default 1; logs in fuzz-N.log when more).
 FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 1
 fuzz:
 	@scripts/install-deps.sh clang libclang-rt-14-dev
 	CXX=clang++ cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPANAL_FUZZ=ON > /dev/null
 	cmake --build build/fuzz -j$(JOBS)
 	mkdir -p build/fuzz/corpus
 	build/fuzz/frame_fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
-	  build/fuzz/corpus tests/fuzz/corpus
+	  $(if $(filter-out 1,$(FUZZ_JOBS)),-jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS)) build/fuzz/corpus tests/fuzz/corpus
 
 bench: build
 	scripts/bench.sh $(BUILD)

@@ -50,13 +50,13 @@ def loadgen(build, ports, args, redis=False):
 class PanalNodes:
     """`count` panal nodes on CPU 1, one data process each, replicas=1."""
 
-    def __init__(self, build, count=1, threads=1):
+    def __init__(self, build, count=1, threads=1, binary="panal_test_node"):
         self.procs, self.ports = [], []
         names = []
         for i in range(count):
             port = free_port()
             name = f"bench{i}@127.0.0.1:{port}"
-            p = subprocess.Popen(["taskset", "-c", "1", str(build / "panal_test_node"), "--name", name, "--cookie",
+            p = subprocess.Popen(["taskset", "-c", "1", str(build / binary), "--name", name, "--cookie",
                                   "bench", "--threads", str(threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=subprocess.DEVNULL, text=True, bufsize=1)
             assert p.stdout.readline().startswith("ready")
@@ -91,8 +91,8 @@ class PanalNodes:
             p.wait()
 
 
-def run_panal(build, args, nodes=1):
-    n = PanalNodes(build, nodes)
+def run_panal(build, args, nodes=1, binary="panal_test_node"):
+    n = PanalNodes(build, nodes, binary=binary)
     try:
         loadgen(build, n.ports, ["--load", "-c", "8", "-P", "16"])
         cpu0 = n.cpu()
@@ -123,6 +123,9 @@ def main():
     ap.add_argument("build", type=Path)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="fewer requests per run")
+    ap.add_argument("--compare", metavar="BINARY", help="a second panal node program in BUILD (e.g. one built "
+                    "without jemalloc), run alternately with the first; its ratio is printed too")
+    ap.add_argument("--cases", default="all", help="'all', or 'many': only the 50-connection cases, one node")
     args = ap.parse_args()
     scale = 0.2 if args.quick else 1.0
     cases = [  # (op, connections, in flight each, requests)
@@ -134,13 +137,18 @@ def main():
     print(f"{'op':>4} {'conns':>5} {'P':>3} {'panal ops/s':>12} {'Redis ops/s':>12} {'ratio':>6} "
           f"{'p99 µs':>13} {'p99 ratio':>9} {'CPU µs/req':>14}")
     one_node = {}
+    if args.cases == "many":
+        cases = [c for c in cases if c[1] == 50]
     for op, conns, depth, n in cases:
         n = int(n * scale)
         a = ["-t", op, "-c", conns, "-P", depth, "-n", n]
-        p_runs, r_runs = [], []
+        p_runs, r_runs, c_runs = [], [], []
         for _ in range(args.rounds):
             wait_idle()
             p_runs.append(run_panal(args.build, a))
+            if args.compare:
+                wait_idle()
+                c_runs.append(run_panal(args.build, a, binary=args.compare))
             wait_idle()
             r_runs.append(run_redis(args.build, a))
         p, r = med(p_runs, "ops_per_s"), med(r_runs, "ops_per_s")
@@ -150,6 +158,12 @@ def main():
         print(f"{op:>4} {conns:>5} {depth:>3} {p:>12,.0f} {r:>12,.0f} {p / r:>6.2f} {p99p:>6.0f}/{p99r:<6.0f} "
               f"{p99p / max(p99r, 1):>9.2f} {cp:>6.2f}/{cr:<6.2f}   runs {[round(float(x['ops_per_s'])) for x in p_runs]}"
               f" | {[round(float(x['ops_per_s'])) for x in r_runs]}")
+        if c_runs:
+            c, p99c, cc = med(c_runs, "ops_per_s"), med(c_runs, "p99_us"), med(c_runs, "cpu_us")
+            print(f"{'':>4} {'':>5} {'':>3} {c:>12,.0f} {'':>12} {c / r:>6.2f} {p99c:>6.0f}{'':7} {'':>9} "
+                  f"{cc:>6.2f}{'':7}   ({args.compare}) runs {[round(float(x['ops_per_s'])) for x in c_runs]}")
+    if args.cases == "many":
+        return
     print("\ntwo panal nodes on CPU 1 (one data process each), connections spread over both, 50 x 16")
     for op in ("get", "set"):
         runs = []

@@ -12,6 +12,8 @@ packages=(
   # HMAC-SHA256 for the cluster cookie handshake and TLS; XXH3 for key hashing
   # (openssl: the tests make their certificates with it)
   libssl-dev openssl libxxhash-dev
+  # the allocator of panal's programs and of `panal node` (docs/benchmarks.md)
+  libjemalloc-dev
   # C++ tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # Python module and tests (PyPI is not used: everything comes from apt)

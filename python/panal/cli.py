@@ -37,6 +37,21 @@ def _address(node: str) -> str:
     return node.split("@", 1)[1] if "@" in node else node
 
 
+def _run_on_jemalloc(argv) -> None:
+    """Re-executes this command with jemalloc preloaded (a node's allocations
+    are a third of its CPU on glibc's malloc: docs/benchmarks.md), unless
+    PANAL_MALLOC=system, it already runs on it, or it is not installed."""
+    if os.environ.get("PANAL_MALLOC", "jemalloc") != "jemalloc" or "jemalloc" in os.environ.get("LD_PRELOAD", ""):
+        return
+    import ctypes.util
+    lib = ctypes.util.find_library("jemalloc")
+    if not lib:
+        return
+    env = {**os.environ, "LD_PRELOAD": " ".join(filter(None, [os.environ.get("LD_PRELOAD"), lib]))}
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "panal", *argv], env)
+
+
 def cmd_node(args) -> int:
     if "PANAL_LOG" not in os.environ:
         set_log_level("info")  # a node in the foreground tells what it does
@@ -241,7 +256,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
+    if args.command == "node":
+        _run_on_jemalloc(argv)
     try:
         return args.run(args)
     except Error as e:

@@ -21,6 +21,8 @@ def test_cli_against_a_running_cluster(processes, cookie_file):
                        "--data", "db", "--count", "2")
     wait_for_line(second, " up ")
     address = n2.split("@")[1]
+    # A node runs on jemalloc (the same pid: the command re-executed itself with it preloaded).
+    assert "libjemalloc" in Path(f"/proc/{second.pid}/maps").read_text()
     assert run("set", "greeting", "hello", "--db", "db", "--node", address).returncode == 0
     got = run("get", "greeting", "--db", "db", "--node", address)
     assert got.returncode == 0 and got.stdout.strip() == "hello"
