@@ -1,6 +1,7 @@
 """What the benchmark scripts share: free ports, waiting for an idle machine,
 a redis-server pinned to CPU 1, a panal_test_node pinned to a CPU."""
 import contextlib
+import ctypes.util
 import os
 import socket
 import subprocess
@@ -40,6 +41,16 @@ def redis_server():
         server.wait()
 
 
+def node_env():
+    """The environment of a panal node in a benchmark: on jemalloc, as `panal
+    node` runs (docs/benchmarks.md, "Allocator"), unless PANAL_MALLOC=system."""
+    env = dict(os.environ)
+    lib = ctypes.util.find_library("jemalloc")
+    if env.get("PANAL_MALLOC", "jemalloc") == "jemalloc" and lib:
+        env["LD_PRELOAD"] = " ".join(filter(None, [env.get("LD_PRELOAD"), lib]))
+    return env
+
+
 class TestNode:
     """A panal_test_node (one scheduler thread) pinned to `cpu`, driven by
     its line commands (tests/cluster/test_node.cc)."""
@@ -50,7 +61,8 @@ class TestNode:
         self.proc = subprocess.Popen(
             ["taskset", "-c", str(cpu), str(binary), "--name", self.name, "--cookie", "bench", "--threads", "1",
              *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1,
+            env=node_env())
         assert self.proc.stdout.readline().startswith("ready")
 
     def cmd(self, line):

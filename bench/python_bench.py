@@ -19,7 +19,7 @@ from pathlib import Path
 import panal
 import redis
 
-from bench_util import free_port, redis_server, wait_idle
+from bench_util import free_port, node_env, redis_server, wait_idle
 
 BATCHES, SEQUENTIAL = 500, 20_000
 
@@ -55,7 +55,7 @@ def panal_round(build, kinds):
     node = subprocess.Popen(["taskset", "-c", "1", str(build / "panal_test_node"), "--name",
                              f"pybench@127.0.0.1:{port}", "--cookie", "bench", "--threads", "1"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            bufsize=1)
+                            bufsize=1, env=node_env())
     try:
         assert node.stdout.readline().startswith("ready")
         for cmd in ("server db replicas=1", "data db 1"):

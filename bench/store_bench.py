@@ -18,7 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench_util import free_port, redis_server, wait_idle
+from bench_util import free_port, node_env, redis_server, wait_idle
 
 HERE = Path(__file__).resolve().parent
 KEYS = 100_000
@@ -50,15 +50,17 @@ def loadgen(build, ports, args, redis=False):
 class PanalNodes:
     """`count` panal nodes on CPU 1, one data process each, replicas=1."""
 
-    def __init__(self, build, count=1, threads=1, binary="panal_test_node"):
+    def __init__(self, build, count=1, threads=1, malloc="jemalloc"):
         self.procs, self.ports = [], []
         names = []
         for i in range(count):
             port = free_port()
             name = f"bench{i}@127.0.0.1:{port}"
-            p = subprocess.Popen(["taskset", "-c", "1", str(build / binary), "--name", name, "--cookie",
+            p = subprocess.Popen(["taskset", "-c", "1", str(build / "panal_test_node"), "--name", name, "--cookie",
                                   "bench", "--threads", str(threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=subprocess.DEVNULL, text=True, bufsize=1)
+                                 stderr=subprocess.DEVNULL, text=True, bufsize=1,
+                                 env={**node_env(), "PANAL_MALLOC": malloc} if malloc == "jemalloc" else
+                                 {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"})
             assert p.stdout.readline().startswith("ready")
             self.procs.append(p)
             self.ports.append(port)
@@ -91,8 +93,8 @@ class PanalNodes:
             p.wait()
 
 
-def run_panal(build, args, nodes=1, binary="panal_test_node"):
-    n = PanalNodes(build, nodes, binary=binary)
+def run_panal(build, args, nodes=1, malloc="jemalloc"):
+    n = PanalNodes(build, nodes, malloc=malloc)
     try:
         loadgen(build, n.ports, ["--load", "-c", "8", "-P", "16"])
         cpu0 = n.cpu()
@@ -123,8 +125,8 @@ def main():
     ap.add_argument("build", type=Path)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="fewer requests per run")
-    ap.add_argument("--compare", metavar="BINARY", help="a second panal node program in BUILD (e.g. one built "
-                    "without jemalloc), run alternately with the first; its ratio is printed too")
+    ap.add_argument("--compare-malloc", action="store_true", help="also run the panal node on glibc's malloc "
+                    "(PANAL_MALLOC=system), alternately with jemalloc; its ratio is printed too")
     ap.add_argument("--cases", default="all", help="'all', or 'many': only the 50-connection cases, one node")
     args = ap.parse_args()
     scale = 0.2 if args.quick else 1.0
@@ -146,9 +148,9 @@ def main():
         for _ in range(args.rounds):
             wait_idle()
             p_runs.append(run_panal(args.build, a))
-            if args.compare:
+            if args.compare_malloc:
                 wait_idle()
-                c_runs.append(run_panal(args.build, a, binary=args.compare))
+                c_runs.append(run_panal(args.build, a, malloc="system"))
             wait_idle()
             r_runs.append(run_redis(args.build, a))
         p, r = med(p_runs, "ops_per_s"), med(r_runs, "ops_per_s")
@@ -161,7 +163,7 @@ def main():
         if c_runs:
             c, p99c, cc = med(c_runs, "ops_per_s"), med(c_runs, "p99_us"), med(c_runs, "cpu_us")
             print(f"{'':>4} {'':>5} {'':>3} {c:>12,.0f} {'':>12} {c / r:>6.2f} {p99c:>6.0f}{'':7} {'':>9} "
-                  f"{cc:>6.2f}{'':7}   ({args.compare}) runs {[round(float(x['ops_per_s'])) for x in c_runs]}")
+                  f"{cc:>6.2f}{'':7}   (glibc malloc) runs {[round(float(x['ops_per_s'])) for x in c_runs]}")
     if args.cases == "many":
         return
     print("\ntwo panal nodes on CPU 1 (one data process each), connections spread over both, 50 x 16")
