@@ -192,6 +192,17 @@ void server_process::run() {
     if (now >= next_check_) {
       next_check_ = now + kCheckEvery;
       check_role();
+      // Two servers that start a database at once, before the registry
+      // agrees on the oldest, both lead for a moment and both start it
+      // anew; the later one's generation outranks ours, and every node's
+      // route table would refuse our maps for good. Take that map over.
+      if (leading() && published_) {
+        if (auto held = ctx_.routes.get(cfg_.db); held && held->master != self_ && held->newer_than(*published_)) {
+          log::warn("db", "master of '", cfg_.db, "': ", held->master, " published a newer map (epoch ",
+                    held->epoch(), "); taking it over");
+          start_recovery();
+        }
+      }
       (void)can_act();
       // Silent members whose leases ran out can go now.
       for (auto& [id, mi] : members_) {
