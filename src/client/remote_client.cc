@@ -302,7 +302,14 @@ struct remote_client::impl {
   struct slot {
     bool done = false;
     answer a;
+    std::size_t* left = nullptr;  // the answers its batch still waits for (run() wakes at 0)
   };
+  // One answer arrived (or will not): its caller wakes when its batch is
+  // complete, not at every answer (a batch of 100 made 100 wake-ups).
+  void finish(slot& w) {
+    w.done = true;
+    if (w.left != nullptr && --*w.left == 0) changed.notify_all();
+  }
   std::unordered_map<std::uint64_t, std::shared_ptr<slot>> waiting;
   std::thread reader;
   bool closed = false;
@@ -431,9 +438,8 @@ struct remote_client::impl {
         std::lock_guard lock(mutex);
         if (auto it = waiting.find(r->id); it != waiting.end()) {
           it->second->a = {static_cast<errc>(r->code), std::move(r->message), r->found, std::move(r->value)};
-          it->second->done = true;
+          finish(*it->second);
           waiting.erase(it);
-          changed.notify_all();
         }
         continue;
       }
@@ -451,7 +457,7 @@ struct remote_client::impl {
     }
     for (auto& [id, w] : waiting) {
       w->a = {errc::connection_lost, "the connection to the node was lost", false, {}};
-      w->done = true;
+      finish(*w);
     }
     waiting.clear();
     changed.notify_all();
@@ -502,7 +508,13 @@ struct remote_client::impl {
     const auto deadline = steady::now() + std::chrono::milliseconds(timeout_ms.load());
     for (int attempt = 0; !todo.empty(); ++attempt) {
       if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100, 5 << std::min(attempt, 5))));
-      std::vector<std::pair<std::size_t, std::shared_ptr<slot>>> sent;
+      struct sent_op {
+        std::size_t i;
+        std::uint64_t id;
+        std::shared_ptr<slot> w;
+      };
+      std::vector<sent_op> sent;
+      std::size_t left = 0;  // guarded by `mutex`, like the slots
       std::string bytes;
       {
         std::unique_lock lock(mutex);
@@ -525,8 +537,10 @@ struct remote_client::impl {
           cp::append_request(bytes, id, kind, key, value, {seqs[i], seqs[i] != 0 ? floor : 0, attempt > 0});
           if (kind == op::unsafe_set) continue;  // no answer comes
           auto w = std::make_shared<slot>();
+          w->left = &left;
+          ++left;
           waiting.emplace(id, w);
-          sent.emplace_back(i, w);
+          sent.push_back({i, id, std::move(w)});
         }
       }
       todo.clear();
@@ -542,9 +556,11 @@ struct remote_client::impl {
       }
       std::unique_lock lock(mutex);
       if (!written && s && conn == s) s->shutdown();  // the reader fails what waits
-      for (auto& [i, w] : sent) {
-        if (!changed.wait_until(lock, deadline, [&] { return w->done; })) {
+      (void)changed.wait_until(lock, deadline, [&] { return left == 0; });
+      for (auto& [i, id, w] : sent) {
+        if (!w->done) {
           out[i] = last[i].code != errc::ok ? last[i] : answer{errc::timeout, "no answer in time", false, {}};
+          waiting.erase(id);  // given up: its answer, if any, is dropped
           continue;
         }
         out[i] = std::move(w->a);
@@ -554,12 +570,7 @@ struct remote_client::impl {
           todo.push_back(i);
         }
       }
-      // Give up on what timed out (its answer, if any, is dropped).
-      for (auto it = waiting.begin(); it != waiting.end();) {
-        bool ours = false;
-        for (auto& [i, w] : sent) ours |= it->second == w;
-        it = ours ? waiting.erase(it) : std::next(it);
-      }
+
     }
     return out;
   }
