@@ -31,7 +31,8 @@ build-asan: venv
 # $(BUILD) so that nothing is compiled twice.
 python: build
 	PANAL_BUILD_DIR=$(abspath $(BUILD)) $(PY) -m pip install --no-build-isolation --no-index -q .
-	$(PY) -m ipykernel install --sys-prefix --name panal --display-name "Python (panal)" > /dev/null
+	PYDEVD_DISABLE_FILE_VALIDATION=1 $(PY) -Xfrozen_modules=off -m ipykernel install --sys-prefix --name panal \
+	  --display-name "Python (panal)" > /dev/null
 
 test-cpp: build
 	cd $(BUILD) && ctest --output-on-failure

@@ -55,7 +55,11 @@ bool verify(std::string_view cookie, const transcript& t, prover who, const dige
 
 result<std::string> read_cookie_file(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return {errc::bad_argument, "cannot read cookie file " + path};
+  if (::stat(path.c_str(), &st) != 0) {
+    return {errc::bad_argument, "cannot read cookie file " + path + ": every node of a cluster needs the same secret "
+                                "there; create it with: echo 'a secret' > " + path + " && chmod 600 " + path +
+                                " (or give another file with --cookie-file)"};
+  }
   if ((st.st_mode & 077) != 0) {
     return {errc::unauthorized, "cookie file " + path + " is accessible by other users; run: chmod 600 " + path};
   }
