@@ -286,9 +286,11 @@ def authenticated_peer(node, cookie="secret", name="intruder@127.0.0.1:1"):
             chunk = s.recv(4 - len(head))
             assert chunk, "closed during the handshake"
             head += chunk
-        body = b""
-        while len(body) < struct.unpack(">I", head)[0]:
-            body += s.recv(65536)
+        size, body = struct.unpack(">I", head)[0], b""
+        while len(body) < size:  # exactly this frame: the next may follow at once
+            chunk = s.recv(min(65536, size - len(body)))
+            assert chunk, "closed during the handshake"
+            body += chunk
         return msgpack.unpackb(body, raw=False)
 
     def mac(role, mine, theirs, peer):
