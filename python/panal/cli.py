@@ -20,7 +20,7 @@ import threading
 
 from . import __version__, set_log_level
 from .client import connect
-from .errors import Error
+from .errors import ConnectionLost, Error
 from .node import Node
 
 
@@ -94,8 +94,39 @@ def _settle(node, timeout=5.0):
         time.sleep(0.1)
 
 
+def _node_name(args) -> str:
+    """args.node as a node name: given as host:port, the node says its name
+    (it is in the WELCOME that refuses a client hello for no database)."""
+    if "@" in args.node:
+        return args.node
+    import ssl
+    import struct
+    import msgpack
+    host, port = args.node.rsplit(":", 1)
+    payload = msgpack.packb([64, 2, "", None, 0], use_bin_type=True)
+    try:
+        with socket.create_connection((host, int(port)), timeout=5) as raw:
+            s = raw
+            if args.tls_cert or args.tls_ca:
+                ctx = ssl.create_default_context(cafile=args.tls_ca) if args.tls_ca else ssl._create_unverified_context()
+                s = ctx.wrap_socket(raw, server_hostname=host)
+            s.sendall(struct.pack(">I", len(payload)) + payload)
+            data = b""
+            while len(data) < 4 or len(data) < 4 + struct.unpack(">I", data[:4])[0]:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            welcome = msgpack.unpackb(data[4:4 + struct.unpack(">I", data[:4])[0]], raw=False)
+            return welcome[3]
+    except (OSError, ValueError, IndexError, struct.error, msgpack.UnpackException) as e:
+        raise ConnectionLost(f"cannot learn the name of the node at {args.node} ({e}); "
+                             f"give it as name@host:port") from None
+
+
 def _visitor(args) -> Node:
     """A short-lived node of our own, joined to the cluster of args.node."""
+    args.node = _node_name(args)
     host = _address(args.node).rsplit(":", 1)[0]
     with socket.socket() as s:  # a free port
         s.bind((host, 0))
@@ -223,7 +254,7 @@ def parser() -> argparse.ArgumentParser:
     n.set_defaults(run=cmd_node)
 
     s = sub.add_parser("status", help="nodes, databases, masters, keys and memory of a cluster")
-    s.add_argument("--node", default="n1@127.0.0.1:7001", help="a node of the cluster (name@host:port)")
+    s.add_argument("--node", default="n1@127.0.0.1:7001", help="a node of the cluster (name@host:port or host:port)")
     s.add_argument("--cookie-file", default=_default_cookie_file())
     _tls_node_args(s)
     s.set_defaults(run=cmd_status)

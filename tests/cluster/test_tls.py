@@ -96,3 +96,11 @@ def test_tls_from_python_and_the_command_line(certs, tmp_path):
         r = subprocess.run([*cli, "get", "k", "--db", "db", "--node", address, "--timeout", "2"],
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 1 and "ConnectionLost" in r.stderr and "require TLS" in r.stderr, r
+        # status joins the cluster with a node of its own, over TLS too; by host:port.
+        cookie = tmp_path / "cookie"
+        cookie.write_text("c")
+        cookie.chmod(0o600)
+        r = subprocess.run([*cli, "status", "--node", address, "--cookie-file", str(cookie), "--tls-cert",
+                            certs["cert"], "--tls-key", certs["key"], "--tls-ca", certs["ca"]],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and "database db: master <" in r.stdout, r

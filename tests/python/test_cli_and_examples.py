@@ -35,6 +35,9 @@ def test_cli_against_a_running_cluster(processes, cookie_file):
     assert f"supervision tree of {n2}:" in status.stdout and "db:db (supervisor)" in status.stdout
     assert "restarts 0" in status.stdout
     assert "map: epoch " in status.stdout and "): serving, " in status.stdout, status.stdout
+    # --node takes host:port too (the node tells its name).
+    by_address = run("status", "--node", n1.split("@")[1], "--cookie-file", cookie_file)
+    assert by_address.returncode == 0 and "database db: master <" in by_address.stdout, by_address.stderr
     # Drain one of n2's two data processes: its slots move to the other, nothing is lost.
     for i in range(50):
         assert run("set", f"k{i}", str(i), "--db", "db", "--node", address).returncode == 0
