@@ -227,7 +227,11 @@ def _tls_node_args(p) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="panal", description="panal: an in-memory, partitioned key-value store.")
+    p = _Parser(prog="panal", description="panal: an in-memory, partitioned key-value store.",
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+                epilog="exit status: 0 done; 1 it failed (the error's class and message on stderr), or get/remove\n"
+                       "found no value; 2 bad arguments (one line on stderr); 130 interrupted (Ctrl-C).\n"
+                       "A node stops cleanly on SIGTERM or Ctrl-C and exits 0.")
     p.add_argument("--version", action="version", version=f"panal {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 

@@ -68,6 +68,7 @@ def test_bad_arguments_give_one_line_and_exit_code_2():
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert r.stderr.startswith("panal: error:")
     assert run("--help").returncode == 0 and "status" in run("--help").stdout
+    assert "exit status: 0 done; 1 it failed" in run("--help").stdout
     # A missing cookie file says what to do about it.
     r = run("node", "--name", node_name("n"), "--cookie-file", "/nonexistent/panal.cookie")
     assert r.returncode == 1 and "chmod 600 /nonexistent/panal.cookie" in r.stderr, r.stderr
