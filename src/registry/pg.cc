@@ -39,6 +39,7 @@ struct pg_sync_msg {  // all local members of the sending node, by group
 };
 struct pg_ask_msg {  // "send me your pg_sync_msg": from a restarted scope
   std::string node;
+  MSGPACK_DEFINE(node);
 };
 
 // Local requests.
@@ -111,24 +112,6 @@ PANAL_PACK_STRUCT2(panal::registry::pg_join_msg, group, members)
 PANAL_PACK_STRUCT2(panal::registry::pg_leave_msg, group, pids)
 PANAL_PACK_STRUCT2(panal::registry::pg_sync_msg, node, groups)
 #undef PANAL_PACK_STRUCT2
-
-template <>
-struct pack<panal::registry::pg_ask_msg> {
-  template <class Stream>
-  packer<Stream>& operator()(packer<Stream>& o, const panal::registry::pg_ask_msg& v) const {
-    o.pack_array(1);
-    o.pack(v.node);
-    return o;
-  }
-};
-template <>
-struct convert<panal::registry::pg_ask_msg> {
-  const msgpack::object& operator()(const msgpack::object& o, panal::registry::pg_ask_msg& v) const {
-    if (o.type != msgpack::type::ARRAY || o.via.array.size != 1) throw msgpack::type_error();
-    o.via.array.ptr[0].convert(v.node);
-    return o;
-  }
-};
 
 }  // namespace adaptor
 }  // MSGPACK_API_VERSION_NAMESPACE

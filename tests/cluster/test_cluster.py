@@ -268,13 +268,12 @@ def test_a_pg_scope_that_was_down_catches_up_with_what_it_missed(cluster):
     assert eventually(lambda: converged([a, c], "g", 6)), [n.members("g") for n in (a, c)]
 
 
-def authenticated_peer(node, cookie="secret", name="intruder@127.0.0.1:1"):
-    """A socket that completed the cookie handshake with `node` as the
-    dialling node `name` (docs/protocol.md 3.2, 3.3): a peer that holds the
-    cookie, and so may send any frame up to max_frame."""
+def cookie_handshake(s, node, cookie="secret", name="intruder@127.0.0.1:1"):
+    """Dials `node` over the connected socket `s` as the node `name` and
+    proves `cookie` over the transcript of docs/protocol.md 3.3 (without a
+    TLS channel binding). Returns the node's answer to the proof and the
+    proof the node should send back."""
     import msgpack
-    host, port = node.address.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=10)
 
     def send(obj):
         payload = msgpack.packb(obj, use_bin_type=True)
@@ -303,8 +302,17 @@ def authenticated_peer(node, cookie="secret", name="intruder@127.0.0.1:1"):
     hello = read()
     assert hello[0] == 1 and hello[2] == node.name, hello
     send([2, mac(1, mine, hello[4], node.name)])
-    proof = read()
-    assert proof == [2, mac(2, mine, hello[4], node.name)], proof
+    return read(), [2, mac(2, mine, hello[4], node.name)]
+
+
+def authenticated_peer(node, cookie="secret", name="intruder@127.0.0.1:1"):
+    """A socket that completed the cookie handshake with `node` as the
+    dialling node `name`: a peer that holds the cookie, and so may send any
+    frame up to max_frame."""
+    host, port = node.address.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=10)
+    answer, expected = cookie_handshake(s, node, cookie, name)
+    assert answer == expected, answer
     return s
 
 

@@ -104,3 +104,23 @@ def test_tls_from_python_and_the_command_line(certs, tmp_path):
                             certs["cert"], "--tls-key", certs["key"], "--tls-ca", certs["ca"]],
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 0 and "database db: master <" in r.stdout, r
+
+
+def test_over_tls_a_proof_not_bound_to_the_tls_session_is_refused(cluster, certs):
+    # A peer that holds the cookie but proves over the transcript alone, as
+    # a relay that ends TLS on both sides would have to (its two TLS
+    # sessions have different channel bindings), is refused by a TLS node;
+    # the same proof over plain TCP to a plain node is accepted.
+    from test_cluster import authenticated_peer, cookie_handshake
+    a, = cluster(1, args=tls_args(certs, ca=False))
+    plain, = cluster(1)
+    authenticated_peer(plain).close()
+    host, port = a.address.rsplit(":", 1)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=10), server_hostname=host) as s:
+        answer, _ = cookie_handshake(s, a)
+    assert answer == [3, "wrong cookie"], answer
+    assert eventually(lambda: "refused connection from intruder@127.0.0.1:1: wrong cookie" in a.logged()), a.logged()
+    assert a.nodes() == []
