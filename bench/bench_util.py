@@ -41,12 +41,14 @@ def redis_server():
         server.wait()
 
 
-def node_env():
+def node_env(malloc=None):
     """The environment of a panal node in a benchmark: on jemalloc, as `panal
-    node` runs (docs/benchmarks.md, "Allocator"), unless PANAL_MALLOC=system."""
+    node` runs (docs/benchmarks.md, "Allocator"), or on glibc's malloc with
+    malloc="system"; by default as PANAL_MALLOC says (jemalloc unless set)."""
     env = dict(os.environ)
+    malloc = malloc or env.get("PANAL_MALLOC", "jemalloc")
     lib = ctypes.util.find_library("jemalloc")
-    if env.get("PANAL_MALLOC", "jemalloc") == "jemalloc" and lib:
+    if malloc == "jemalloc" and lib and "jemalloc" not in env.get("LD_PRELOAD", ""):
         env["LD_PRELOAD"] = " ".join(filter(None, [env.get("LD_PRELOAD"), lib]))
     return env
 

@@ -59,8 +59,7 @@ class PanalNodes:
             p = subprocess.Popen(["taskset", "-c", "1", str(build / "panal_test_node"), "--name", name, "--cookie",
                                   "bench", "--threads", str(threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=subprocess.DEVNULL, text=True, bufsize=1,
-                                 env={**node_env(), "PANAL_MALLOC": malloc} if malloc == "jemalloc" else
-                                 {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"})
+                                 env=node_env(malloc))
             assert p.stdout.readline().startswith("ready")
             self.procs.append(p)
             self.ports.append(port)

@@ -244,9 +244,6 @@ class py_node {
     o.max_sessions = max_sessions;
     o.max_send_queue = max_send_queue;
     o.tls = {tls_cert.value_or(""), tls_key.value_or(""), tls_ca.value_or("")};
-    if (o.tls.enabled() && name == "nonode@nohost") {
-      raise(error{errc::bad_argument, "TLS is for a node's port: give the node a name like n1@127.0.0.1:7001"});
-    }
     if (name != "nonode@nohost" && o.cookie.empty()) {
       raise(error{errc::bad_argument, "a distributed node needs a cookie (cookie=... or cookie_file=...)"});
     }

@@ -4,9 +4,9 @@
              [--tls-cert PEM --tls-key PEM [--tls-ca PEM]]
   panal status --node n1@127.0.0.1:7001 --cookie-file PATH
   panal stop-data DB --node n1@127.0.0.1:7001 [--count N] --cookie-file PATH
-  panal get KEY --db DB [--node ADDR] [--token T] [--tls-ca PEM]
-  panal set KEY VALUE --db DB [--node ADDR] [--token T] [--json]
-  panal remove KEY --db DB [--node ADDR] [--token T]
+  panal get KEY --db DB [--node ADDR] [--token T] [--tls-ca PEM | --tls]
+  panal set KEY VALUE --db DB [--node ADDR] [--token T] [--json] [--tls-ca PEM | --tls]
+  panal remove KEY --db DB [--node ADDR] [--token T] [--tls-ca PEM | --tls]
 """
 from __future__ import annotations
 

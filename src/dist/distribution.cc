@@ -18,7 +18,6 @@
 #include <optional>
 #include <set>
 #include <shared_mutex>
-#include <thread>
 #include <unordered_map>
 
 #include "dist/codec.h"
@@ -163,11 +162,10 @@ struct conn_entry {
 };
 
 struct distribution::impl final : remote_router, std::enable_shared_from_this<distribution::impl> {
-  impl(runtime& r, dist_options o, node_address a) : rt(r), opts(std::move(o)), addr(std::move(a)) {}
+  impl(runtime& r, dist_options o) : rt(r), opts(std::move(o)) {}
 
   runtime& rt;
   dist_options opts;
-  node_address addr;
   std::string my_name;
   int listen_fd = -1;  // owned here: a restarted listener takes it up again
   std::optional<tls_contexts> tls;  // when the node speaks TLS
@@ -228,7 +226,6 @@ struct distribution::impl final : remote_router, std::enable_shared_from_this<di
   // out). An evicted connection gives its slot back at once; it closes on
   // its own thread (`opened` bounds those not yet closed).
   struct evict_token {
-    std::atomic<bool> counted{true};  // holds one of `handshaking` (cleared once)
     // Under handshakes_mutex: set by the connection process when it starts.
     bool evicted = false;
     boost::asio::io_context* io = nullptr;
@@ -242,14 +239,18 @@ struct distribution::impl final : remote_router, std::enable_shared_from_this<di
   // `token`: an incoming connection's place among the handshakes (null when dialled).
   void connection_main(tcp::socket sock, std::optional<std::string> dialed,
                        std::shared_ptr<evict_token> token = nullptr, std::uint64_t id = 0);
-  std::atomic<int> handshaking{0};  // incoming connections in their handshake, not evicted
-  std::atomic<int> opened{0};       // incoming connections in their handshake, evicted or not
+  std::atomic<int> opened{0};  // incoming connections in their handshake, evicted or not
   std::atomic<int> spawns_running{0};  // remote starts (spawn_request) running, each in its own process
   std::mutex handshakes_mutex;
   std::deque<pending_handshake> handshakes;
   std::uint64_t next_handshake = 1;
-  void give_back(evict_token& t) {
-    if (t.counted.exchange(false)) handshaking.fetch_sub(1);
+  std::size_t handshaking() {  // incoming connections in their handshake, not evicted
+    std::lock_guard lock(handshakes_mutex);
+    return handshakes.size();
+  }
+  void forget_handshake(std::uint64_t id) {
+    std::lock_guard lock(handshakes_mutex);
+    std::erase_if(handshakes, [&](const pending_handshake& h) { return h.id == id; });
   }
   bool evict_one_handshake();
   void writer_main(std::shared_ptr<conn_state> st);
@@ -352,11 +353,7 @@ void distribution::impl::connection_main(tcp::socket tcp_sock, std::optional<std
     void release() {
       if (!token) return;
       token->sock = nullptr;
-      self->give_back(*token);
-      {
-        std::lock_guard lock(self->handshakes_mutex);
-        std::erase_if(self->handshakes, [&](const pending_handshake& h) { return h.id == id; });
-      }
+      self->forget_handshake(id);  // (gone already if evicted)
       self->opened.fetch_sub(1);
       token.reset();
     }
@@ -542,7 +539,6 @@ void distribution::impl::arm_watchdog(const std::shared_ptr<conn_state>& st) {
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(silent).count();
       log::warn("dist", "node ", st->peer, " silent for ", ms, " ms; disconnecting");
       st->why_closed = exit_reason::error("no heartbeat for " + std::to_string(ms) + " ms");
-      boost::system::error_code ignored;
       st->conn.close();
       return;
     }
@@ -673,7 +669,6 @@ void distribution::impl::connection_lost(conn_state& st) {
     monitors_out.swap(st.monitors_out);
     monitors_in.swap(st.monitors_in);
   }
-  boost::system::error_code ignored;
   st.watchdog.cancel();
   st.conn.close();
   if (st.writer) route(rt, signal{sk::exit, {}, st.writer, {}, exit_reason::kill()});
@@ -722,7 +717,7 @@ void distribution::impl::acceptor_main() {
       log::warn("dist", "refusing a connection: ", 4 * kMaxHandshakes, " handshakes not yet closed");
       continue;  // `sock` closes here
     }
-    if (handshaking.load() >= kMaxHandshakes) (void)evict_one_handshake();
+    if (handshaking() >= static_cast<std::size_t>(kMaxHandshakes)) (void)evict_one_handshake();
     sock.set_option(tcp::no_delay(true));
     boost::system::error_code ec2;
     auto address = sock.remote_endpoint(ec2).address().to_string();
@@ -730,7 +725,6 @@ void distribution::impl::acceptor_main() {
     const int conn_fd = sock.release();
     auto token = std::make_shared<evict_token>();
     std::uint64_t id;
-    handshaking.fetch_add(1);
     opened.fetch_add(1);
     {
       std::lock_guard lock(handshakes_mutex);
@@ -741,10 +735,8 @@ void distribution::impl::acceptor_main() {
       self->connection_main(tcp::socket(io::context(), tcp::v4(), conn_fd), std::nullopt, token, id);
     });
     if (!spawned) {
-      give_back(*token);
+      forget_handshake(id);
       opened.fetch_sub(1);
-      std::lock_guard lock(handshakes_mutex);
-      std::erase_if(handshakes, [&](const pending_handshake& h) { return h.id == id; });
       ::close(conn_fd);
     }
   }
@@ -767,7 +759,6 @@ bool distribution::impl::evict_one_handshake() {
     victim.token->evicted = true;
     io = victim.token->io;  // null: its process has not started, and will end when it does
   }
-  give_back(*victim.token);
   log::debug("dist", "evicting the oldest handshake from ", victim.address, " for a new connection");
   // Closed on the connection's own thread (its socket is not thread-safe).
   if (io != nullptr) {
@@ -1079,7 +1070,7 @@ result<std::unique_ptr<distribution>> distribution::start(runtime& rt, dist_opti
     if (!t) return t.err();
     tls = std::move(*t);
   }
-  auto i = std::make_shared<impl>(rt, std::move(options), *addr);
+  auto i = std::make_shared<impl>(rt, std::move(options));
   i->my_name = name;
   i->tls = std::move(tls);
   // Bind here, so that a port in use is reported to the caller.
@@ -1113,20 +1104,23 @@ result<std::unique_ptr<distribution>> distribution::start(runtime& rt, dist_opti
       return c.err();
     }
     auto l = supervisor::start_child(rt, supervisor, child_spec::worker("listener", listener));
-    if (!l) return l.err();
-  } else {
-    // Unsupervised (tests of this layer): started like a supervisor would,
-    // each waited for until its name is registered.
+    if (!l) {
+      (void)supervisor::terminate_child(rt, supervisor, "dist");
+      ::close(fd);
+      return l.err();
+    }
+  } else {  // unsupervised (tests of this layer)
     auto c = rt.spawn(controller);
     auto l = c ? rt.spawn(listener) : result<pid>(c.err());
     if (!l) {
       ::close(fd);
       return l.err();
     }
-    for (int n = 0; n < 2000 && (!rt.whereis(kControllerName) || !rt.whereis(kListenerName)); ++n) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    if (!rt.whereis(kControllerName)) return {errc::timeout, "the distribution controller did not start"};
+  }
+  // Each registers its name first thing: connect() and the listener's
+  // hand-overs find the controller by it.
+  if (!rt.await_name(kControllerName, std::chrono::seconds(2)) || !rt.await_name(kListenerName, std::chrono::seconds(2))) {
+    return {errc::timeout, "the distribution controller or listener did not start"};
   }
   rt.set_remote_router(i.get());
   log::info("dist", "node ", name, " listening", i->tls ? " (TLS)" : "");

@@ -140,6 +140,9 @@ node::node(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 
 result<std::unique_ptr<node>> node::start(node_options options) {
   db::register_types();
+  if (options.tls.enabled() && options.name == "nonode@nohost") {
+    return {errc::bad_argument, "TLS is for a node's port: give the node a name like n1@127.0.0.1:7001"};
+  }
   auto i = std::make_unique<impl>();
   i->options = options;
   i->rt = std::make_unique<runtime>(runtime_options{.threads = options.threads, .node_name = options.name,

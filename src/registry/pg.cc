@@ -6,7 +6,6 @@
 #include <mutex>
 #include <set>
 #include <shared_mutex>
-#include <thread>
 #include <unordered_map>
 
 #include "dist/codec.h"
@@ -427,8 +426,7 @@ result<std::unique_ptr<pg>> pg::start(runtime& rt, dist::distribution* dist, con
     if (!p) return p.err();
   }
   // It registers its name first thing: wait for that, so joins find it.
-  for (int n = 0; n < 2000 && !i->scope(); ++n) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  if (!i->scope()) return {errc::timeout, "the pg scope did not start"};
+  if (!rt.await_name(kScopeName, std::chrono::seconds(2))) return {errc::timeout, "the pg scope did not start"};
   return std::unique_ptr<pg>(new pg(std::move(i)));
 }
 

@@ -110,6 +110,15 @@ pid runtime::whereis(std::string_view name) const {
   return it == names_->by_name.end() ? pid{} : it->second;
 }
 
+pid runtime::await_name(std::string_view name, clock::duration timeout) const {
+  const auto deadline = clock::now() + timeout;
+  for (;;) {
+    const pid p = whereis(name);
+    if (p || clock::now() >= deadline) return p;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 result<void> runtime::register_name(std::string name, const pid& p) {
   if (name.empty()) return {errc::bad_argument, "a registered name must not be empty"};
   std::unique_lock lock(names_->mutex);

@@ -138,6 +138,10 @@ class runtime {
   void exit(const pid& to, exit_reason reason);
 
   pid whereis(std::string_view name) const;
+  // From outside any process: waits (polling) until `name` is registered,
+  // at most `timeout`; its pid, or null. For processes that register
+  // themselves first thing, started by another process (a supervisor).
+  pid await_name(std::string_view name, clock::duration timeout) const;
   inbox open_inbox();
 
   // Request-reply from anywhere: inside a process of this runtime it is

@@ -81,6 +81,8 @@ def test_tls_from_python_and_the_command_line(certs, tmp_path):
         panal.Node(name, cookie="c", tls_cert=str(tmp_path / "missing.pem"), tls_key=certs["key"])
     with pytest.raises(panal.BadArgument, match="both a certificate file and a key file"):
         panal.Node(name, cookie="c", tls_cert=certs["cert"])
+    with pytest.raises(panal.BadArgument, match="TLS is for a node's port"):
+        panal.Node(tls_cert=certs["cert"], tls_key=certs["key"])
     with panal.Node(name, cookie="c", tls_cert=certs["cert"], tls_key=certs["key"], tls_ca=certs["ca"]) as n:
         n.start_server("db")
         n.start_data("db", count=1)
