@@ -16,6 +16,7 @@ process::process(scheduler& s, pid self_pid, pid parent_pid, std::function<void(
     : sched(s), self(self_pid), parent(parent_pid), body(std::move(fn)), stack_size(stack) {}
 
 void process::deliver(message m) {
+  ++received;
   if (external) {
     {
       std::lock_guard lock(external->mutex);

@@ -84,6 +84,7 @@ class process {
   std::optional<exit_reason> pending_exit;
   std::shared_ptr<inbox::state> external;     // set: an inbox owned by an OS thread
   std::uint64_t io_generation = 0;            // tells a stale io completion from a live one
+  std::uint64_t received = 0;                 // messages delivered, ever (for `panal top`)
   wait_state waiting = wait_state::none;
   bool trap_exit = false;
   bool done = false;

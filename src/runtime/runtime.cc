@@ -1,6 +1,8 @@
 #include "runtime/runtime.h"
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 #include <random>
 #include <shared_mutex>
 #include <thread>
@@ -65,6 +67,53 @@ void runtime::stop() {
 bool runtime::running() const { return !stopping_.load(); }
 
 unsigned runtime::thread_count() const { return static_cast<unsigned>(schedulers_.size()); }
+
+namespace {
+// One scheduler's answer to runtime::processes.
+struct process_list {
+  ref tag;
+  std::vector<process_info> items;
+};
+}  // namespace
+
+std::vector<process_info> runtime::processes(clock::duration timeout) {
+  const bool in_process = detail::scheduler::current_process() != nullptr;
+  std::optional<inbox> box;
+  if (!in_process) box.emplace(open_inbox());
+  const pid to = in_process ? this_process::self() : box->self();
+  const ref tag = make_ref();
+  for (auto& s : schedulers_) {
+    detail::scheduler* sched = s.get();
+    sched->run_soon([this, sched, to, tag] {
+      process_list l{tag, {}};
+      sched->list_processes(l.items);
+      send(to, std::move(l));
+    });
+  }
+  std::vector<process_info> out;
+  const auto deadline = clock::now() + timeout;
+  auto mine = [&](const message& m) { return m.is<process_list>() && m.get<process_list>().tag == tag; };
+  for (std::size_t got = 0; got < schedulers_.size(); ++got) {
+    const auto left = std::max(deadline - clock::now(), clock::duration::zero());
+    auto m = in_process ? this_process::receive_if(mine, left) : box->receive_if(mine, left);
+    if (!m) break;
+    auto& items = m->get<process_list>().items;
+    out.insert(out.end(), std::make_move_iterator(items.begin()), std::make_move_iterator(items.end()));
+  }
+  return out;
+}
+
+std::vector<thread_load> runtime::thread_loads() const {
+  std::vector<thread_load> out;
+  const auto now = clock::now();
+  for (const auto& s : schedulers_) {
+    const auto wall = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now - s->started()).count());
+    const std::uint64_t idle = std::min(s->idle_ns(), wall);
+    out.push_back({wall - idle, idle});
+  }
+  return out;
+}
 
 std::size_t runtime::process_count() const {
   std::size_t n = 0;

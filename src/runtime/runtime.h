@@ -65,6 +65,20 @@ struct spawn_options {
   std::size_t stack_size = 0;             // 0: the runtime's default
 };
 
+// One live process as its scheduler thread saw it (runtime::processes).
+struct process_info {
+  pid self;
+  std::string name;           // its first registered name, or empty
+  std::size_t mailbox = 0;    // messages waiting
+  std::uint64_t received = 0; // messages delivered to it, ever
+  bool inbox = false;         // a mailbox of an OS thread (mailbox not counted)
+};
+
+// How much of its time a scheduler thread has worked since it started.
+struct thread_load {
+  std::uint64_t busy_ns = 0, idle_ns = 0;
+};
+
 // A mailbox owned by an ordinary (non-fiber) thread, e.g. a test's main
 // thread or a Python caller: it has a pid, so processes can send to it,
 // link to it and monitor it, and receive() blocks the OS thread. It behaves
@@ -150,6 +164,12 @@ class runtime {
 
   // Live processes, including inboxes.
   std::size_t process_count() const;
+  // Every live process, listed by its own scheduler thread (each thread
+  // answers when it gets to it; threads that do not within `timeout` are
+  // left out). From inside a process it waits as a receive does.
+  std::vector<process_info> processes(clock::duration timeout = std::chrono::seconds(1));
+  // Per scheduler thread: time spent working and waiting for work.
+  std::vector<thread_load> thread_loads() const;
   unsigned thread_count() const;
   std::uint32_t node() const { return node_; }
   std::uint32_t incarnation() const { return incarnation_; }

@@ -164,6 +164,16 @@ void scheduler::on_dispatcher_turn() {
 }
 
 void scheduler::wait_for_events(clock::time_point deadline) {
+  // Counted for the busy share (docs/operations.md): one writer, so a
+  // relaxed load and store.
+  struct idle_clock {
+    std::atomic<std::uint64_t>& total;
+    clock::time_point from = clock::now();
+    ~idle_clock() {
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - from).count();
+      total.store(total.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
+    }
+  } counted{idle_ns_};
   // Spin a little before sleeping, as Erlang's schedulers do: waking a
   // sleeping thread costs tens of microseconds (more on a VM), and a reply
   // from another thread often comes sooner than that.
@@ -183,6 +193,16 @@ void scheduler::wait_for_events(clock::time_point deadline) {
     io_->run_one();
   } else {
     io_->run_one_until(deadline);
+  }
+}
+
+void scheduler::run_soon(std::function<void()> task) { boost::asio::post(*io_, std::move(task)); }
+
+void scheduler::list_processes(std::vector<process_info>& out) const {
+  for (const auto& [id, p] : table_) {
+    if (p->done) continue;
+    out.push_back({p->self, p->names.empty() ? std::string() : p->names.front(),
+                   p->external ? 0 : p->mailbox.size(), p->received, p->external != nullptr});
   }
 }
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -51,8 +52,16 @@ class scheduler {
   // The process whose fiber is running on this thread, or nullptr.
   static process* current_process();
 
+  // Runs `task` on this scheduler's thread, soon (any thread).
+  void run_soon(std::function<void()> task);
+  // Time this thread has spent waiting for work (spinning or asleep) since
+  // it started, and since when it runs (any thread).
+  std::uint64_t idle_ns() const { return idle_ns_.load(std::memory_order_relaxed); }
+  clock::time_point started() const { return started_; }
+
   // Own thread only.
   void handle(signal&& s);
+  void list_processes(std::vector<process_info>& out) const;
   process* find(const pid& p);
   ref send_after(clock::duration delay, const pid& to, message m);
   bool cancel_timer(std::uint64_t id);
@@ -89,6 +98,8 @@ class scheduler {
   struct timer_set;
   std::unique_ptr<timer_set> timers_;
   unsigned turns_ = 0;
+  std::atomic<std::uint64_t> idle_ns_{0};  // written by the own thread only
+  clock::time_point started_ = clock::now();
   bool stopping_ = false;
   boost::fibers::context* main_ctx_ = nullptr;
   bool main_waiting_ = false;

@@ -37,6 +37,7 @@ bool inside() { return scheduler::current_process() != nullptr; }
 pid self() { return me().self; }
 pid parent() { return me().parent; }
 runtime& current_runtime() { return me().sched.rt(); }
+unsigned thread_index() { return me().sched.index(); }
 
 void send(const pid& to, message m) {
   process& p = me();

@@ -36,6 +36,7 @@ bool inside();                 // true on the fiber of a process
 pid self();
 pid parent();                  // the spawner; null if spawned from outside
 runtime& current_runtime();
+unsigned thread_index();        // the scheduler thread it lives on, for its whole life
 
 void send(const pid& to, message m);
 
