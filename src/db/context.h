@@ -16,6 +16,10 @@ namespace panal::dist {
 class distribution;
 }
 
+namespace panal::metrics {
+class request_metrics;
+}
+
 namespace panal::db {
 
 class routes;
@@ -38,6 +42,7 @@ struct context {
   session_limits sessions{};
   std::shared_ptr<std::atomic<std::uint32_t>> open_sessions = std::make_shared<std::atomic<std::uint32_t>>(0);
   std::shared_ptr<auth_throttle> auth;  // slows client-key guessing per address (null: not slowed)
+  metrics::request_metrics* requests = nullptr;  // the node's request counters (null: not counted)
 };
 
 // The process on every node that receives maps for the route table

@@ -10,7 +10,10 @@ namespace panal::db {
 namespace tp = this_process;
 
 requester::requester(context& ctx, std::string db, answer_fn answer)
-    : ctx_(ctx), db_(std::move(db)), server_group_(server_group(db_)), answer_(std::move(answer)) {}
+    : ctx_(ctx), db_(std::move(db)), server_group_(server_group(db_)), answer_(std::move(answer)) {
+  // A process lives on one thread: its share of the counters is fixed.
+  if (ctx_.requests != nullptr) counted_ = &ctx_.requests->at(tp::thread_index());
+}
 
 void requester::refresh() {
   const std::uint64_t v = ctx_.routes.version();
@@ -82,6 +85,7 @@ void requester::release(const std::string& key) {
 std::int64_t requester::send(request r, const waiter& w, bool unsafe, errc* refused) {
   auto fail = [&](errc code, std::string why) -> std::int64_t {
     if (refused != nullptr) *refused = code;
+    if (counted_ != nullptr) counted_->record(r.kind, static_cast<unsigned>(code), 0);
     if (!unsafe) answer_(w, error_reply(0, {code, std::move(why)}));
     return -1;
   };
@@ -126,6 +130,7 @@ std::int64_t requester::send(request r, const waiter& w, bool unsafe, errc* refu
   s.w = w;
   s.to = to;
   s.sent = clock::now();
+  s.kind = r.kind;
   ++in_flight_;
   r.epoch = map_->epoch();
   r.id = std::uint64_t{s.generation} << 32 | index;
@@ -148,6 +153,10 @@ std::int64_t requester::send(request r, const waiter& w, bool unsafe, errc* refu
 
 void requester::finish(std::uint32_t index, reply&& rep) {
   slot& s = slots_[index];
+  if (counted_ != nullptr) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - s.sent).count();
+    counted_->record(s.kind, rep.code, static_cast<std::uint64_t>(us));
+  }
   const waiter w = s.w;
   const bool unsafe = s.unsafe;
   s.used = false;

@@ -28,6 +28,7 @@
 
 #include "db/cluster_map.h"
 #include "db/messages.h"
+#include "metrics/request_metrics.h"
 #include "runtime/message.h"
 #include "runtime/runtime.h"
 
@@ -69,6 +70,7 @@ class requester {
     waiter w;
     pid to;
     clock::time_point sent;
+    std::uint8_t kind = 0;  // the operation, for the node's metrics
   };
   // The slot it took, or -1 when it was answered at once (no map, a limit:
   // `refused` says why).
@@ -86,6 +88,7 @@ class requester {
   std::string db_;
   std::string server_group_;
   answer_fn answer_;
+  metrics::request_metrics::shard* counted_ = nullptr;  // this thread's share of the node's counters
   map_ptr map_;
   std::uint64_t seen_version_ = ~std::uint64_t{0};
   clock::time_point asked_{};
