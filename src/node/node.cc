@@ -1,5 +1,6 @@
 #include "node/node.h"
 
+#include <atomic>
 #include <msgpack.hpp>
 #include <thread>
 
@@ -11,6 +12,10 @@
 #include "db/server.h"
 #include "db/session.h"
 #include "dist/distribution.h"
+#include "metrics/request_metrics.h"
+#include "node/cluster_view.h"
+#include "node/http_server.h"
+#include "node/metrics_report.h"
 #include "registry/pg.h"
 #include "runtime/this_process.h"
 #include "supervision/supervisor.h"
@@ -30,7 +35,15 @@ struct node::impl {
   std::unique_ptr<db::context> ctx;
   pid root;
   std::unique_ptr<db::databases> dbs;
+  std::unique_ptr<metrics::request_metrics> requests;
+  http::listening http;  // fd -1: no HTTP listener
+  std::atomic<node*> owner{nullptr};  // set once start() has made the node
   bool stopped = false;
+
+  // Inside one of the node's processes.
+  std::string render() {
+    return render_metrics({*rt, *groups, *requests, *ctx->open_sessions, dist.get(), root, options.name});
+  }
 };
 
 namespace {
@@ -83,8 +96,19 @@ void tree_lines(runtime& rt, const pid& sup, int depth, std::vector<std::string>
   }
 }
 
-// Answers "tree" with this node's supervision tree (for `panal status`).
-void status_main(pid root) {
+// One line per process: pid, name, mailbox length, messages received (tabs).
+std::vector<std::string> process_lines() {
+  std::vector<std::string> out;
+  for (const auto& p : tp::current_runtime().processes()) {
+    out.push_back(to_string(p.self) + "\t" + p.name + "\t" + std::to_string(p.mailbox) + "\t" +
+                  std::to_string(p.received));
+  }
+  return out;
+}
+
+// Answers "tree" with this node's supervision tree (for `panal status`),
+// "metrics" with its metrics, "processes" with its processes.
+void status_main(pid root, node::impl* node) {
   if (auto r = tp::register_name(kStatus); !r) throw std::runtime_error(r.err().message);
   // Peers may send anything to a registered name: what is not a call is
   // dropped at once (a selective receive would keep it forever). A call
@@ -97,10 +121,57 @@ void status_main(pid root) {
       tp::reply(*req, std::vector<std::string>{"mailbox " + std::to_string(tp::mailbox_size())});
       continue;
     }
+    if (auto* what = req->body.get_if<std::string>(); what && *what == "metrics") {
+      tp::reply(*req, node->render());
+      continue;
+    }
+    if (auto* what = req->body.get_if<std::string>(); what && *what == "processes") {
+      tp::reply(*req, process_lines());
+      continue;
+    }
     std::vector<std::string> lines{"node " + to_string(root)};
     tree_lines(tp::current_runtime(), root, 1, lines);
     tp::reply(*req, std::move(lines));
   }
+}
+
+// What the HTTP listener serves (docs/operations.md).
+http::response serve_http(node::impl& i, const std::string& path) {
+  http::response r;
+  if (path == "/metrics") {
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = i.render();
+    return r;
+  }
+  node* n = i.owner.load();
+  if (n == nullptr) {
+    r.status = 503;
+    r.body = "the node is starting\n";
+    return r;
+  }
+  if (path == "/api/cluster") {
+    r.content_type = "application/json";
+    r.body = n->view_json();
+    return r;
+  }
+  if (path == "/events") {
+    // The view every second, as server-sent events, while the client stays.
+    r.content_type = "text/event-stream";
+    r.body = "retry: 2000\n\ndata: " + n->view_json() + "\n\n";
+    r.next = [n](std::string& event) {
+      event = "data: " + n->view_json() + "\n\n";
+      return true;
+    };
+    return r;
+  }
+  if (path == "/" || path == "/index.html") {
+    r.content_type = "text/html; charset=utf-8";
+    r.body = live_page();
+    return r;
+  }
+  r.status = 404;
+  r.body = "not found: this node serves /, /metrics, /api/cluster and /events\n";
+  return r;
 }
 
 db::server_config config_of(const start_args& a, std::chrono::milliseconds down_after) {
@@ -180,6 +251,8 @@ result<std::unique_ptr<node>> node::start(node_options options) {
   i->ctx = std::make_unique<db::context>(db::context{*i->groups, i->routes, i->dist.get(), options.name, down_after});
   i->ctx->sessions.max_sessions = options.max_sessions;
   i->ctx->auth = std::make_shared<db::auth_throttle>();
+  i->requests = std::make_unique<metrics::request_metrics>(i->rt->thread_count());
+  i->ctx->requests = i->requests.get();
   i->dbs = std::make_unique<db::databases>(*i->rt, *i->ctx, i->root);
   db::context* ctx = i->ctx.get();
   auto routes = supervisor::start_child(*i->rt, i->root, child_spec::worker("routes", [ctx] { db::routes_main(*ctx); }));
@@ -188,10 +261,24 @@ result<std::unique_ptr<node>> node::start(node_options options) {
   auto served = supervisor::start_child(*i->rt, i->root, child_spec::worker("databases", [manager] { manager->serve(); }));
   if (!served) return served.err();
   const pid root_pid = i->root;
-  auto status = supervisor::start_child(*i->rt, i->root, child_spec::worker("status", [root_pid] {
-    status_main(root_pid);
+  node::impl* self = i.get();
+  auto status = supervisor::start_child(*i->rt, i->root, child_spec::worker("status", [root_pid, self] {
+    status_main(root_pid, self);
   }));
   if (!status) return status.err();
+  if (!options.http.empty()) {
+    auto l = http::listen(options.http);
+    if (!l) {
+      (void)supervisor::stop(*i->rt, i->root, std::chrono::seconds(10));
+      i->rt->stop();
+      return l.err();
+    }
+    i->http = *l;
+    auto served_http = supervisor::start_child(*i->rt, i->root, child_spec::worker("http", [self] {
+      http::serve(self->http.fd, [self](const std::string&, const std::string& path) { return serve_http(*self, path); });
+    }));
+    if (!served_http) return served_http.err();
+  }
   if (i->dist) {
     db::databases* dbs = i->dbs.get();
     i->dist->register_spawn("panal.db.start_server", [dbs, down_after](const std::string& bytes) -> result<pid> {
@@ -220,7 +307,9 @@ result<std::unique_ptr<node>> node::start(node_options options) {
       return dbs->start_client(a->db, a->name);
     });
   }
-  return std::unique_ptr<node>(new node(std::move(i)));
+  auto made = std::unique_ptr<node>(new node(std::move(i)));
+  made->impl_->owner.store(made.get());
+  return made;
 }
 
 node::~node() { stop(); }
@@ -232,7 +321,11 @@ void node::stop() {
   if (impl_->groups) impl_->groups->stop();
   if (impl_->dist) impl_->dist->stop();
   impl_->rt->stop();
+  if (impl_->http.fd >= 0) ::close(impl_->http.fd);
+  impl_->http.fd = -1;
 }
+
+unsigned short node::http_port() const { return impl_->http.port; }
 
 runtime& node::rt() { return *impl_->rt; }
 registry::pg& node::registry() { return *impl_->groups; }
@@ -340,19 +433,61 @@ db_groups node::groups(const std::string& db) const {
 
 std::optional<pid> node::master(const std::string& db) const { return impl_->groups->oldest(db::server_group(db)); }
 
-result<std::vector<std::string>> node::supervision(const std::string& node_name) {
-  result<message> r = error{errc::noproc, "no status process"};
-  if (node_name.empty() || node_name == impl_->options.name) {
-    const pid status = impl_->rt->whereis(kStatus);
-    if (!status) return {errc::noproc, "the status process is not running"};
-    r = impl_->rt->call(status, std::string("tree"), std::chrono::seconds(10));
-  } else {
-    if (!impl_->dist) return {errc::bad_argument, "this node is not distributed"};
-    r = impl_->dist->call_named(node_name, kStatus, std::string("tree"), std::chrono::seconds(10));
+namespace {
+
+result<message> ask_status(node::impl& i, const std::string& node_name, const std::string& what,
+                           clock::duration timeout) {
+  if (node_name.empty() || node_name == i.options.name) {
+    const pid status = i.rt->whereis(kStatus);
+    if (!status) return error{errc::noproc, "the status process is not running"};
+    return i.rt->call(status, what, timeout);
   }
+  if (!i.dist) return error{errc::bad_argument, "this node is not distributed"};
+  return i.dist->call_named(node_name, kStatus, what, timeout);
+}
+
+}  // namespace
+
+result<std::vector<std::string>> node::supervision(const std::string& node_name, clock::duration timeout) {
+  auto r = ask_status(*impl_, node_name, "tree", timeout);
   if (!r) return r.err();
   if (!r->is<std::vector<std::string>>()) return {errc::malformed, "unexpected status answer"};
   return std::move(r->get<std::vector<std::string>>());
+}
+
+result<std::string> node::metrics(const std::string& node_name, clock::duration timeout) {
+  auto r = ask_status(*impl_, node_name, "metrics", timeout);
+  if (!r) return r.err();
+  if (!r->is<std::string>()) return {errc::malformed, "unexpected status answer"};
+  return std::move(r->get<std::string>());
+}
+
+result<std::vector<process_row>> node::processes(const std::string& node_name, clock::duration timeout) {
+  auto r = ask_status(*impl_, node_name, "processes", timeout);
+  if (!r) return r.err();
+  if (!r->is<std::vector<std::string>>()) return {errc::malformed, "unexpected status answer"};
+  std::vector<process_row> out;
+  for (const auto& line : r->get<std::vector<std::string>>()) {
+    process_row row;
+    std::size_t at = 0;
+    std::string fields[4];
+    for (int f = 0; f < 4; ++f) {
+      const auto tab = f < 3 ? line.find('\t', at) : std::string::npos;
+      fields[f] = line.substr(at, tab == std::string::npos ? std::string::npos : tab - at);
+      if (tab == std::string::npos) break;
+      at = tab + 1;
+    }
+    row.pid = fields[0];
+    row.name = fields[1];
+    row.mailbox = std::strtoull(fields[2].c_str(), nullptr, 10);
+    row.received = std::strtoull(fields[3].c_str(), nullptr, 10);
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+std::string node::view_json(clock::duration timeout) {
+  return cluster_json(*this, impl_->requests->read(), timeout);
 }
 
 std::vector<data_stats> node::stats(const std::string& db) {
@@ -388,7 +523,11 @@ std::optional<map_info> node::slot_map(const std::string& db) const {
     if (master && routes) {
       impl_->rt->send(*master, db::map_request{db, routes, 0});
       for (int i = 0; i < 200 && !m; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        if (tp::inside()) {
+          tp::sleep_for(std::chrono::milliseconds(5));  // (the thread runs on)
+        } else {
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
         m = impl_->routes.get(db);
       }
     }
@@ -412,6 +551,12 @@ std::optional<map_info> node::slot_map(const std::string& db) const {
     h = (h ^ 0xff) * 1099511628211ull;
   }
   out.owners_digest = h;
+  const std::uint32_t n = m->slots.slot_count();
+  const std::uint32_t cells = std::min<std::uint32_t>(n, map_info::sample_cells);
+  for (std::uint32_t c = 0; c < cells; ++c) {
+    const std::uint32_t primary = m->slots.primary(static_cast<std::uint32_t>(std::uint64_t{c} * n / cells));
+    out.sampled_primaries.push_back(primary == store::slot_map::no_primary ? -1 : static_cast<std::int32_t>(primary));
+  }
   return out;
 }
 

@@ -51,6 +51,10 @@ struct node_options {
   // key (PEM), and optionally the CA that the nodes it dials must present a
   // certificate from. Off when empty. See docs/protocol.md §10.
   dist::tls_files tls;
+  // "host:port" of an HTTP listener for operators: /metrics (Prometheus)
+  // and the live page (docs/operations.md). Off when empty. Unauthenticated:
+  // bind it to loopback or a network only operators reach.
+  std::string http;
 };
 
 struct server_options {
@@ -85,6 +89,12 @@ struct data_stats {
   std::uint64_t syncs_agreed = 0, syncs_copied = 0;
 };
 
+// A process as `panal top` lists it.
+struct process_row {
+  std::string pid, name;  // name: its registered name, if any
+  std::uint64_t mailbox = 0, received = 0;
+};
+
 // A database's slot map as this node holds it.
 struct map_info {
   std::uint32_t epoch = 0;
@@ -95,6 +105,10 @@ struct map_info {
   std::vector<pid> pids;
   std::vector<bool> eligible;
   std::uint64_t owners_digest = 0;     // a hash of every slot's owners (targets): equal maps, equal digests
+  // The primary (an index into pids; -1: none) of `sample_cells` evenly
+  // spaced slots: a picture of who serves what, for views.
+  static constexpr std::uint32_t sample_cells = 256;
+  std::vector<std::int32_t> sampled_primaries;
 };
 
 class node {
@@ -148,7 +162,21 @@ class node {
 
   // The supervision tree of `node_name` (default: this node), one line per
   // child: indented id, pid (or "not running") and restart count.
-  result<std::vector<std::string>> supervision(const std::string& node_name = {});
+  result<std::vector<std::string>> supervision(const std::string& node_name = {},
+                                               clock::duration timeout = std::chrono::seconds(10));
+
+  // The metrics of `node_name` (default: this node) in the Prometheus text
+  // format; docs/operations.md lists them.
+  result<std::string> metrics(const std::string& node_name = {}, clock::duration timeout = std::chrono::seconds(10));
+  // Every live process of `node_name` (default: this node), its mailbox
+  // length and the messages it has received.
+  result<std::vector<process_row>> processes(const std::string& node_name = {},
+                                             clock::duration timeout = std::chrono::seconds(10));
+  // The cluster as this node sees it, as JSON (what the live page and
+  // `panal status --json` show; docs/operations.md has its shape).
+  std::string view_json(clock::duration timeout = std::chrono::seconds(2));
+  // The port of the HTTP listener (options.http), 0 if none.
+  unsigned short http_port() const;
 
   // Fault injection: cut this node off from `nodes` as a network partition
   // would, until heal() (see dist::distribution::partition).

@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
   long tick_ms = 1000, down_ms = 4000, forget_ms = 60000, spin_us = 50, max_sessions = 1024, max_send_queue_mb = 256;
   unsigned threads = 2;
   dist::tls_files tls;
+  std::string http;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--name") name = v;
@@ -87,6 +88,7 @@ int main(int argc, char** argv) {
     else if (k == "--tls-cert") tls.cert_file = v;
     else if (k == "--tls-key") tls.key_file = v;
     else if (k == "--tls-ca") tls.ca_file = v;
+    else if (k == "--http") http = v;
   }
   if (name.empty() || cookie.empty()) {
     std::cerr << "usage: panal_test_node --name NAME@HOST:PORT (--cookie C | --cookie-file F)\n";
@@ -100,7 +102,8 @@ int main(int argc, char** argv) {
                               .spin_before_sleep = std::chrono::microseconds(spin_us),
                               .max_sessions = static_cast<std::uint32_t>(max_sessions),
                               .max_send_queue = static_cast<std::size_t>(max_send_queue_mb) << 20,
-                              .tls = tls});
+                              .tls = tls,
+                              .http = http});
   if (!started) {
     std::cerr << "error: " << started.err().message << "\n";
     return 1;
@@ -488,6 +491,24 @@ int main(int argc, char** argv) {
         auto r = supervisor::restart_child(rt, self.root_supervisor(), child);
         out << (r ? std::string("ok") : "error " + r.err().message);
       }
+    } else if (cmd == "httpport") {  // httpport -> the HTTP listener's port (0: none)
+      out << self.http_port();
+    } else if (cmd == "sleeper") {  // sleeper NAME: a process registered as NAME that never reads its mailbox
+      std::string what;
+      in >> what;
+      auto p = rt.spawn([what] {
+        (void)tp::register_name(what);
+        for (;;) tp::sleep_for(std::chrono::hours(1));
+      });
+      if (p) (void)rt.await_name(what, std::chrono::seconds(5));
+      out << (p ? "ok " + to_string(*p) : "error " + p.err().message);
+    } else if (cmd == "stuff") {  // stuff NAME N: sends N messages to the process registered as NAME
+      std::string what;
+      long n = 0;
+      in >> what >> n;
+      const pid p = rt.whereis(what);
+      for (long k = 0; p && k < n; ++k) rt.send(p, std::string("flood"));
+      out << (p ? "ok" : "none");
     } else if (cmd == "tree") {  // tree -> the supervision tree's lines, joined by '|'
       auto lines = self.supervision("");
       if (!lines) out << "error " << lines.err().message;
