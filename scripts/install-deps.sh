@@ -23,6 +23,9 @@ packages=(
   python3-nbclient python3-nbformat python3-ipykernel
   # fault tests: a node whose clock runs behind (LD_PRELOAD)
   libfaketime
+  # observability tests: a real Prometheus parser, and a headless browser
+  # that loads the live page
+  python3-prometheus-client chromium
 )
 packages+=("$@")
 

@@ -229,7 +229,7 @@ class py_node {
   py_node(const std::string& name, std::optional<std::string> cookie, std::optional<std::string> cookie_file,
           std::optional<unsigned> threads, double tick, double down_after, double spin, std::uint32_t max_sessions,
           std::size_t max_send_queue, std::optional<std::string> tls_cert, std::optional<std::string> tls_key,
-          std::optional<std::string> tls_ca) {
+          std::optional<std::string> tls_ca, std::optional<std::string> http) {
     node_options o;
     o.name = name;
     if (cookie_file) {
@@ -244,6 +244,7 @@ class py_node {
     o.max_sessions = max_sessions;
     o.max_send_queue = max_send_queue;
     o.tls = {tls_cert.value_or(""), tls_key.value_or(""), tls_ca.value_or("")};
+    o.http = http.value_or("");
     if (name != "nonode@nohost" && o.cookie.empty()) {
       raise(error{errc::bad_argument, "a distributed node needs a cookie (cookie=... or cookie_file=...)"});
     }
@@ -393,6 +394,33 @@ class py_node {
   std::vector<std::string> supervision(const std::string& node_name) {
     node& n = self();
     return unwrap(blocking([&n, node_name] { return n.supervision(node_name); }));
+  }
+
+  std::string metrics(const std::string& node_name) {
+    node& n = self();
+    return unwrap(blocking([&n, node_name] { return n.metrics(node_name); }));
+  }
+
+  py::list processes(const std::string& node_name) {
+    node& n = self();
+    auto rows = unwrap(blocking([&n, node_name] { return n.processes(node_name); }));
+    py::list out;
+    for (auto& r : rows) {
+      py::dict d;
+      d["pid"] = r.pid;
+      d["name"] = r.name;
+      d["mailbox"] = r.mailbox;
+      d["received"] = r.received;
+      out.append(d);
+    }
+    return out;
+  }
+
+  unsigned short http_port() { return self().http_port(); }
+
+  std::string view_json() {
+    node& n = self();
+    return blocking([&n] { return n.view_json(); });
   }
 
   // Crashes a process (fault injection): a pid string, "<db>/server" (the
@@ -578,12 +606,17 @@ PYBIND11_MODULE(_core, m) {
   py::class_<py_node>(m, "RawNode", "The C++ node; see panal.Node.")
       .def(py::init<const std::string&, std::optional<std::string>, std::optional<std::string>, std::optional<unsigned>,
                     double, double, double, std::uint32_t, std::size_t, std::optional<std::string>,
-                    std::optional<std::string>, std::optional<std::string>>(),
+                    std::optional<std::string>, std::optional<std::string>, std::optional<std::string>>(),
            py::arg("name"), py::arg("cookie") = py::none(), py::arg("cookie_file") = py::none(),
            py::arg("threads") = py::none(), py::arg("tick") = 1.0, py::arg("down_after") = 4.0,
            py::arg("spin") = 50e-6, py::arg("max_sessions") = 1024, py::arg("max_send_queue") = 256u << 20,
-           py::arg("tls_cert") = py::none(), py::arg("tls_key") = py::none(), py::arg("tls_ca") = py::none())
+           py::arg("tls_cert") = py::none(), py::arg("tls_key") = py::none(), py::arg("tls_ca") = py::none(),
+           py::arg("http") = py::none())
       .def("stop", &py_node::stop)
+      .def("metrics", &py_node::metrics, py::arg("node") = "")
+      .def("processes", &py_node::processes, py::arg("node") = "")
+      .def_property_readonly("http_port", &py_node::http_port)
+      .def("view_json", &py_node::view_json)
       .def_property_readonly("running", &py_node::running)
       .def_property_readonly("name", &py_node::name)
       .def("connect", &py_node::connect)

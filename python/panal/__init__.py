@@ -14,6 +14,7 @@ from .client import Client, connect
 from .errors import (AlreadyExists, BadArgument, ConnectionLost, Error, KeyTooLarge, Malformed, Moved, NameTaken,
                      NoDataNodes, NoMaster, NoProcess, NotFound, NotRunning, OutOfMemory, StartFailed, Timeout,
                      TooManyKeys, Unauthorized, Unavailable, UnknownDatabase, ValueTooLarge)
+from . import metrics
 from .node import Node
 
 

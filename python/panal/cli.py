@@ -2,7 +2,8 @@
 
   panal node --name n1@127.0.0.1:7001 --cookie-file PATH [--server DB] [--data DB] [--join NODE]
              [--tls-cert PEM --tls-key PEM [--tls-ca PEM]]
-  panal status --node n1@127.0.0.1:7001 --cookie-file PATH
+  panal status --node n1@127.0.0.1:7001 --cookie-file PATH [--json | --watch [--interval S]]
+  panal top --node n1@127.0.0.1:7001 --cookie-file PATH [--interval S] [--limit N]
   panal stop-data DB --node n1@127.0.0.1:7001 [--count N] --cookie-file PATH
   panal get KEY --db DB [--node ADDR] [--token T] [--tls-ca PEM | --tls]
   panal set KEY VALUE --db DB [--node ADDR] [--token T] [--json] [--tls-ca PEM | --tls]
@@ -57,7 +58,7 @@ def cmd_node(args) -> int:
         set_log_level("info")  # a node in the foreground tells what it does
     node = Node(args.name, cookie_file=args.cookie_file, threads=args.threads, spin=args.spin_us * 1e-6,
                 max_sessions=args.max_sessions, max_send_queue=args.max_send_queue_mb << 20,
-                tls_cert=args.tls_cert, tls_key=args.tls_key, tls_ca=args.tls_ca)
+                tls_cert=args.tls_cert, tls_key=args.tls_key, tls_ca=args.tls_ca, http=args.http)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -71,6 +72,8 @@ def cmd_node(args) -> int:
         for db in args.data or []:
             node.start_data(db, count=args.count)
             print(f"panal: {args.count} data process(es) of {db} started on {node.name}", flush=True)
+        if node.http_url:
+            print(f"panal: metrics at {node.http_url}/metrics, live page at {node.http_url}/", flush=True)
         print(f"panal: node {node.name} up (SIGTERM or Ctrl-C stops it)", flush=True)
         while not stop.wait(0.5):
             pass
@@ -142,44 +145,179 @@ def _visitor(args) -> Node:
     return me
 
 
+class _Progress:
+    """A progress bar on a terminal (redrawn in place), plain lines when piped
+    (one per tenth of the way, so a log stays short)."""
+
+    def __init__(self, label: str, out=None):
+        self.label, self.out = label, out or sys.stdout
+        self.tty = self.out.isatty()
+        self.shown = -1
+
+    def update(self, done: float, total: float, detail: str = "") -> None:
+        frac = 0.0 if total <= 0 else min(max(done / total, 0.0), 1.0)
+        if self.tty:
+            bar = "#" * int(frac * 30)
+            self.out.write(f"\r{self.label} [{bar:<30}] {frac * 100:5.1f}% {detail}\x1b[K")
+            self.out.flush()
+        elif int(frac * 10) > self.shown:
+            self.shown = int(frac * 10)
+            print(f"{self.label}: {frac * 100:.0f}% {detail}", file=self.out, flush=True)
+
+    def finish(self) -> None:
+        if self.tty:
+            self.out.write("\n")
+            self.out.flush()
+
+
 def cmd_stop_data(args) -> int:
     with _visitor(args) as me:
         target = args.node if "@" in args.node else next(
             (n for n in me.nodes() if _address(n) == args.node), args.node)
         print(f"panal: draining {args.count} data process(es) of {args.db} on {target}...", flush=True)
-        me.stop_data(args.db, [target], count=args.count, timeout=args.timeout)
+        # The drain runs in a thread; meanwhile the slots the node's data
+        # processes still hold show how far it is.
+        outcome: list[BaseException | None] = []
+
+        def drain():
+            try:
+                me.stop_data(args.db, [target], count=args.count, timeout=args.timeout)
+                outcome.append(None)
+            except BaseException as e:  # handed to the main thread
+                outcome.append(e)
+
+        worker = threading.Thread(target=drain, daemon=True)
+        worker.start()
+        # Progress: the slots the draining processes still hold, against
+        # the most each held (a stopped one holds none).
+        most: dict[str, int] = {}
+        progress = _Progress(f"panal: draining {args.db} on {target}")
+        while worker.is_alive():
+            held = {s["pid"]: s["slots_held"] for s in me.stats(args.db)
+                    if s["node"] == target and s["state"] == "draining"}
+            for pid, n in held.items():
+                most[pid] = max(most.get(pid, 0), n)
+            if most:
+                left = sum(held.get(pid, 0) for pid in most)
+                total = sum(most.values())
+                progress.update(total - left, total, f"({left} slot(s) still to move)")
+            worker.join(0.25)
+        if not outcome or outcome[0] is None:
+            progress.update(1, 1, "(done)")
+        progress.finish()
+        if outcome and outcome[0] is not None:
+            raise outcome[0]
         print(f"panal: drained and stopped; their slots moved to the other data processes", flush=True)
     return 0
 
 
+def _status_text(me) -> str:
+    lines = [f"nodes: {', '.join(sorted(n for n in me.nodes() if not n.startswith('status-')))}"]
+    dbs = me.databases()
+    if not dbs:
+        lines.append("no databases")
+    for db in dbs:
+        groups, master = me.groups(db), me.master(db)
+        lines.append(f"database {db}: master {master}")
+        lines.append(f"  servers: {len(groups['server'])}, data processes: {len(groups['data'])}, "
+                     f"clients: {len(groups['client'])}")
+        m = me.slot_map(db)
+        if m:
+            lines.append(f"  map: epoch {m['epoch']}, {m['slots']} slots, replicas {m['replicas']}, "
+                         f"write_acks {m['write_acks']}, {m['moving']} slot(s) moving")
+        for s in me.stats(db):
+            line = (f"  data {s['pid']} (#{s['index']}): {s['state']}, {s['keys']} keys, {s['memory']} bytes, "
+                    f"slots {s['slots_primary']} primary / {s['slots_held']} held / {s['slots_filling']} filling, "
+                    f"moved in {s['keys_in']} keys ({s['bytes_in']} bytes), out {s['keys_out']} keys")
+            if s['rate'] > 0:
+                line += f", {s['rate'] / 1e6:.1f} MB/s"
+            lines.append(line)
+    for n in sorted(me.nodes()):
+        if n.startswith("status-"):
+            continue
+        lines.append(f"supervision tree of {n}:")
+        for line in me.supervision(n)[1:]:
+            lines.append("  " + line)
+    return "\n".join(lines)
+
+
+def _status_json(me) -> dict:
+    """The cluster's nodes, trees, databases and every node's metrics."""
+    view = me.view()
+    nodes = [n for n in view["nodes"] if not n["name"].startswith("status-")]
+    return {"nodes": nodes, "databases": view["databases"],
+            "metrics": {n["name"]: me.metrics(n["name"]) for n in nodes if "error" not in n}}
+
+
+def _repeat(args, render) -> None:
+    """Prints render() every args.interval seconds, args.count times (0: until
+    Ctrl-C): redrawn in place on a terminal, one block after another when piped."""
+    import time
+    shown = 0
+    while True:
+        text = render()
+        if sys.stdout.isatty():
+            sys.stdout.write("\x1b[H\x1b[2J" + text + "\n")
+        else:
+            print(f"--- {time.strftime('%H:%M:%S')}\n{text}")
+        sys.stdout.flush()
+        shown += 1
+        if args.count and shown >= args.count:
+            return
+        time.sleep(args.interval)
+
+
 def cmd_status(args) -> int:
     with _visitor(args) as me:
-        print(f"nodes: {', '.join(sorted(n for n in me.nodes()))}")
-        dbs = me.databases()
-        if not dbs:
-            print("no databases")
-        for db in dbs:
-            groups, master = me.groups(db), me.master(db)
-            print(f"database {db}: master {master}")
-            print(f"  servers: {len(groups['server'])}, data processes: {len(groups['data'])}, "
-                  f"clients: {len(groups['client'])}")
-            m = me.slot_map(db)
-            if m:
-                print(f"  map: epoch {m['epoch']}, {m['slots']} slots, replicas {m['replicas']}, "
-                      f"write_acks {m['write_acks']}, {m['moving']} slot(s) moving")
-            for s in me.stats(db):
-                line = (f"  data {s['pid']} (#{s['index']}): {s['state']}, {s['keys']} keys, {s['memory']} bytes, "
-                        f"slots {s['slots_primary']} primary / {s['slots_held']} held / {s['slots_filling']} filling, "
-                        f"moved in {s['keys_in']} keys ({s['bytes_in']} bytes), out {s['keys_out']} keys")
-                if s['rate'] > 0:
-                    line += f", {s['rate'] / 1e6:.1f} MB/s"
-                print(line)
-        for n in sorted(me.nodes()):
-            if n.startswith("status-"):
-                continue
-            print(f"supervision tree of {n}:")
-            for line in me.supervision(n)[1:]:
-                print("  " + line)
+        if args.json:
+            print(json.dumps(_status_json(me), indent=1))
+        elif args.watch:
+            _repeat(args, lambda: _status_text(me))
+        else:
+            print(_status_text(me))
+    return 0
+
+
+def _roles(me) -> dict[str, str]:
+    """pid -> "db/server" etc., for the processes of every database."""
+    out = {}
+    for db in me.databases():
+        for role, pids in me.groups(db).items():
+            for p in pids:
+                out[p] = f"{db}/{role}"
+    return out
+
+
+def cmd_top(args) -> int:
+    """The busiest processes of every node: longest mailboxes, then most
+    messages per second (Erlang observer's process list)."""
+    import time
+    with _visitor(args) as me:
+        nodes = sorted(n for n in me.nodes() if not n.startswith("status-"))
+        before = {n: {p["pid"]: p["received"] for p in me.processes(n)} for n in nodes}
+        at = time.monotonic()
+
+        def render():
+            nonlocal before, at
+            time.sleep(max(0.0, args.interval - (time.monotonic() - at)))
+            now = {n: me.processes(n) for n in nodes}
+            dt = max(time.monotonic() - at, 1e-6)
+            roles = _roles(me)
+            rows = []
+            for n, procs in now.items():
+                for p in procs:
+                    rate = (p["received"] - before[n].get(p["pid"], p["received"])) / dt
+                    rows.append((p["mailbox"], rate, n, p))
+            before = {n: {p["pid"]: p["received"] for p in procs} for n, procs in now.items()}
+            at = time.monotonic()
+            rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
+            lines = [f"{'pid':<44}{'name or role':<28}{'mailbox':>9}{'msgs/s':>10}"]
+            for mailbox, rate, n, p in rows[:args.limit]:
+                what = p["name"] or roles.get(p["pid"], "")
+                lines.append(f"{p['pid']:<44}{what:<28}{mailbox:>9}{rate:>10.0f}")
+            return "\n".join(lines)
+
+        _repeat(args, render)
     return 0
 
 
@@ -254,14 +392,31 @@ def parser() -> argparse.ArgumentParser:
     n.add_argument("--max-send-queue-mb", type=int, default=256,
                    help="MiB queued for one peer node before it is taken as not reading and disconnected "
                         "(default 256)")
+    n.add_argument("--http", metavar="HOST:PORT", default=None,
+                   help="serve /metrics (Prometheus) and the live page there; unauthenticated, so keep it on "
+                        "loopback or a network only operators reach")
     _tls_node_args(n)
     n.set_defaults(run=cmd_node)
 
     s = sub.add_parser("status", help="nodes, databases, masters, keys and memory of a cluster")
     s.add_argument("--node", default="n1@127.0.0.1:7001", help="a node of the cluster (name@host:port or host:port)")
     s.add_argument("--cookie-file", default=_default_cookie_file())
+    shown = s.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="print it as JSON, with every node's metrics")
+    shown.add_argument("--watch", action="store_true", help="refresh it every --interval seconds (Ctrl-C stops)")
+    s.add_argument("--interval", type=float, default=2.0, help="with --watch: seconds between refreshes (default 2)")
+    s.add_argument("--count", type=int, default=0, help="with --watch: stop after this many refreshes (0: never)")
     _tls_node_args(s)
     s.set_defaults(run=cmd_status)
+
+    t = sub.add_parser("top", help="the busiest processes of every node (mailbox length, messages per second)")
+    t.add_argument("--node", default="n1@127.0.0.1:7001", help="a node of the cluster (name@host:port or host:port)")
+    t.add_argument("--cookie-file", default=_default_cookie_file())
+    t.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes (default 1)")
+    t.add_argument("--count", type=int, default=0, help="stop after this many refreshes (0: never)")
+    t.add_argument("--limit", type=int, default=20, help="processes shown (default 20)")
+    _tls_node_args(t)
+    t.set_defaults(run=cmd_top)
 
     d = sub.add_parser("stop-data", help="drain data processes of a database on a node, then stop them")
     d.add_argument("db")

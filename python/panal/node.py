@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import html
+import json
 from typing import Iterable
 
 from . import _core
+from . import metrics as _metrics
 from .client import Client
 
 
@@ -33,15 +35,19 @@ class Node:
     the node's port for nodes and clients alike (a plaintext peer is
     refused); `tls_ca`: the CA that the nodes this one dials must present a
     certificate from (without it, the cookie handshake, bound to the TLS
-    session, is what authenticates them).
+    session, is what authenticates them). `http` ("host:port", port 0: any
+    free one): serve the node's metrics (/metrics, Prometheus text) and its
+    live page there; off by default, and unauthenticated: keep it on
+    loopback or a network only operators reach (docs/operations.md).
     """
 
     def __init__(self, name: str = "nonode@nohost", cookie: str | None = None, cookie_file: str | None = None,
                  threads: int | None = None, tick: float = 1.0, down_after: float = 4.0, spin: float = 50e-6,
                  max_sessions: int = 1024, max_send_queue: int = 256 << 20, tls_cert: str | None = None,
-                 tls_key: str | None = None, tls_ca: str | None = None):
+                 tls_key: str | None = None, tls_ca: str | None = None, http: str | None = None):
         self._raw = _core.RawNode(name, cookie, cookie_file, threads, float(tick), float(down_after), float(spin),
-                                  int(max_sessions), int(max_send_queue), tls_cert, tls_key, tls_ca)
+                                  int(max_sessions), int(max_send_queue), tls_cert, tls_key, tls_ca, http)
+        self._http_host = http.rsplit(":", 1)[0] if http else None
 
     @property
     def name(self) -> str:
@@ -128,6 +134,68 @@ class Node:
         child: id, pid and how often its supervisor restarted it."""
         return self._raw.supervision(node or "")
 
+    def metrics(self, node: str | None = None, *, text: bool = False) -> dict[str, list[dict]] | str:
+        """The metrics of `node` (default: this one), as
+        {name: [{label: value, ..., "value": float}]} (see
+        panal.metrics.parse), or the Prometheus text with text=True.
+        docs/operations.md says what each one means."""
+        raw = self._raw.metrics(node or "")
+        return raw if text else _metrics.parse(raw)
+
+    def processes(self, node: str | None = None) -> list[dict]:
+        """Every live process of `node` (default: this one): pid, registered
+        name, mailbox (messages waiting) and received (messages, ever)."""
+        return self._raw.processes(node or "")
+
+    def view(self) -> dict:
+        """The cluster as this node sees it (what the live page shows): nodes
+        with their supervision trees, databases with master, map (epoch,
+        members, `cells`: the primary of 256 sampled slots) and data
+        processes, and this node's request counts and latency quantiles."""
+        return json.loads(self._raw.view_json())
+
+    def watch(self, seconds: float = 30.0, every: float = 1.0, *, out=None) -> None:
+        """Shows request rates, latencies, data processes and restarts as
+        they change, every `every` seconds for `seconds` (in Jupyter one
+        display updated in place; elsewhere a block of lines per refresh, to
+        `out` or stdout). Stops early on KeyboardInterrupt."""
+        import sys
+        import time
+        from . import views
+        handle = None
+        try:
+            from IPython import get_ipython
+            if get_ipython() is not None and out is None:
+                from IPython.display import HTML, display
+                handle = display(HTML("<i>panal: watching…</i>"), display_id=True)
+        except ImportError:
+            pass
+        before = None
+        deadline = time.monotonic() + seconds
+        try:
+            while True:
+                now = self.view()
+                if handle is not None:
+                    from IPython.display import HTML
+                    handle.update(HTML(views.watch_html(now, before)))
+                else:
+                    print(views.watch_text(now, before), file=out or sys.stdout, flush=True)
+                before = now
+                if time.monotonic() + every > deadline:
+                    break
+                time.sleep(every)
+        except KeyboardInterrupt:
+            pass
+
+    @property
+    def http_url(self) -> str | None:
+        """The base URL of this node's HTTP listener, or None without one."""
+        port = self._raw.http_port
+        if not port:
+            return None
+        host = self._http_host or "127.0.0.1"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
     def kill(self, pid_or_role: str) -> str:
         """Crashes a process, for experiments: a pid, "db/server" (the master),
         "db/data" (a data process), or one of the node's own processes: "dist"
@@ -166,6 +234,9 @@ class Node:
     def _repr_html_(self):
         if not self.running:
             return "<b>panal.Node</b> (stopped)"
+        if self.http_url:  # the live page itself
+            return (f'<iframe src="{html.escape(self.http_url)}/" width="100%" height="640" '
+                    f'style="border:1px solid #ddd"></iframe>')
         nodes, dbs = self._view()
         e = html.escape
         rows = "".join(f"<li>{e(n)}</li>" for n in nodes)

@@ -358,3 +358,55 @@ def test_ctrl_c_interrupts_a_blocking_call():
             db.set("k", 1)
         assert time.monotonic() - t0 < 5, "Ctrl-C must not wait for the 30 s timeout"
         timer.join()
+
+
+def test_metrics_view_processes_and_watch_of_a_node():
+    import io
+    import socket
+    import urllib.request
+
+    with panal.Node(threads=2, http="127.0.0.1:0") as node:
+        node.start_server("obs")
+        node.start_data("obs", count=2)
+        db = node.start_client("c1", "obs")
+        db.mset({f"k{i}": i for i in range(50)})
+        assert db.get("k7") == 7
+        with pytest.raises(panal.KeyTooLarge):
+            db.set("x" * 5000, 1)
+
+        m = node.metrics()
+        assert panal.metrics.total(m["panal_requests_total"], op="set", code="ok") == 50
+        assert panal.metrics.total(m["panal_requests_total"], op="set", code="key_too_large") == 1
+        assert panal.metrics.total(m["panal_requests_total"], op="get", code="ok") == 1
+        assert panal.metrics.total(m["panal_data_keys_primary"], db="obs") == 50
+        text = node.metrics(text=True)
+        assert text.startswith("# HELP panal_info")
+        # The same text over HTTP.
+        with urllib.request.urlopen(node.http_url + "/metrics", timeout=10) as r:
+            assert b'panal_requests_total{op="set",code="ok"} 50' in r.read()
+
+        view = node.view()
+        sets = view["requests"]["set"]  # (early attempts met no map yet: errors, retried)
+        assert view["node"] == node.name and sets["count"] - sets["errors"] == 50
+        (obs,) = view["databases"]
+        assert obs["master"] == node.master("obs") and len(obs["data"]) == 2
+        assert len(obs["map"]["cells"]) == 256 and set(obs["map"]["cells"]) == {0, 1}
+        tree = view["nodes"][0]["tree"]
+        assert [c["id"] for c in tree if c["depth"] == 3 and c["id"].startswith("data")] == ["data1", "data2"]
+
+        procs = node.processes()
+        named = {p["name"]: p for p in procs if p["name"]}
+        assert "panal_client:obs:c1" in named and named["panal_client:obs:c1"]["received"] >= 52
+
+        out = io.StringIO()
+        node.watch(seconds=0.3, every=0.1, out=out)
+        assert out.getvalue().count("panal: " + node.name) >= 2 and "data " in out.getvalue()
+
+        # The port is taken: a second node cannot serve on it.
+        port = int(node.http_url.rsplit(":", 1)[1])
+        with pytest.raises(panal.BadArgument, match="cannot serve HTTP"):
+            panal.Node(http=f"127.0.0.1:{port}")
+    with pytest.raises(panal.BadArgument, match="host:port"):
+        panal.Node(http="nonsense")
+    with panal.Node() as plain:
+        assert plain.http_url is None

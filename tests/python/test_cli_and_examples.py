@@ -15,7 +15,10 @@ def run(*args, timeout=30):
 
 def test_cli_against_a_running_cluster(processes, cookie_file):
     n1, n2 = node_name("n1"), node_name("n2")
-    first = processes(*PANAL, "node", "--name", n1, "--cookie-file", cookie_file, "--server", "db")
+    first = processes(*PANAL, "node", "--name", n1, "--cookie-file", cookie_file, "--server", "db",
+                      "--http", "127.0.0.1:0")
+    page = wait_for_line(first, "live page at ")[-1]
+    metrics_url = page.split("metrics at ", 1)[1].split()[0].rstrip(",")
     wait_for_line(first, " up ")
     second = processes(*PANAL, "node", "--name", n2, "--cookie-file", cookie_file, "--join", n1,
                        "--data", "db", "--count", "2")
@@ -44,6 +47,13 @@ def test_cli_against_a_running_cluster(processes, cookie_file):
     drained = run("stop-data", "db", "--node", n2, "--cookie-file", cookie_file, timeout=120)
     assert drained.returncode == 0, drained.stdout + drained.stderr
     assert "drained and stopped" in drained.stdout
+    # Piped, the progress is plain lines that end at 100%.
+    assert "panal: draining db on " in drained.stdout and ": 100%" in drained.stdout, \
+        drained.stdout
+    # n1 served its metrics all along; they count what n1's sessions answered.
+    import urllib.request
+    with urllib.request.urlopen(metrics_url, timeout=10) as r:
+        assert b"panal_child_restarts_total{supervisor=\"node\",child=\"http\"} 0" in r.read()
     after = run("status", "--node", n1, "--cookie-file", cookie_file)
     assert "data processes: 1" in after.stdout, after.stdout
     for i in (0, 17, 49):
@@ -114,6 +124,13 @@ def test_the_notebook_runs_to_the_end():
     texts = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "] 10001 copies: 30003\n" in texts, "the spread cell prints the keys per data process and their sum"
     assert "every key still there" in texts, "a killed data process refills its slots"
+    assert "sets: 10002\n" in texts, "the metrics count the sets of the cells above (1 + 10,000 + 1)"
+    assert "restarts of data processes: 1\n" in texts, "the metrics count the killed data process's restart"
+    watched = [o["data"]["text/html"] for c in nb.cells if "node.watch(" in "".join(c.source)
+               for o in c.get("outputs", []) if "text/html" in o.get("data", {})]
+    assert watched and "<th>per s</th>" in watched[-1], "watch() shows a table of rates"
+    assert any("<iframe src=\"http://127.0.0.1:" in h["data"]["text/html"] for h in html), \
+        "a node with an HTTP listener shows its live page"
 
 
 def test_the_readme_python_example_runs():
