@@ -3,6 +3,7 @@
   panal node --name n1@127.0.0.1:7001 --cookie-file PATH [--server DB] [--data DB] [--join NODE]
              [--tls-cert PEM --tls-key PEM [--tls-ca PEM]]
   panal status --node n1@127.0.0.1:7001 --cookie-file PATH [--json | --watch [--interval S]]
+  panal wait-settled DB --node n1@127.0.0.1:7001 --cookie-file PATH [--timeout S]
   panal top --node n1@127.0.0.1:7001 --cookie-file PATH [--interval S] [--limit N]
   panal stop-data DB --node n1@127.0.0.1:7001 [--count N] --cookie-file PATH
   panal get KEY --db DB [--node ADDR] [--token T] [--tls-ca PEM | --tls]
@@ -278,6 +279,37 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_wait_settled(args) -> int:
+    """Waits until every data process of the database serves and no slot
+    moves (after a restart, a join or a drain), with a progress bar."""
+    import time
+    with _visitor(args) as me:
+        progress = _Progress(f"panal: waiting for {args.db} to settle")
+        most = 0
+        deadline = time.monotonic() + args.timeout
+        while True:
+            m = me.slot_map(args.db)
+            stats = me.stats(args.db)
+            moving = m["moving"] if m else None
+            serving = bool(stats) and all(s["state"] == "serving" for s in stats)
+            if m is not None and moving == 0 and serving:
+                progress.update(1, 1, "(settled)")
+                progress.finish()
+                print(f"panal: {args.db} is settled: epoch {m['epoch']}, {len(stats)} data processes serving",
+                      flush=True)
+                return 0
+            if moving is not None:
+                most = max(most, moving)
+                progress.update(most - moving, max(most, 1), f"({moving} slot(s) moving)")
+            if time.monotonic() > deadline:
+                progress.finish()
+                states = ", ".join(sorted({s["state"] for s in stats})) or "no data process"
+                print(f"panal: {args.db} did not settle within {args.timeout:g} s "
+                      f"({moving} slot(s) moving; {states})", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+
+
 def _roles(me) -> dict[str, str]:
     """pid -> "db/server" etc., for the processes of every database."""
     out = {}
@@ -417,6 +449,14 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=int, default=20, help="processes shown (default 20)")
     _tls_node_args(t)
     t.set_defaults(run=cmd_top)
+
+    w = sub.add_parser("wait-settled", help="wait until a database's data processes all serve and no slot moves")
+    w.add_argument("db")
+    w.add_argument("--node", default="n1@127.0.0.1:7001", help="a node of the cluster (name@host:port or host:port)")
+    w.add_argument("--timeout", type=float, default=600.0, help="seconds before giving up (exit 1; default 600)")
+    w.add_argument("--cookie-file", default=_default_cookie_file())
+    _tls_node_args(w)
+    w.set_defaults(run=cmd_wait_settled)
 
     d = sub.add_parser("stop-data", help="drain data processes of a database on a node, then stop them")
     d.add_argument("db")

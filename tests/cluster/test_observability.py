@@ -224,3 +224,13 @@ def test_status_json_watch_and_top_from_the_command_line(cluster, tmp_path):
     rows = r.stdout.splitlines()[2:]
     # The process with the longest mailbox comes first.
     assert "stuck" in rows[0] and rows[0].split()[-2] == "40", r.stdout
+
+    # A killed data process refills its slots; wait-settled returns once all serve again.
+    assert a.cmd("kill_data db 1") == "ok 1"
+    r = panal_cli("wait-settled", "db", "--node", a.address, "--cookie-file", cookie, "--timeout", "60")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "100% (settled)" in r.stdout and "db is settled" in r.stdout
+    assert settled([a, b], 2)
+    # Unsettled (the only data process of a database gone): exit 1, saying why.
+    r = panal_cli("wait-settled", "nodb", "--node", a.address, "--cookie-file", cookie, "--timeout", "1")
+    assert r.returncode == 1 and "did not settle within 1 s" in r.stderr, r.stderr
