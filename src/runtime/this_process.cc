@@ -76,6 +76,10 @@ std::optional<message> receive_if(function_ref<bool(const message&)> pred, clock
 }
 
 std::size_t mailbox_size() { return me().mailbox.size(); }
+const message* peek(std::size_t i) {
+  process& p = me();
+  return i < p.mailbox.size() ? &p.mailbox[i] : nullptr;
+}
 
 result<pid> spawn(std::function<void()> body, spawn_options options) {
   process& p = me();

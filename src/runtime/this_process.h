@@ -51,6 +51,9 @@ std::optional<T> receive_as(clock::duration timeout = infinity) {
   return std::move(m->template get<T>());
 }
 std::size_t mailbox_size();
+// The i-th message waiting in the mailbox (0: the next), left there; null
+// past the end. Valid until the next receive, send to self or wait.
+const message* peek(std::size_t i);
 
 result<pid> spawn(std::function<void()> body, spawn_options options = {});
 // Spawns and links atomically: the link exists before the child can run.

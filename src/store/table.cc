@@ -117,6 +117,23 @@ std::optional<entry_view> table::find(std::string_view key, std::uint64_t hash) 
   return view_of(blob_of(si->cells[i]));
 }
 
+void table::prefetch(std::uint64_t hash, int stage) const {
+  const std::uint32_t slot = slot_of(hash);
+  if (stage == 0) {
+    __builtin_prefetch(&slots_[slot]);
+    return;
+  }
+  const slot_index* si = slots_[slot];
+  if (si == nullptr) return;
+  const std::size_t home = home_of(hash, si->capacity - 1);
+  if (stage == 1) {
+    __builtin_prefetch(&si->cells[home]);
+    return;
+  }
+  const std::uintptr_t c = si->cells[home];
+  if (c > kErased) __builtin_prefetch(blob_of(c));
+}
+
 table::slot_index* table::grow(std::uint32_t slot, bool check_memory) {
   slot_index* old = slots_[slot];
   // Mostly erased markers: rebuild at the same size instead of doubling.

@@ -93,6 +93,13 @@ class table {
   // A lower limit than what is held refuses further growth; nothing is dropped.
   void set_max_memory(std::size_t bytes) { max_memory_ = bytes; }
 
+  // Starts loading what find(key, hash) will read, one dependent level per
+  // stage (0: the slot's index pointer, 1: the key's home cell, 2: the
+  // entry there), so that the cache misses of requests still queued
+  // overlap with the work on the current one. Reads nothing it waits for
+  // beyond what earlier stages loaded; harmless for absent keys.
+  void prefetch(std::uint64_t hash, int stage) const;
+
   // Probe sequence lengths of the held keys (a quality check of the index).
   struct probes {
     double mean = 0;

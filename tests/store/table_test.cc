@@ -242,5 +242,21 @@ TEST(Limits, KeyAndValueSizes) {
   EXPECT_EQ(check_value(l, "123456789").code(), errc::value_too_large);
 }
 
+TEST(Table, PrefetchChangesNothingForHeldAbsentOrUnseenSlots) {
+  table t;
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(t.put("k" + std::to_string(i), "v", v(1)));
+  ASSERT_TRUE(t.remove("k7", v(2)));
+  for (const std::string key : {"k1", "k7", "k999", "absent", "never-seen-slot"}) {
+    const auto h = key_hash(key);
+    for (int stage = 0; stage < 3; ++stage) t.prefetch(h, stage);
+  }
+  table empty;
+  for (int stage = 0; stage < 3; ++stage) empty.prefetch(key_hash("x"), stage);
+  EXPECT_EQ(t.find("k1")->value, "v");
+  EXPECT_TRUE(t.find("k7")->tombstone);
+  EXPECT_FALSE(t.find("absent"));
+  EXPECT_EQ(t.live_keys(), 999u);
+}
+
 }  // namespace
 }  // namespace panal::store
