@@ -284,15 +284,25 @@ def cmd_wait_settled(args) -> int:
     moves (after a restart, a join or a drain), with a progress bar."""
     import time
     with _visitor(args) as me:
+        if args.db not in me.databases():
+            print(f"panal: no server of database {args.db!r} runs in this cluster", file=sys.stderr)
+            return 1
         progress = _Progress(f"panal: waiting for {args.db} to settle")
-        most = 0
+        most, calm = 0, 0
         deadline = time.monotonic() + args.timeout
         while True:
             m = me.slot_map(args.db)
             stats = me.stats(args.db)
+            members = set(me.groups(args.db)["data"])
             moving = m["moving"] if m else None
-            serving = bool(stats) and all(s["state"] == "serving" for s in stats)
-            if m is not None and moving == 0 and serving:
+            # Settled: every member of the data group answered, serves, holds
+            # the map's epoch, and the map has them all and moves nothing;
+            # twice in a row (a process that just restarted may not have
+            # rejoined its group yet).
+            serving = (bool(stats) and {s["pid"] for s in stats} == members == {x["pid"] for x in (m["members"] if m else [])}
+                       and all(s["state"] == "serving" and s["epoch"] == m["epoch"] for s in stats))
+            calm = calm + 1 if m is not None and moving == 0 and serving else 0
+            if calm >= 2:
                 progress.update(1, 1, "(settled)")
                 progress.finish()
                 print(f"panal: {args.db} is settled: epoch {m['epoch']}, {len(stats)} data processes serving",
@@ -326,13 +336,19 @@ def cmd_top(args) -> int:
     import time
     with _visitor(args) as me:
         nodes = sorted(n for n in me.nodes() if not n.startswith("status-"))
-        before = {n: {p["pid"]: p["received"] for p in me.processes(n)} for n in nodes}
+        before = {n: {} for n in nodes}
         at = time.monotonic()
 
         def render():
             nonlocal before, at
             time.sleep(max(0.0, args.interval - (time.monotonic() - at)))
-            now = {n: me.processes(n) for n in nodes}
+            now, errors = {}, []
+            for n in nodes:
+                try:
+                    now[n] = me.processes(n)
+                except Error as e:  # it left, or does not answer: say so, go on
+                    errors.append(f"{n}: {type(e).__name__}")
+                    now[n] = []
             dt = max(time.monotonic() - at, 1e-6)
             roles = _roles(me)
             rows = []
@@ -341,6 +357,8 @@ def cmd_top(args) -> int:
                     rate = (p["received"] - before[n].get(p["pid"], p["received"])) / dt
                     rows.append((p["mailbox"], rate, n, p))
             before = {n: {p["pid"]: p["received"] for p in procs} for n, procs in now.items()}
+            if errors:
+                rows.append((0, 0.0, "", {"pid": "", "name": "; ".join(errors)}))
             at = time.monotonic()
             rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
             lines = [f"{'pid':<44}{'name or role':<28}{'mailbox':>9}{'msgs/s':>10}"]

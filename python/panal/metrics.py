@@ -7,8 +7,12 @@ _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$')
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
+_ESCAPE = re.compile(r'\\(.)')
+
+
 def _unescape(v: str) -> str:
-    return v.replace('\\n', '\n').replace('\\"', '"').replace('\\\\', '\\')
+    # One pass: an escaped backslash followed by "n" stays a backslash and an n.
+    return _ESCAPE.sub(lambda m: "\n" if m.group(1) == "n" else m.group(1), v)
 
 
 def parse(text: str) -> dict[str, list[dict]]:

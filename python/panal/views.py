@@ -29,33 +29,6 @@ def _restarts(view: dict) -> list[tuple[str, str, int]]:
     return out
 
 
-def _rates(now: dict, before: dict | None) -> dict[str, float]:
-    if not before:
-        return {op: 0.0 for op in now["requests"]}
-    dt = max(now["time"] - before["time"], 1e-9)
-    return {op: max(0.0, (r["count"] - before["requests"][op]["count"]) / dt) for op, r in now["requests"].items()}
-
-
-def _us(v: float) -> str:
-    return f"{v / 1000:.1f} ms" if v >= 1000 else f"{v:.0f} µs"
-
-
-def _restarts(view: dict) -> list[tuple[str, str, int]]:
-    out = []
-    for n in view["nodes"]:
-        path: list[str] = []
-        for c in n.get("tree", []):
-            del path[c["depth"] - 1:]
-            path.append(c["id"])
-            if c["restarts"]:
-                out.append((n["name"], "/".join(path), c["restarts"]))
-    return out
-
-
-def _moved(view: dict) -> list[dict]:
-    return [d for db in view["databases"] for d in db["data"] if d["slots_filling"] or d["rate"] > 0]
-
-
 def _rate(d: dict) -> str:
     return f" ({d['rate'] / 1e6:.1f} MB/s)" if d["rate"] > 0 else ""
 

@@ -10,7 +10,7 @@
 //   monitoring (each counter is exact, counters may be a moment apart).
 // - Latencies are kept in log-linear buckets (HdrHistogram style): four
 //   per power of two of microseconds, so a reported quantile is at most
-//   25% above the true one. From 1 µs to about 2^27 µs (2.2 minutes); longer
+//   25% above the true one. From 1 µs to 2^29 µs (about 9 minutes); longer
 //   ones count in the last bucket.
 //
 // Thread-safety: a shard has a single writer (the scheduler thread it

@@ -53,10 +53,10 @@ bool wait_done(std::uint64_t tag, clock::time_point deadline, std::size_t* bytes
   return !d.ec;
 }
 
-bool send_all(const std::shared_ptr<conn_io>& c, std::string bytes) {
+bool send_all(const std::shared_ptr<conn_io>& c, std::string bytes, clock::duration timeout = kWriteTimeout) {
   c->out = std::move(bytes);
   io::start([&](auto h) { boost::asio::async_write(c->sock, boost::asio::buffer(c->out), h); }, 2, c);
-  return wait_done(2, clock::now() + kWriteTimeout);
+  return wait_done(2, clock::now() + timeout);
 }
 
 // After an answer: no more writing, and what the client still sends is
@@ -86,7 +86,7 @@ std::string head_of(int status, const std::string& type, std::size_t length, boo
   return h;
 }
 
-void connection(const std::shared_ptr<conn_io>& c, const handler& h) {
+void connection(const std::shared_ptr<conn_io>& c, const handler& h, std::atomic<unsigned>& streams) {
   // However it ends, the socket closes (a pending read or write ends too).
   struct closer {
     conn_io& c;
@@ -97,8 +97,11 @@ void connection(const std::shared_ptr<conn_io>& c, const handler& h) {
   } closing{*c};
   std::string head;
   const auto read_deadline = clock::now() + kReadTimeout;
-  std::size_t end;
-  while ((end = head.find("\r\n\r\n")) == std::string::npos) {
+  // (The search starts where the last one stopped: a trickle of 1-byte
+  // reads costs linear time.)
+  std::size_t searched = 0;
+  while (head.find("\r\n\r\n", searched) == std::string::npos) {
+    searched = head.size() >= 3 ? head.size() - 3 : 0;
     if (head.size() > kMaxHead) {
       if (send_all(c, head_of(431, "text/plain", 0, false))) linger(c);
       return;
@@ -127,15 +130,32 @@ void connection(const std::shared_ptr<conn_io>& c, const handler& h) {
   }
   response r = h(method, path);
   const bool stream = static_cast<bool>(r.next) && method == "GET";
+  if (stream && streams.fetch_add(1) >= kMaxStreams) {
+    streams.fetch_sub(1);
+    std::string body = "too many event streams open on this node; retry later\n";
+    if (send_all(c, head_of(503, "text/plain", body.size(), false) + body)) linger(c);
+    return;
+  }
+  struct stream_count {
+    std::atomic<unsigned>* n;
+    ~stream_count() {
+      if (n != nullptr) n->fetch_sub(1);
+    }
+  } counted{stream ? &streams : nullptr};
   std::string out = head_of(r.status, r.content_type, r.body.size(), stream);
   if (method == "GET") out += r.body;
   if (!send_all(c, std::move(out))) return;
   if (!stream) return linger(c);
-  for (;;) {
-    tp::sleep_for(r.every);
+  const auto stream_end = clock::now() + kMaxStreamLife;
+  while (clock::now() < stream_end) {
+    // Waiting, it drops whatever else arrives (late answers of calls the
+    // handler gave up on), so that its mailbox stays empty.
+    const auto next_at = clock::now() + r.every;
+    while (clock::now() < next_at) (void)tp::receive(next_at - clock::now());
     std::string event;
     if (!r.next(event)) return;
-    if (!event.empty() && !send_all(c, std::move(event))) return;
+    // A client that does not take an event within its interval is gone or stuck.
+    if (!event.empty() && !send_all(c, std::move(event), r.every + std::chrono::seconds(2))) return;
   }
 }
 
@@ -192,6 +212,7 @@ void serve(int fd, handler h) {
   held.a.assign(family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
   if (ec) throw std::runtime_error("http: cannot take up the listening socket: " + ec.message());
   auto open = std::make_shared<std::atomic<unsigned>>(0);
+  auto streams = std::make_shared<std::atomic<unsigned>>(0);
   for (;;) {
     tcp::socket sock(io::context());
     auto [aec, n] = io::await([&](auto done) { held.a.async_accept(sock, done); });
@@ -205,12 +226,12 @@ void serve(int fd, handler h) {
     // The connection runs on this thread: the socket stays with its io_context.
     auto c = std::make_shared<conn_io>(std::move(sock));
     auto spawned = tp::spawn(
-        [c, h, open] {
+        [c, h, open, streams] {
           struct count {
             std::atomic<unsigned>& n;
             ~count() { n.fetch_sub(1); }
           } counted{*open};
-          connection(c, h);
+          connection(c, h, *streams);
         },
         {.thread = spawn_options::same_thread});
     if (!spawned) open->fetch_sub(1);

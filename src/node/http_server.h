@@ -7,8 +7,9 @@
 //   within kReadTimeout, and an answer that must be taken within
 //   kWriteTimeout; a body is never read. Only GET and HEAD are served.
 // - One request per connection (Connection: close), except streams
-//   (server-sent events), which stay open until the client goes or the
-//   server stops, each sending at most every `stream_every`.
+//   (server-sent events): at most kMaxStreams at once (more get 503), each
+//   open at most kMaxStreamLife, and closed when an event is not taken
+//   within its interval plus two seconds.
 // - The listening socket belongs to the node: http_main() borrows it, so a
 //   restarted server accepts on the same port.
 //
@@ -25,6 +26,8 @@
 namespace panal::http {
 
 inline constexpr unsigned kMaxConnections = 32;
+inline constexpr unsigned kMaxStreams = 4;  // of the connections: event streams (the rest stay for scrapes)
+inline constexpr auto kMaxStreamLife = std::chrono::minutes(10);  // then the client reconnects
 inline constexpr std::size_t kMaxHead = 8 * 1024;
 inline constexpr auto kReadTimeout = std::chrono::seconds(5);
 inline constexpr auto kWriteTimeout = std::chrono::seconds(10);

@@ -94,7 +94,8 @@ void requests(writer& w, const metrics::request_totals& t) {
     const auto& o = t.ops[op];
     for (unsigned c = 0; c < metrics::kCodes; ++c) {
       if (c != 0 && o.by_code[c] == 0) continue;
-      const char* code = c == metrics::kCodes - 1 ? "other" : to_string(static_cast<errc>(c));
+      std::string code = c == metrics::kCodes - 1 ? "other" : to_string(static_cast<errc>(c));
+      if (code == "unknown") code = "code_" + std::to_string(c);  // one series per code, named or not
       w.sample("panal_requests_total", {{"op", metrics::kOpNames[op]}, {"code", code}},
                static_cast<double>(o.by_code[c]));
     }
@@ -191,7 +192,7 @@ void restarts(writer& w, runtime& rt, const pid& root) {
     writer& w;
     runtime& rt;
     void walk(const pid& sup, const std::string& path, int depth) {
-      auto kids = supervisor::which_children(rt, sup);
+      auto kids = supervisor::which_children(rt, sup, std::chrono::seconds(2));
       if (!kids) return;
       for (const auto& k : *kids) {
         w.sample("panal_child_restarts_total", {{"supervisor", path}, {"child", k.id}}, k.restarts);

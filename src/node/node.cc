@@ -1,6 +1,7 @@
 #include "node/node.h"
 
 #include <atomic>
+#include <mutex>
 #include <msgpack.hpp>
 #include <thread>
 
@@ -38,6 +39,25 @@ struct node::impl {
   std::unique_ptr<metrics::request_metrics> requests;
   http::listening http;  // fd -1: no HTTP listener
   std::atomic<node*> owner{nullptr};  // set once start() has made the node
+  // The view for the page, made at most once a second however many ask.
+  std::mutex view_mutex;
+  std::string view;
+  clock::time_point view_at{};
+  bool view_busy = false;
+
+  std::string shared_view(node& n) {
+    {
+      std::lock_guard lock(view_mutex);
+      if (!view.empty() && (view_busy || clock::now() - view_at < std::chrono::seconds(1))) return view;
+      view_busy = true;
+    }
+    std::string fresh = n.view_json();
+    std::lock_guard lock(view_mutex);
+    view_busy = false;
+    view_at = clock::now();
+    view = fresh;
+    return fresh;
+  }
   bool stopped = false;
 
   // Inside one of the node's processes.
@@ -82,7 +102,7 @@ result<start_args> unpack_args(const std::string& bytes) {
 constexpr const char* kStatus = "panal_status";
 
 void tree_lines(runtime& rt, const pid& sup, int depth, std::vector<std::string>& out) {
-  auto kids = supervisor::which_children(rt, sup);
+  auto kids = supervisor::which_children(rt, sup, std::chrono::seconds(2));
   if (!kids) {
     out.push_back(std::string(static_cast<std::size_t>(depth) * 2, ' ') + "(" + kids.err().message + ")");
     return;
@@ -151,15 +171,15 @@ http::response serve_http(node::impl& i, const std::string& path) {
   }
   if (path == "/api/cluster") {
     r.content_type = "application/json";
-    r.body = n->view_json();
+    r.body = i.shared_view(*n);
     return r;
   }
   if (path == "/events") {
     // The view every second, as server-sent events, while the client stays.
     r.content_type = "text/event-stream";
-    r.body = "retry: 2000\n\ndata: " + n->view_json() + "\n\n";
-    r.next = [n](std::string& event) {
-      event = "data: " + n->view_json() + "\n\n";
+    r.body = "retry: 2000\n\ndata: " + i.shared_view(*n) + "\n\n";
+    r.next = [&i, n](std::string& event) {
+      event = "data: " + i.shared_view(*n) + "\n\n";
       return true;
     };
     return r;

@@ -366,8 +366,8 @@ result<pid> restart_child(runtime& rt, const pid& sup, const std::string& id) {
 result<void> delete_child(runtime& rt, const pid& sup, const std::string& id) {
   return ask<result<void>>(rt, sup, delete_child_req{id});
 }
-result<std::vector<child_info>> which_children(runtime& rt, const pid& sup) {
-  return ask<result<std::vector<child_info>>>(rt, sup, which_children_req{});
+result<std::vector<child_info>> which_children(runtime& rt, const pid& sup, clock::duration timeout) {
+  return ask<result<std::vector<child_info>>>(rt, sup, which_children_req{}, timeout);
 }
 result<void> stop(runtime& rt, const pid& sup, clock::duration timeout) {
   auto r = ask<result<void>>(rt, sup, stop_req{}, timeout);

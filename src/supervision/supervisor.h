@@ -47,7 +47,8 @@ result<pid> start_child(runtime& rt, const pid& sup, child_spec spec);
 result<void> terminate_child(runtime& rt, const pid& sup, const std::string& id);
 result<pid> restart_child(runtime& rt, const pid& sup, const std::string& id);
 result<void> delete_child(runtime& rt, const pid& sup, const std::string& id);
-result<std::vector<child_info>> which_children(runtime& rt, const pid& sup);
+// `timeout`: a supervisor busy stopping a child answers only after it.
+result<std::vector<child_info>> which_children(runtime& rt, const pid& sup, clock::duration timeout = infinity);
 // Stops the children in reverse order, then the supervisor (reason shutdown).
 result<void> stop(runtime& rt, const pid& sup, clock::duration timeout = infinity);
 

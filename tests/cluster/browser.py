@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import select
 import json
 import os
 import shutil
@@ -59,7 +60,9 @@ class Browser:
         deadline = time.monotonic() + timeout
         while True:
             while b"\0" not in self._buf:
-                if time.monotonic() > deadline:
+                left = deadline - time.monotonic()
+                ready, _, _ = select.select([self._from_child], [], [], max(left, 0))
+                if not ready:
                     raise TimeoutError(f"chromium did not answer {method} within {timeout} s")
                 chunk = os.read(self._from_child, 1 << 20)
                 if not chunk:

@@ -2,6 +2,7 @@
 real panal_test_node processes on 127.0.0.1."""
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -87,11 +88,13 @@ def test_metrics_over_http_count_what_the_clients_did(cluster):
     primary = sum(values(m, "panal_data_keys_primary", db="db").values()) + \
         sum(values(mb, "panal_data_keys_primary", db="db").values())
     assert primary == 17
-    assert all(v == 1 for v in values(m, "panal_data_state", state="serving").values())
+    serving = values(m, "panal_data_state", state="serving")
+    assert len(serving) == 1 and all(v == 1 for v in serving.values())
     assert value(m, "panal_connected_nodes") == 1 and value(m, "panal_client_sessions") == 1
     threads = values(m, "panal_scheduler_busy_seconds_total")
     assert len(threads) == 2 and all(v > 0 for v in threads.values())
-    assert all(v > 0 for v in values(m, "panal_scheduler_idle_seconds_total").values())
+    idle = values(m, "panal_scheduler_idle_seconds_total")
+    assert len(idle) == 2 and all(v > 0 for v in idle.values())
     assert value(m, "panal_info", node=a.name, version=value_of_version(m)) == 1
 
     # A restart is counted under its supervisor's path.
@@ -134,17 +137,18 @@ def test_the_http_listener_is_bounded_and_answers_bad_requests_plainly(cluster):
     assert head.startswith(b"HTTP/1.1 200") and head.endswith(b"\r\n\r\n")
 
     # 40 connections that send nothing: 32 are held (each at most 5 s), the
-    # others are closed at once.
+    # others are closed at once. (One of the requests above may still hold
+    # its slot for a moment, while its process reads our FIN: 8 or 9.)
     idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(40)]
     try:
-        closed_at_once = 0
-        for s in idle[32:]:
-            s.settimeout(3)
-            closed_at_once += s.recv(1) == b""
-        assert closed_at_once == 8
+        time.sleep(1.0)  # (not an ordering: the closed ones are closed by now, the held ones for 4 s more)
+        closed, _, _ = select.select(idle, [], [], 0)
+        assert all(s.recv(1) == b"" for s in closed)  # closed unread
+        held = [s for s in idle if s not in closed]
+        assert len(held) in (31, 32), len(held)
         # The held ones are closed by the server's read timeout, not by us.
         started = time.monotonic()
-        for s in idle[:32]:
+        for s in held:
             s.settimeout(15)
             assert s.recv(1) == b""
         assert time.monotonic() - started < 12
@@ -154,6 +158,24 @@ def test_the_http_listener_is_bounded_and_answers_bad_requests_plainly(cluster):
     # And it serves again; the node itself never stopped serving.
     assert b"panal_requests_total" in raw_request(port, b"GET /metrics HTTP/1.0\r\n\r\n")
     assert a.cmd("nodes") == "nodes"
+
+    # Event streams: 4 at once, each sends the view at once and then every
+    # second; a fifth is refused, and scrapes still get through.
+    streams = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(4)]
+    try:
+        for s in streams:
+            s.sendall(b"GET /events HTTP/1.1\r\n\r\n")
+            got = b""
+            while got.count(b"data: ") < 2:  # the first view, then the next a second later
+                chunk = s.recv(65536)
+                assert chunk, got
+                got += chunk
+            assert got.startswith(b"HTTP/1.1 200") and b"text/event-stream" in got
+        assert raw_request(port, b"GET /events HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 503")
+        assert b"panal_requests_total" in raw_request(port, b"GET /metrics HTTP/1.0\r\n\r\n")
+    finally:
+        for s in streams:
+            s.close()
 
 
 def test_the_live_page_shows_a_killed_process_come_back(cluster):
@@ -178,7 +200,8 @@ def test_the_live_page_shows_a_killed_process_come_back(cluster):
         new_pid = page.wait_for(f"{sel} && {sel}.dataset.restarts == '1' && {sel}.dataset.pid")
         assert new_pid != old_pid
         event = page.wait_for("[...document.querySelectorAll('#events li')].map(e => e.textContent).join('\\n')")
-        assert f"{data_path}: {old_pid} → {new_pid}" in event
+        # old → new, or old → not running → new if the page looked in between.
+        assert f"{data_path}: {old_pid} → " in event and f" → {new_pid}" in event, event
         page.wait_for("document.querySelectorAll('.db tr.data[data-state=\"serving\"]').length == 2", timeout=30)
         page.screenshot(ARTIFACTS / "live_page.png")
     assert (ARTIFACTS / "live_page.png").stat().st_size > 10000
@@ -229,8 +252,11 @@ def test_status_json_watch_and_top_from_the_command_line(cluster, tmp_path):
     assert a.cmd("kill_data db 1") == "ok 1"
     r = panal_cli("wait-settled", "db", "--node", a.address, "--cookie-file", cookie, "--timeout", "60")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "100% (settled)" in r.stdout and "db is settled" in r.stdout
+    assert ": 100% " in r.stdout and "db is settled" in r.stdout, r.stdout
     assert settled([a, b], 2)
-    # Unsettled (the only data process of a database gone): exit 1, saying why.
+    # A database without data processes never settles: exit 1 at the timeout, saying why.
+    assert a.cmd("server empty").startswith("ok")
+    r = panal_cli("wait-settled", "empty", "--node", a.address, "--cookie-file", cookie, "--timeout", "1")
+    assert r.returncode == 1 and "did not settle within 1 s" in r.stderr and "no data process" in r.stderr, r.stderr
     r = panal_cli("wait-settled", "nodb", "--node", a.address, "--cookie-file", cookie, "--timeout", "1")
-    assert r.returncode == 1 and "did not settle within 1 s" in r.stderr, r.stderr
+    assert r.returncode == 1 and "no server of database 'nodb'" in r.stderr, r.stderr
