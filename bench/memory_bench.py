@@ -9,6 +9,7 @@ with redis-cli --pipe; redis-server pinned to CPU 1, persistence off.
   bench/memory_bench.py BUILD_DIR [--keys 1000000]
 """
 import argparse
+import json
 import subprocess
 from pathlib import Path
 
@@ -48,6 +49,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build", type=Path)
     ap.add_argument("--keys", type=int, default=1_000_000)
+    ap.add_argument("--json", type=Path, help="also write the results there (bench/issue_table.py reads them)")
     args = ap.parse_args()
     out = subprocess.run(["taskset", "-c", "1", str(args.build / "store_memory_bench"), str(args.keys)],
                          capture_output=True, text=True, check=True).stdout
@@ -59,6 +61,9 @@ def main():
     print(f"{'panal data table':24} {table:>10.1f} {rss:>11.1f}   bytes/key")
     print(f"{'Redis':24} {redis_used:>10.1f} {redis_rss:>11.1f}   bytes/key (used_memory, used_memory_rss)")
     print(f"panal / Redis: {table / redis_used:.2f} (accounted), {rss / redis_rss:.2f} (RSS)")
+    if args.json:
+        args.json.write_text(json.dumps({"keys": args.keys, "panal_accounted": table, "panal_rss": rss,
+                                         "redis_used": redis_used, "redis_rss": redis_rss}, indent=1))
 
 
 if __name__ == "__main__":

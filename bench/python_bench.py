@@ -10,6 +10,7 @@ of ROUNDS alternating runs (keys per second).
   .venv/bin/python bench/python_bench.py BUILD_DIR [--rounds 3]
 """
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -80,6 +81,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build", type=Path)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", type=Path, help="also write the medians there (bench/issue_table.py reads them)")
     args = ap.parse_args()
     os.sched_setaffinity(0, {0})
     kinds = ("mset", "mget", "set", "get")
@@ -93,10 +95,15 @@ def main():
     print(f"Python clients (keys/s), server on CPU 1, client on CPU 0; redis-py {redis.__version__} ({parser} parser)")
     print(f"{'case':>14} {'panal':>10} {'redis-py':>10} {'ratio':>6}")
     names = {"mset": "mset of 100", "mget": "mget of 100", "set": "set, one by one", "get": "get, one by one"}
+    results = {}
     for k in kinds:
         p = statistics.median(r[k] for r in p_runs)
         r = statistics.median(x[k] for x in r_runs)
         print(f"{names[k]:>14} {p:>10,.0f} {r:>10,.0f} {p / r:>6.2f}")
+        results[k] = {"panal": p, "redis": r, "ratio": p / r,
+                      "panal_runs": [x[k] for x in p_runs], "redis_runs": [x[k] for x in r_runs]}
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

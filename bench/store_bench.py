@@ -12,6 +12,7 @@ the figures are medians. Server CPU per request is the server process's user
   bench/store_bench.py BUILD_DIR [--rounds 3] [--quick]
 """
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -56,7 +57,10 @@ class PanalNodes:
         for i in range(count):
             port = free_port()
             name = f"bench{i}@127.0.0.1:{port}"
-            p = subprocess.Popen(["taskset", "-c", "1", str(build / "panal_test_node"), "--name", name, "--cookie",
+            # One thread: CPU 1 (the load generator has CPU 0); more: both
+            # CPUs, shared with the load generator (this machine has two).
+            cpus = "1" if threads == 1 else "0,1"
+            p = subprocess.Popen(["taskset", "-c", cpus, str(build / "panal_test_node"), "--name", name, "--cookie",
                                   "bench", "--threads", str(threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=subprocess.DEVNULL, text=True, bufsize=1,
                                  env=node_env(malloc))
@@ -92,8 +96,8 @@ class PanalNodes:
             p.wait()
 
 
-def run_panal(build, args, nodes=1, malloc="jemalloc"):
-    n = PanalNodes(build, nodes, malloc=malloc)
+def run_panal(build, args, nodes=1, malloc="jemalloc", threads=1):
+    n = PanalNodes(build, nodes, threads=threads, malloc=malloc)
     try:
         loadgen(build, n.ports, ["--load", "-c", "8", "-P", "16"])
         cpu0 = n.cpu()
@@ -126,6 +130,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer requests per run")
     ap.add_argument("--compare-malloc", action="store_true", help="also run the panal node on glibc's malloc "
                     "(PANAL_MALLOC=system), alternately with jemalloc; its ratio is printed too")
+    ap.add_argument("--json", type=Path, help="also write the medians there (bench/issue_table.py reads them)")
+    ap.add_argument("--threads", type=int, default=1, help="scheduler threads of each panal node (default 1)")
     ap.add_argument("--cases", default="all", help="'all', or 'many': only the 50-connection cases, one node")
     args = ap.parse_args()
     scale = 0.2 if args.quick else 1.0
@@ -138,6 +144,7 @@ def main():
     print(f"{'op':>4} {'conns':>5} {'P':>3} {'panal ops/s':>12} {'Redis ops/s':>12} {'ratio':>6} "
           f"{'p99 µs':>13} {'p99 ratio':>9} {'CPU µs/req':>14}")
     one_node = {}
+    results = {"cases": {}, "two_nodes": {}, "threads": args.threads}
     if args.cases == "many":
         cases = [c for c in cases if c[1] == 50]
     for op, conns, depth, n in cases:
@@ -146,7 +153,7 @@ def main():
         p_runs, r_runs, c_runs = [], [], []
         for _ in range(args.rounds):
             wait_idle()
-            p_runs.append(run_panal(args.build, a))
+            p_runs.append(run_panal(args.build, a, threads=args.threads))
             if args.compare_malloc:
                 wait_idle()
                 c_runs.append(run_panal(args.build, a, malloc="system"))
@@ -156,6 +163,10 @@ def main():
         p99p, p99r = med(p_runs, "p99_us"), med(r_runs, "p99_us")
         cp, cr = med(p_runs, "cpu_us"), med(r_runs, "cpu_us")
         one_node[(op, conns, depth)] = p
+        results["cases"][f"{op} {conns}x{depth}"] = {
+            "panal": p, "redis": r, "ratio": p / r, "p99_panal": p99p, "p99_redis": p99r, "cpu_panal": cp,
+            "cpu_redis": cr, "panal_runs": [float(x["ops_per_s"]) for x in p_runs],
+            "redis_runs": [float(x["ops_per_s"]) for x in r_runs]}
         print(f"{op:>4} {conns:>5} {depth:>3} {p:>12,.0f} {r:>12,.0f} {p / r:>6.2f} {p99p:>6.0f}/{p99r:<6.0f} "
               f"{p99p / max(p99r, 1):>9.2f} {cp:>6.2f}/{cr:<6.2f}   runs {[round(float(x['ops_per_s'])) for x in p_runs]}"
               f" | {[round(float(x['ops_per_s'])) for x in r_runs]}")
@@ -164,6 +175,8 @@ def main():
             print(f"{'':>4} {'':>5} {'':>3} {c:>12,.0f} {'':>12} {c / r:>6.2f} {p99c:>6.0f}{'':7} {'':>9} "
                   f"{cc:>6.2f}{'':7}   (glibc malloc) runs {[round(float(x['ops_per_s'])) for x in c_runs]}")
     if args.cases == "many":
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1))
         return
     print("\ntwo panal nodes on CPU 1 (one data process each), connections spread over both, 50 x 16")
     for op in ("get", "set"):
@@ -172,8 +185,12 @@ def main():
             wait_idle()
             runs.append(run_panal(args.build, ["-t", op, "-c", 50, "-P", 16, "-n", int(2_000_000 * scale)], nodes=2))
         two = med(runs, "ops_per_s")
+        results["two_nodes"][op] = {"ops": two, "of_one": two / one_node[(op, 50, 16)],
+                                    "runs": [float(x["ops_per_s"]) for x in runs]}
         print(f"{op:>4}: {two:,.0f} ops/s = {two / one_node[(op, 50, 16)]:.2f} of one node   "
               f"runs {[round(float(x['ops_per_s'])) for x in runs]}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

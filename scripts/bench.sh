@@ -6,6 +6,8 @@ build=${1:-build/release}
 here="$(cd "$(dirname "$0")/.." && pwd)"
 "$here/scripts/install-deps.sh" redis-server redis-tools python3-redis python3-hiredis
 python=${PYTHON:-$here/.venv/bin/python}
+results="$build/bench-results"
+mkdir -p "$results"
 
 wait_idle() {
   # Wait (at most 60 s) until the 1-minute load average is below 0.5.
@@ -24,13 +26,16 @@ echo "== distribution: remote round trips vs a C TCP ping-pong (client CPU 0, se
 python3 "$here/bench/dist_bench.py" "$build"
 
 echo "== store: panal vs Redis, one load generator (bench/loadgen.c), server CPU 1, client CPU 0"
-python3 "$here/bench/store_bench.py" "$build"
+python3 "$here/bench/store_bench.py" "$build" --json "$results/store.json"
 
 echo "== Python clients: panal.connect vs redis-py + hiredis"
-"$python" "$here/bench/python_bench.py" "$build"
+"$python" "$here/bench/python_bench.py" "$build" --json "$results/python.json"
 
 echo "== replication: R=1 vs R=3/W=2, and the refill of a restarted data process"
 python3 "$here/bench/replication_bench.py" "$build"
 
 echo "== store: bytes per key vs Redis"
-python3 "$here/bench/memory_bench.py" "$build"
+python3 "$here/bench/memory_bench.py" "$build" --json "$results/memory.json"
+
+echo "== issue #10's table (medians above; $results holds every run)"
+python3 "$here/bench/issue_table.py" "$results"
