@@ -40,6 +40,8 @@ def main():
     if py:
         rows.append(("Python mset / mget of 100 vs redis-py + hiredis",
                      f"{py['mset']['ratio']:.2f} / {py['mget']['ratio']:.2f}", ">= 1.2"))
+        if "pipe" in py:
+            rows.append(("Python pipeline of 100 (50 set + 50 get)", f"{py['pipe']['ratio']:.2f}", "(no goal)"))
         rows.append(("Python, sequential set / get", f"{py['set']['ratio']:.2f} / {py['get']['ratio']:.2f}", ">= 1.2"))
     if mem:
         rows.append((f"bytes per key, {mem['keys']:,} keys, data table (accounted / RSS)",

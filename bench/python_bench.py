@@ -40,6 +40,17 @@ def run(client, kind):
         for b in range(BATCHES):
             client.mget(keys(100, f"b{b}"))
         n = BATCHES * 100
+    elif kind == "pipe":
+        # 50 sets and 50 gets of other keys, interleaved, in one pipeline
+        # (redis-py: transaction=False, the same round trip without MULTI).
+        for b in range(BATCHES):
+            ks = keys(100, f"p{b}")
+            p = client.pipeline(transaction=False) if isinstance(client, redis.Redis) else client.pipeline()
+            for i in range(0, 100, 2):
+                p.set(ks[i], value)
+                p.get(ks[i + 1])
+            p.execute()
+        n = BATCHES * 100
     elif kind == "set":
         for k in keys(SEQUENTIAL, "s"):
             client.set(k, value)
@@ -84,7 +95,7 @@ def main():
     ap.add_argument("--json", type=Path, help="also write the medians there (bench/issue_table.py reads them)")
     args = ap.parse_args()
     os.sched_setaffinity(0, {0})
-    kinds = ("mset", "mget", "set", "get")
+    kinds = ("mset", "mget", "pipe", "set", "get")
     p_runs, r_runs = [], []
     for _ in range(args.rounds):
         wait_idle()
@@ -94,7 +105,8 @@ def main():
     parser = "hiredis" if redis.utils.HIREDIS_AVAILABLE else "python"
     print(f"Python clients (keys/s), server on CPU 1, client on CPU 0; redis-py {redis.__version__} ({parser} parser)")
     print(f"{'case':>14} {'panal':>10} {'redis-py':>10} {'ratio':>6}")
-    names = {"mset": "mset of 100", "mget": "mget of 100", "set": "set, one by one", "get": "get, one by one"}
+    names = {"mset": "mset of 100", "mget": "mget of 100", "pipe": "pipeline of 100", "set": "set, one by one",
+             "get": "get, one by one"}
     results = {}
     for k in kinds:
         p = statistics.median(r[k] for r in p_runs)

@@ -174,6 +174,7 @@ class py_client {
   virtual result<void> unsafe_set(const std::string& k, const std::string& v) = 0;
   virtual result<std::vector<std::optional<std::string>>> mget(const std::vector<std::string>& ks) = 0;
   virtual result<void> mset(const std::vector<std::pair<std::string, std::string>>& items) = 0;
+  virtual std::vector<batch_result> batch(const std::vector<batch_op>& ops) = 0;
   virtual void close() {}
   virtual std::string describe() const = 0;
   virtual void set_timeout(double seconds) = 0;
@@ -191,6 +192,7 @@ class embedded_client final : public py_client {
     return c_.mget(ks);
   }
   result<void> mset(const std::vector<std::pair<std::string, std::string>>& items) override { return c_.mset(items); }
+  std::vector<batch_result> batch(const std::vector<batch_op>& ops) override { return c_.batch(ops); }
   std::string describe() const override { return "client process " + to_string(c_.process()) + " of '" + c_.db() + "'"; }
   void set_timeout(double s) override {
     c_.set_timeout(std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(s)));
@@ -213,6 +215,7 @@ class tcp_client final : public py_client {
     return c_->mget(ks);
   }
   result<void> mset(const std::vector<std::pair<std::string, std::string>>& items) override { return c_->mset(items); }
+  std::vector<batch_result> batch(const std::vector<batch_op>& ops) override { return c_->batch(ops); }
   void close() override { c_->close(); }
   std::string describe() const override { return "TCP session with " + c_->node() + " for '" + db_ + "'"; }
   void set_timeout(double s) override { c_->set_timeout(std::chrono::milliseconds(static_cast<long>(s * 1000))); }
@@ -595,6 +598,23 @@ PYBIND11_MODULE(_core, m) {
       })
       .def("mset", [](const std::shared_ptr<py_client>& c, const std::vector<std::pair<std::string, std::string>>& items) {
         op(c, [items](py_client& x) { return x.mset(items); });
+      })
+      // ops: [(kind 1 get / 2 set / 3 remove / 4 exists, key bytes, value bytes)]
+      // -> [(code, message, found, value bytes or None)]
+      .def("batch", [](const std::shared_ptr<py_client>& c, const std::vector<std::tuple<int, std::string, std::string>>& in) {
+        std::vector<panal::batch_op> ops;
+        ops.reserve(in.size());
+        for (auto& [kind, k, v] : in) {
+          if (kind < 1 || kind > 4) raise(panal::error{panal::errc::bad_argument, "unknown batch operation " + std::to_string(kind)});
+          ops.push_back({static_cast<panal::batch_kind>(kind), k, v});
+        }
+        auto rs = blocking([c, ops = std::move(ops)]() { return c->batch(ops); });
+        py::list out;
+        for (auto& r : rs) {
+          out.append(py::make_tuple(static_cast<int>(r.code), r.message, r.found,
+                                    r.found && !r.value.empty() ? py::object(as_bytes(r.value)) : py::none()));
+        }
+        return out;
       })
       .def("close", [](const std::shared_ptr<py_client>& c) {
         py::gil_scoped_release nogil;

@@ -10,7 +10,7 @@ supervision tree, with Python on top.
 {'any': 'msgpack value'}
 """
 from ._core import Runtime, __version__, set_log_level
-from .client import Client, connect
+from .client import Client, Pipeline, connect
 from .errors import (AlreadyExists, BadArgument, ConnectionLost, Error, KeyTooLarge, Malformed, Moved, NameTaken,
                      NoDataNodes, NoMaster, NoProcess, NotFound, NotRunning, OutOfMemory, StartFailed, Timeout,
                      TooManyKeys, Unauthorized, Unavailable, UnknownDatabase, ValueTooLarge)

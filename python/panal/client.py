@@ -7,6 +7,7 @@ from typing import Any, Iterable, Mapping
 import msgpack
 
 from . import _core
+from .errors import error_class
 
 _MISSING = object()
 
@@ -75,6 +76,13 @@ class Client:
         pairs = items.items() if isinstance(items, Mapping) else items
         self._raw.mset([(_key(k), _pack(v)) for k, v in pairs])
 
+    def pipeline(self) -> "Pipeline":
+        """Collects get / set / remove / exists calls and sends them together
+        on execute() (or at the end of a `with` block): one round of the
+        client for all of them. Calls on different keys run in parallel, on
+        the same key in the order made."""
+        return Pipeline(self)
+
     def set_timeout(self, seconds: float) -> None:
         """How long each call may wait (default 5 s), retries included."""
         self._raw.set_timeout(float(seconds))
@@ -117,6 +125,83 @@ class Client:
         if self._node is not None and self._node.running:
             return head + "<br>" + self._node._repr_html_()
         return head
+
+
+_GET, _SET, _REMOVE, _EXISTS = 1, 2, 3, 4
+
+
+class Pipeline:
+    """Mixed operations sent together (Client.pipeline()).
+
+    >>> with db.pipeline() as p:
+    ...     _ = p.set("a", 1).get("a").remove("b").exists("a")   # calls chain
+    >>> p.results
+    [None, 1, False, True]
+
+    execute() returns one result per call, in order: get its value (or the
+    default given to get), set None, remove and exists a bool. A call that
+    failed raises its exception from execute() (the first such, after every
+    call has run), unless raise_on_error=False, which puts the exception in
+    its place in the list instead. A pipeline can be reused after execute().
+    """
+
+    def __init__(self, client: "Client"):
+        self._client = client
+        self._ops: list[tuple[int, bytes, bytes]] = []
+        self._defaults: list[Any] = []
+        self.results: list | None = None
+
+    def get(self, key: str | bytes, default: Any = None) -> "Pipeline":
+        self._ops.append((_GET, _key(key), b""))
+        self._defaults.append(default)
+        return self
+
+    def set(self, key: str | bytes, value: Any) -> "Pipeline":
+        self._ops.append((_SET, _key(key), _pack(value)))
+        self._defaults.append(None)
+        return self
+
+    def remove(self, key: str | bytes) -> "Pipeline":
+        self._ops.append((_REMOVE, _key(key), b""))
+        self._defaults.append(None)
+        return self
+
+    def exists(self, key: str | bytes) -> "Pipeline":
+        self._ops.append((_EXISTS, _key(key), b""))
+        self._defaults.append(None)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def execute(self, raise_on_error: bool = True) -> list:
+        ops, defaults = self._ops, self._defaults
+        self._ops, self._defaults = [], []
+        out: list = []
+        first_error = None
+        for (kind, _, _), default, (code, message, found, value) in zip(ops, defaults, self._client._raw.batch(ops)):
+            if code != 0:
+                e = error_class(code)(message)
+                first_error = first_error or e
+                out.append(e)
+            elif kind == _GET:
+                out.append(_unpack(value) if found else default)
+            elif kind == _SET:
+                out.append(None)
+            else:
+                out.append(bool(found))
+        self.results = out
+        if raise_on_error and first_error is not None:
+            raise first_error
+        return out
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, exc_type, *rest) -> bool:
+        if exc_type is None and self._ops:
+            self.execute()
+        return False
 
 
 def connect(addresses: str | Iterable[str], db: str, token: str | None = None, timeout: float = 5.0,

@@ -676,6 +676,17 @@ result<std::vector<std::optional<std::string>>> remote_client::mget(const std::v
   return out;
 }
 
+std::vector<batch_result> remote_client::batch(const std::vector<batch_op>& ops) {
+  std::vector<batch_result> out;
+  out.reserve(ops.size());
+  for (auto [begin, end] : batch_waves(ops)) {
+    std::vector<std::tuple<op, std::string_view, std::string_view>> wave;
+    for (std::size_t i = begin; i < end; ++i) wave.emplace_back(static_cast<op>(ops[i].kind), ops[i].key, ops[i].value);
+    for (auto& a : impl_->run(wave)) out.push_back({a.code, std::move(a.message), a.found, std::move(a.value)});
+  }
+  return out;
+}
+
 result<void> remote_client::mset(const std::vector<std::pair<std::string, std::string>>& items) {
   std::uint64_t max_key, max_value;
   {

@@ -196,6 +196,20 @@ result<std::vector<std::optional<std::string>>> client::mget(const std::vector<s
   return out;
 }
 
+std::vector<batch_result> client::batch(const std::vector<batch_op>& ops) {
+  std::vector<batch_result> out;
+  out.reserve(ops.size());
+  for (auto [begin, end] : batch_waves(ops)) {
+    std::vector<db::client_op> wave;
+    wave.reserve(end - begin);
+    for (std::size_t i = begin; i < end; ++i) wave.push_back(make(static_cast<op>(ops[i].kind), ops[i].key, ops[i].value));
+    for (auto& r : run(*rt_, process_, std::move(wave), timeout_, *writes_)) {
+      out.push_back({r.code, std::move(r.message), r.rep.found, std::move(r.rep.value)});
+    }
+  }
+  return out;
+}
+
 result<void> client::mset(const std::vector<std::pair<std::string, std::string>>& items) {
   std::vector<db::client_op> ops;
   ops.reserve(items.size());

@@ -410,3 +410,41 @@ def test_metrics_view_processes_and_watch_of_a_node():
         panal.Node(http="nonsense")
     with panal.Node() as plain:
         assert plain.http_url is None
+
+
+@pytest.mark.parametrize("over_tcp", [False, True])
+def test_a_pipeline_runs_mixed_calls_in_order_per_key(over_tcp):
+    name = node_name("pipe") if over_tcp else "nonode@nohost"
+    with panal.Node(name, cookie="c" if over_tcp else None) as node:
+        node.start_server("pipe")
+        node.start_data("pipe", count=2)
+        db = panal.connect(name.split("@")[1], db="pipe") if over_tcp else node.start_client("c1", "pipe")
+        with db:
+            with db.pipeline() as p:
+                p.set("a", 1).get("a").set("a", {"n": 2}).get("a").remove("gone").exists("a").get("nope", "d")
+                p.remove("a").exists("a").get("a")
+                assert len(p) == 10
+            assert p.results == [None, 1, None, {"n": 2}, False, True, "d", True, False, None]
+            # Many keys at once, each read after its write.
+            p = db.pipeline()
+            for i in range(300):
+                p.set(f"k{i}", [i, str(i)]).get(f"k{i}")
+            out = p.execute()
+            assert out[1::2] == [[i, str(i)] for i in range(300)] and out[0::2] == [None] * 300
+            assert db.mget([f"k{i}" for i in (0, 150, 299)]) == [[0, "0"], [150, "150"], [299, "299"]]
+            # A failed call: the others still run; execute raises the first error,
+            # or returns it in place.
+            p = db.pipeline().set("x" * 5000, 1).set("after", 1).get("after")
+            with pytest.raises(panal.KeyTooLarge):
+                p.execute()
+            assert isinstance(p.results[0], panal.KeyTooLarge) and p.results[1:] == [None, 1]
+            p.set("y" * 5000, 1).get("after")
+            out = p.execute(raise_on_error=False)
+            assert isinstance(out[0], panal.KeyTooLarge) and out[1] == 1
+            # Nothing queued: nothing sent; an error inside the block: nothing sent.
+            assert db.pipeline().execute() == []
+            with pytest.raises(ZeroDivisionError):
+                with db.pipeline() as p:
+                    p.set("never", 1)
+                    1 / 0
+            assert db.get("never") is None
