@@ -15,13 +15,26 @@ def free_port():
         return s.getsockname()[1]
 
 
+def _cpu_times():
+    fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields), idle
+
+
 def wait_idle(limit=60):
-    """Waits (at most `limit` s) until the 1-minute load average is below 0.5."""
-    for _ in range(limit):
-        if os.getloadavg()[0] < 0.5:
+    """Waits (at most `limit` s) until the machine is idle: under 10% of all
+    CPUs busy over half a second. (The 1-minute load average, used before,
+    stays high for minutes after a run: it made each wait hit the limit.)"""
+    deadline = time.monotonic() + limit
+    busy = 1.0
+    while time.monotonic() < deadline:
+        t0, i0 = _cpu_times()
+        time.sleep(0.5)
+        t1, i1 = _cpu_times()
+        busy = 1 - (i1 - i0) / max(t1 - t0, 1)
+        if busy < 0.10:
             return
-        time.sleep(1)
-    print(f"warning: machine not idle (load {os.getloadavg()[0]:.2f})", file=sys.stderr)
+    print(f"warning: machine not idle ({busy:.0%} busy)", file=sys.stderr)
 
 
 @contextlib.contextmanager

@@ -10,12 +10,8 @@ results="$build/bench-results"
 mkdir -p "$results"
 
 wait_idle() {
-  # Wait (at most 60 s) until the 1-minute load average is below 0.5.
-  for _ in $(seq 60); do
-    awk '{exit !($1 < 0.5)}' /proc/loadavg && return
-    sleep 1
-  done
-  echo "warning: machine not idle (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+  # Wait (at most 60 s) until under 10% of the CPUs are busy over half a second.
+  "$python" -c "import sys; sys.path.insert(0, '$here/bench'); import bench_util; bench_util.wait_idle()"
 }
 
 wait_idle
