@@ -25,6 +25,7 @@
 #include "dist/node_name.h"
 #include "dist/protocol.h"
 #include "dist/stream.h"
+#include "runtime/borrowed_acceptor.h"
 #include "runtime/io.h"
 #include "runtime/process.h"
 #include "runtime/scheduler.h"
@@ -690,18 +691,10 @@ void distribution::impl::connection_lost(conn_state& st) {
 
 void distribution::impl::acceptor_main() {
   if (auto named = tp::register_name(kListenerName); !named) throw std::runtime_error(named.err().message);
-  // The listening socket outlives this process: when it ends (killed, or
-  // its supervisor stops it) it lets go of the descriptor without closing
-  // it, and the listener that replaces it accepts on the same port.
-  struct borrowed {
-    tcp::acceptor a;
-    ~borrowed() {
-      boost::system::error_code ignored;
-      a.cancel(ignored);
-      (void)a.release(ignored);
-    }
-  } held{tcp::acceptor(io::context(), tcp::v4(), listen_fd)};
-  tcp::acceptor& acceptor = held.a;
+  // The listening socket outlives this process: the listener that replaces
+  // it accepts on the same port.
+  io::borrowed_acceptor held(listen_fd);
+  tcp::acceptor& acceptor = held.get();
   for (;;) {
     tcp::socket sock(io::context());
     auto [ec, n] = io::await([&](auto h) { acceptor.async_accept(sock, h); });

@@ -12,6 +12,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 
+#include "node/http_request.h"
+#include "runtime/borrowed_acceptor.h"
 #include "runtime/io.h"
 #include "runtime/this_process.h"
 #include "util/log.h"
@@ -111,18 +113,13 @@ void connection(const std::shared_ptr<conn_io>& c, const handler& h, std::atomic
     if (!wait_done(1, read_deadline, &n)) return;
     head.append(c->buf.data(), n);
   }
-  // The request line: METHOD SP TARGET SP VERSION.
-  const std::size_t line_end = head.find("\r\n");
-  const std::string line = head.substr(0, line_end);
-  const auto sp1 = line.find(' ');
-  const auto sp2 = sp1 == std::string::npos ? std::string::npos : line.find(' ', sp1 + 1);
-  if (sp2 == std::string::npos || line.compare(sp2 + 1, 5, "HTTP/") != 0) {
+  auto parsed = parse_request_line(head);
+  if (!parsed) {
     if (send_all(c, head_of(400, "text/plain", 0, false))) linger(c);
     return;
   }
-  const std::string method = line.substr(0, sp1);
-  std::string path = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  if (auto q = path.find('?'); q != std::string::npos) path.resize(q);
+  const std::string& method = parsed->method;
+  const std::string& path = parsed->path;
   if (method != "GET" && method != "HEAD") {
     std::string body = "only GET and HEAD are served\n";
     if (send_all(c, head_of(405, "text/plain", body.size(), false) + body)) linger(c);
@@ -194,28 +191,12 @@ result<listening> listen(const std::string& host_port) {
 }
 
 void serve(int fd, handler h) {
-  struct borrowed {
-    tcp::acceptor a;
-    ~borrowed() {
-      boost::system::error_code ignored;
-      a.cancel(ignored);
-      (void)a.release(ignored);
-    }
-  } held{tcp::acceptor(io::context())};
-  boost::system::error_code ec;
-  int family = AF_INET;
-  {
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) family = ss.ss_family;
-  }
-  held.a.assign(family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
-  if (ec) throw std::runtime_error("http: cannot take up the listening socket: " + ec.message());
+  io::borrowed_acceptor held(fd);  // a restarted server accepts on the same port
   auto open = std::make_shared<std::atomic<unsigned>>(0);
   auto streams = std::make_shared<std::atomic<unsigned>>(0);
   for (;;) {
     tcp::socket sock(io::context());
-    auto [aec, n] = io::await([&](auto done) { held.a.async_accept(sock, done); });
+    auto [aec, n] = io::await([&](auto done) { held.get().async_accept(sock, done); });
     if (aec) {
       log::warn("http", "accept failed: ", aec.message());
       tp::sleep_for(std::chrono::milliseconds(100));

@@ -9,10 +9,13 @@
 
 #include "db/client_protocol.h"
 #include "dist/protocol.h"
+#include "node/http_request.h"
 #include "runtime/process.h"
 #include "wire/frame.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  // The operators' HTTP server reads the same untrusted bytes as a request head.
+  (void)panal::http::parse_request_line(std::string_view(reinterpret_cast<const char*>(data), size));
   panal::wire::frame_reader frames(1u << 20);
   // Feed in two pieces, as a socket might deliver them.
   const std::size_t half = size / 2;

@@ -1,6 +1,7 @@
 // The operators' HTTP server against hostile and odd clients (plain POSIX
 // sockets on loopback): what it answers, and that it bounds what it holds.
 #include "node/http_server.h"
+#include "node/http_request.h"
 
 #include <gtest/gtest.h>
 
@@ -87,6 +88,18 @@ struct server {
     ::close(l.fd);
   }
 };
+
+TEST(HttpRequestLine, TakesMethodAndPathAndRefusesTheRest) {
+  auto r = parse_request_line("GET /a/b?c=d HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->method, "GET");
+  EXPECT_EQ(r->path, "/a/b");
+  for (const char* bad : {"", "\r\n", "GET\r\n", "GET /\r\n", " / HTTP/1.1\r\n", "GET / FTP/1\r\n",
+                          "GET / HTTP\r\n", "GET /\r\n HTTP/1.1"}) {
+    EXPECT_FALSE(parse_request_line(bad)) << bad;
+  }
+  EXPECT_EQ(parse_request_line("X  HTTP/1.0")->path, "") << "an empty target is the handler's to refuse";
+}
 
 TEST(HttpServer, AnswersGetAndHeadAndRefusesTheRest) {
   server s;
