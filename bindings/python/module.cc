@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "client/remote_client.h"
+#include "wire/msgpack_check.h"
 #include "db/messages.h"
 #include "dist/cookie.h"
 #include "node/node.h"
@@ -557,6 +558,42 @@ class py_runtime {
 };
 
 // Calls a client operation without the GIL (interruptibly from the main thread).
+// [(key, value bytes)] from a msgpack array of values, one per key.
+std::vector<std::pair<std::string, std::string>> split_packed_array(const std::string& packed,
+                                                                    const std::vector<std::string>& keys) {
+  std::string_view rest(packed);
+  std::size_t n = 0, header = 0;
+  const auto b = rest.empty() ? 0u : static_cast<unsigned char>(rest[0]);
+  auto be = [&](std::size_t at, std::size_t len) {
+    std::size_t v = 0;
+    for (std::size_t i = 0; i < len; ++i) v = v << 8 | static_cast<unsigned char>(rest[at + i]);
+    return v;
+  };
+  if (b >= 0x90 && b <= 0x9f) {
+    n = b & 0x0f;
+    header = 1;
+  } else if (b == 0xdc && rest.size() >= 3) {
+    n = be(1, 2);
+    header = 3;
+  } else if (b == 0xdd && rest.size() >= 5) {
+    n = be(1, 4);
+    header = 5;
+  } else {
+    raise(error{errc::bad_argument, "the values are not a packed msgpack array"});
+  }
+  if (n != keys.size()) raise(error{errc::bad_argument, "as many values as keys are needed"});
+  rest.remove_prefix(header);
+  std::vector<std::pair<std::string, std::string>> items;
+  items.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto size = wire::check_msgpack(rest);
+    if (!size) raise(error{errc::bad_argument, "a packed value is not msgpack: " + size.err().message});
+    items.emplace_back(keys[i], std::string(rest.substr(0, *size)));
+    rest.remove_prefix(*size);
+  }
+  return items;
+}
+
 template <class F>
 auto op(const std::shared_ptr<py_client>& c, F f) {
   return unwrap(blocking([c, f]() { return f(*c); }));
@@ -589,6 +626,34 @@ PYBIND11_MODULE(_core, m) {
       })
       .def("unsafe_set", [](const std::shared_ptr<py_client>& c, const std::string& k, const std::string& v) {
         op(c, [k, v](py_client& x) { return x.unsafe_set(k, v); });
+      })
+      // The values of a batch as one msgpack array (nil for a missing key)
+      // and the indices of the missing: Python unpacks them in one call.
+      .def("mget_packed", [](const std::shared_ptr<py_client>& c, const std::vector<std::string>& ks) {
+        auto vs = op(c, [ks](py_client& x) { return x.mget(ks); });
+        std::string blob;
+        std::size_t bytes = 5;
+        for (auto& v : vs) bytes += v ? v->size() : 1;
+        blob.reserve(bytes);
+        const auto n = static_cast<std::uint32_t>(vs.size());
+        blob += static_cast<char>(0xdd);  // array 32
+        for (int shift = 24; shift >= 0; shift -= 8) blob += static_cast<char>((n >> shift) & 0xff);
+        py::list missing;
+        for (std::size_t i = 0; i < vs.size(); ++i) {
+          if (vs[i]) {
+            blob += *vs[i];
+          } else {
+            blob += static_cast<char>(0xc0);  // nil
+            missing.append(i);
+          }
+        }
+        return py::make_tuple(as_bytes(blob), missing);
+      })
+      // Keys and their values packed as one msgpack array (one packb call in Python).
+      .def("mset_packed", [](const std::shared_ptr<py_client>& c, const std::vector<std::string>& ks,
+                             const std::string& packed) {
+        auto items = split_packed_array(packed, ks);
+        op(c, [items = std::move(items)](py_client& x) { return x.mset(items); });
       })
       .def("mget", [](const std::shared_ptr<py_client>& c, const std::vector<std::string>& ks) {
         auto vs = op(c, [ks](py_client& x) { return x.mget(ks); });

@@ -69,12 +69,34 @@ class Client:
 
     def mget(self, keys: Iterable[str | bytes], default: Any = None) -> list:
         """The values of `keys`, in order (`default` for the missing), fetched in parallel."""
-        return [default if r is None else _unpack(r) for r in self._raw.mget([_key(k) for k in keys])]
+        keys = keys if isinstance(keys, list) else list(keys)
+        # The values come back as one msgpack array, unpacked in one call
+        # (not one call per value); str and bytes keys go to C++ as they are.
+        try:
+            blob, missing = self._raw.mget_packed(keys)
+        except TypeError:  # other key types: _key says what is wrong, or converts
+            blob, missing = self._raw.mget_packed([_key(k) for k in keys])
+        out = msgpack.unpackb(blob, raw=False, strict_map_key=False)
+        if default is not None:
+            for i in missing:
+                out[i] = default
+        return out
 
     def mset(self, items: Mapping[str | bytes, Any] | Iterable[tuple]) -> None:
         """Stores many keys at once, in parallel."""
-        pairs = items.items() if isinstance(items, Mapping) else items
-        self._raw.mset([(_key(k), _pack(v)) for k, v in pairs])
+        pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
+        keys = [k for k, _ in pairs]
+        # All values packed in one call; C++ cuts the array into the values.
+        try:
+            packed = msgpack.packb([v for _, v in pairs], use_bin_type=True)
+        except (TypeError, ValueError, OverflowError):
+            for _, v in pairs:
+                _pack(v)  # raises the error that names the value msgpack cannot carry
+            raise
+        try:
+            self._raw.mset_packed(keys, packed)
+        except TypeError:
+            self._raw.mset_packed([_key(k) for k in keys], packed)
 
     def pipeline(self) -> "Pipeline":
         """Collects get / set / remove / exists calls and sends them together

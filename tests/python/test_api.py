@@ -448,3 +448,26 @@ def test_a_pipeline_runs_mixed_calls_in_order_per_key(over_tcp):
                     p.set("never", 1)
                     1 / 0
             assert db.get("never") is None
+
+
+def test_mget_and_mset_carry_every_value_and_key_type_in_batches_of_any_size(db):
+    values = [None, True, 0, -1, 2**63 - 1, 1.5, "", "s", b"", b"\x00b", [], [1, [2]], {}, {"a": {"b": None}}]
+    keys = [f"t{i}" for i in range(len(values))]
+    db.mset(zip(keys, values))  # any iterable of pairs
+    assert db.mget(keys) == values
+    # A stored None and a missing key differ once a default is given.
+    assert db.mget(iter(["t0", "missing"]), default="d") == [None, "d"]
+    # str, bytes, bytearray and memoryview keys name the same key.
+    db.mset([(b"bk", 1), (bytearray(b"ba"), 2), (memoryview(b"mv"), 3)])
+    assert db.mget(["bk", b"ba", bytearray(b"mv")]) == [1, 2, 3]
+    # Sizes across the msgpack array headers (fixarray, array 16).
+    for n in (0, 1, 15, 16, 70_000 // 100):
+        batch = {f"n{n}:{i}": i for i in range(n)}
+        db.mset(batch)
+        assert db.mget(list(batch)) == list(batch.values())
+    # A value msgpack cannot carry: TypeError, and nothing of the batch is stored.
+    with pytest.raises(TypeError, match="msgpack carries"):
+        db.mset({"ok1": 1, "bad": object()})
+    assert db.mget(["ok1", "bad"]) == [None, None]
+    with pytest.raises(TypeError, match="a key is str or bytes"):
+        db.mget(["fine", 7])
