@@ -194,6 +194,8 @@ class Node:
         if not port:
             return None
         host = self._http_host or "127.0.0.1"
+        if host in ("0.0.0.0", "::", ""):  # listening everywhere: this machine's loopback reaches it
+            host = "127.0.0.1"
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def kill(self, pid_or_role: str) -> str:

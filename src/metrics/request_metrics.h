@@ -67,8 +67,8 @@ struct op_totals {
   std::array<std::uint64_t, latency_buckets::count> latency{};
   std::uint64_t latency_sum_us = 0;
   std::uint64_t total() const;
-  // The latency (µs, a bucket's upper bound) below which a fraction `q` of
-  // the requests fall; 0 without requests.
+  // The latency (µs, a bucket's upper bound) at or below which a fraction
+  // `q` of the requests fall; 0 without requests.
   std::uint64_t quantile_us(double q) const;
 };
 
@@ -85,7 +85,9 @@ class request_metrics {
     void record(unsigned op, unsigned code, std::uint64_t latency_us) {
       op_counters& c = ops_[op < kOps ? op : 0];
       c.by_code[code < kCodes ? code : kCodes - 1].add();
-      c.latency[latency_buckets::index_of(latency_us)].add();
+      // Shifted by one: a bucket holds (its lower bound, its upper bound],
+      // as a Prometheus `le` boundary includes its value.
+      c.latency[latency_buckets::index_of(latency_us == 0 ? 0 : latency_us - 1)].add();
       c.latency_sum_us.add(latency_us);
     }
 

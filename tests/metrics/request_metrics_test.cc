@@ -48,6 +48,14 @@ TEST(RequestMetrics, CountsByOperationAndCodeAndSumsTheShards) {
   EXPECT_EQ(t.ops[0].total(), 1u);
 }
 
+TEST(RequestMetrics, ALatencyOnABoundaryCountsAtOrBelowIt) {
+  request_metrics m(1);
+  m.at(0).record(1, 0, b::upper_bound(7));  // exactly on a boundary: le includes it
+  const auto t = m.read();
+  EXPECT_EQ(t.ops[1].latency[7], 1u);
+  EXPECT_EQ(t.ops[1].quantile_us(1.0), b::upper_bound(7));
+}
+
 TEST(RequestMetrics, QuantilesAreTheBucketBoundAboveTheTrueValue) {
   request_metrics m(1);
   for (std::uint64_t us = 1; us <= 1000; ++us) m.at(0).record(1, 0, us);
