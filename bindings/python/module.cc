@@ -318,11 +318,7 @@ class py_node {
     return m ? std::optional<std::string>(to_string(*m)) : std::nullopt;
   }
   std::vector<std::string> databases() {
-    std::vector<std::string> out;
-    for (auto& g : self().registry().which_groups()) {
-      if (g.size() > 7 && g.compare(g.size() - 7, 7, "/server") == 0) out.push_back(g.substr(0, g.size() - 7));
-    }
-    return out;
+    return self().databases();
   }
   py::list stats(const std::string& db) {
     node& n = self();
@@ -654,15 +650,6 @@ PYBIND11_MODULE(_core, m) {
                              const std::string& packed) {
         auto items = split_packed_array(packed, ks);
         op(c, [items = std::move(items)](py_client& x) { return x.mset(items); });
-      })
-      .def("mget", [](const std::shared_ptr<py_client>& c, const std::vector<std::string>& ks) {
-        auto vs = op(c, [ks](py_client& x) { return x.mget(ks); });
-        py::list out;
-        for (auto& v : vs) out.append(v ? py::object(as_bytes(*v)) : py::none());
-        return out;
-      })
-      .def("mset", [](const std::shared_ptr<py_client>& c, const std::vector<std::pair<std::string, std::string>>& items) {
-        op(c, [items](py_client& x) { return x.mset(items); });
       })
       // ops: [(kind 1 get / 2 set / 3 remove / 4 exists, key bytes, value bytes)]
       // -> [(code, message, found, value bytes or None)]

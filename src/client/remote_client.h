@@ -26,7 +26,7 @@
 #include <utility>
 #include <vector>
 
-#include "client/batch.h"
+#include "db/batch.h"
 #include "util/error.h"
 
 namespace panal {
@@ -58,7 +58,7 @@ class remote_client {
   result<void> unsafe_set(std::string_view key, std::string_view value);
   result<std::vector<std::optional<std::string>>> mget(const std::vector<std::string>& keys);
   result<void> mset(const std::vector<std::pair<std::string, std::string>>& items);
-  // Mixed operations in one go (client/batch.h): a result per operation.
+  // Mixed operations in one go (db/batch.h): a result per operation.
   std::vector<batch_result> batch(const std::vector<batch_op>& ops);
 
   void close();

@@ -7,6 +7,13 @@ namespace panal::db {
 std::string server_group(const std::string& db) { return db + "/server"; }
 std::string data_group(const std::string& db) { return db + "/data"; }
 std::string client_group(const std::string& db) { return db + "/client"; }
+std::string database_of(std::string_view group, std::string_view role) {
+  if (group.size() <= role.size() + 1 || group.substr(group.size() - role.size()) != role ||
+      group[group.size() - role.size() - 1] != '/') {
+    return {};
+  }
+  return std::string(group.substr(0, group.size() - role.size() - 1));
+}
 
 void register_types() {
   static std::once_flag once;

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "db/client_protocol.h"
@@ -23,6 +24,9 @@ namespace panal::db {
 
 std::string server_group(const std::string& db);
 std::string data_group(const std::string& db);
+// The database a group name belongs to ("mydb/server" -> "mydb") if it is
+// one of that kind (`role`: "server", "data", "client"), else empty.
+std::string database_of(std::string_view group, std::string_view role);
 std::string client_group(const std::string& db);
 
 // ---- requests -------------------------------------------------------------------

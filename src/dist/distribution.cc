@@ -1067,46 +1067,29 @@ result<std::unique_ptr<distribution>> distribution::start(runtime& rt, dist_opti
   i->my_name = name;
   i->tls = std::move(tls);
   // Bind here, so that a port in use is reported to the caller.
-  int fd = -1;
-  {
-    boost::asio::io_context tmp;
-    boost::system::error_code ec;
-    auto host = boost::asio::ip::make_address(addr->host, ec);
-    if (ec) {
-      tcp::resolver resolver(tmp);
-      auto results = resolver.resolve(addr->host, std::to_string(addr->port), ec);
-      if (ec || results.empty()) return {errc::bad_argument, "cannot resolve " + addr->host};
-      host = results.begin()->endpoint().address();
-    }
-    tcp::acceptor acceptor(tmp);
-    acceptor.open(tcp::v4(), ec);
-    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor.bind(tcp::endpoint(host, addr->port), ec);
-    if (!ec) acceptor.listen(128, ec);
-    if (ec) return {errc::bad_argument, "cannot listen on " + addr->host + ":" + std::to_string(addr->port) + ": " + ec.message()};
-    fd = acceptor.release();
-  }
-  i->listen_fd = fd;
+  auto listening = io::listen(addr->host, addr->port, 128);
+  if (!listening) return listening.err();
+  i->listen_fd = listening->fd;
   // The controller first: the listener hands it connections.
   auto controller = [i] { i->controller_main(); };
   auto listener = [i] { i->acceptor_main(); };
   if (supervisor) {
     auto c = supervisor::start_child(rt, supervisor, child_spec::worker("dist", controller));
     if (!c) {
-      ::close(fd);
+      ::close(listening->fd);
       return c.err();
     }
     auto l = supervisor::start_child(rt, supervisor, child_spec::worker("listener", listener));
     if (!l) {
       (void)supervisor::terminate_child(rt, supervisor, "dist");
-      ::close(fd);
+      ::close(listening->fd);
       return l.err();
     }
   } else {  // unsupervised (tests of this layer)
     auto c = rt.spawn(controller);
     auto l = c ? rt.spawn(listener) : result<pid>(c.err());
     if (!l) {
-      ::close(fd);
+      ::close(listening->fd);
       return l.err();
     }
   }

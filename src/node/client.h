@@ -21,7 +21,7 @@
 
 #include <memory>
 
-#include "client/batch.h"
+#include "db/batch.h"
 #include "runtime/runtime.h"
 
 namespace panal {
@@ -43,7 +43,7 @@ class client {
   result<void> unsafe_set(std::string_view key, std::string_view value);
   result<std::vector<std::optional<std::string>>> mget(const std::vector<std::string>& keys);
   result<void> mset(const std::vector<std::pair<std::string, std::string>>& items);
-  // Mixed operations in one go (client/batch.h): a result per operation.
+  // Mixed operations in one go (db/batch.h): a result per operation.
   std::vector<batch_result> batch(const std::vector<batch_op>& ops);
 
   const pid& process() const { return process_; }

@@ -5,48 +5,11 @@
 
 #include "db/messages.h"
 #include "node/node.h"
-#include "registry/pg.h"
 #include "util/json.h"
 
 namespace panal {
 
 namespace {
-
-// One line of node::supervision: "<indent>id[ (supervisor)] <pid>|not running, restarts N".
-void tree_entry(json::writer& w, const std::string& line) {
-  std::size_t indent = line.find_first_not_of(' ');
-  if (indent == std::string::npos) return;
-  std::string rest = line.substr(indent);
-  std::uint64_t restarts = 0;
-  if (auto r = rest.rfind(", restarts "); r != std::string::npos) {
-    restarts = std::strtoull(rest.c_str() + r + 11, nullptr, 10);
-    rest.resize(r);
-  }
-  std::string pid_text;
-  if (rest.size() >= 12 && rest.compare(rest.size() - 12, 12, " not running") == 0) {
-    rest.resize(rest.size() - 12);
-  } else if (auto lt = rest.rfind(" <"); lt != std::string::npos) {
-    pid_text = rest.substr(lt + 1);
-    rest.resize(lt);
-  }
-  bool is_sup = false;
-  if (rest.size() >= 13 && rest.compare(rest.size() - 13, 13, " (supervisor)") == 0) {
-    is_sup = true;
-    rest.resize(rest.size() - 13);
-  }
-  w.begin_object()
-      .field("depth", static_cast<std::uint64_t>(indent / 2))
-      .field("id", rest)
-      .field("supervisor", is_sup)
-      .field("restarts", restarts);
-  w.key("pid");
-  if (pid_text.empty()) {
-    w.null();
-  } else {
-    w.value(pid_text);
-  }
-  w.end_object();
-}
 
 void pids(json::writer& w, std::string_view k, const std::vector<pid>& ps) {
   w.key(k).begin_array();
@@ -68,25 +31,30 @@ std::string cluster_json(node& n, const metrics::request_totals& requests, clock
   w.key("nodes").begin_array();
   for (const auto& name : names) {
     w.begin_object().field("name", name).field("self", name == n.name());
-    auto tree = n.supervision(name, timeout);
+    auto tree = n.supervision_tree(name, timeout);
     if (!tree) {
       w.field("error", tree.err().message);
     } else {
       w.key("tree").begin_array();
-      for (std::size_t i = 1; i < tree->size(); ++i) tree_entry(w, (*tree)[i]);
+      for (const auto& e : *tree) {
+        if (!e.error.empty()) continue;  // a supervisor that did not answer: its children are not known
+        w.begin_object().field("depth", e.depth).field("id", e.id).field("supervisor", e.supervisor);
+        w.field("restarts", e.restarts).key("pid");
+        if (e.pid.empty()) {
+          w.null();
+        } else {
+          w.value(e.pid);
+        }
+        w.end_object();
+      }
       w.end_array();
     }
     w.end_object();
   }
   w.end_array();
 
-  std::vector<std::string> dbs;
-  for (const auto& g : n.registry().which_groups()) {
-    if (g.size() > 7 && g.compare(g.size() - 7, 7, "/server") == 0) dbs.push_back(g.substr(0, g.size() - 7));
-  }
-  std::sort(dbs.begin(), dbs.end());
   w.key("databases").begin_array();
-  for (const auto& db : dbs) {
+  for (const auto& db : n.databases()) {
     const auto groups = n.groups(db);
     const auto master = n.master(db);
     w.begin_object().field("name", db);

@@ -170,24 +170,9 @@ result<listening> listen(const std::string& host_port) {
   } catch (const std::exception&) {
     return {errc::bad_argument, "bad port in HTTP address '" + host_port + "'"};
   }
-  boost::asio::io_context tmp;
-  boost::system::error_code ec;
-  auto address = boost::asio::ip::make_address(host, ec);
-  if (ec) {
-    tcp::resolver resolver(tmp);
-    auto results = resolver.resolve(host, std::to_string(port), ec);
-    if (ec || results.empty()) return {errc::bad_argument, "cannot resolve " + host};
-    address = results.begin()->endpoint().address();
-  }
-  tcp::acceptor acceptor(tmp);
-  const tcp::endpoint where(address, static_cast<unsigned short>(port));
-  acceptor.open(where.protocol(), ec);
-  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor.bind(where, ec);
-  if (!ec) acceptor.listen(64, ec);
-  if (ec) return {errc::bad_argument, "cannot serve HTTP on " + host_port + ": " + ec.message()};
-  const unsigned short got = acceptor.local_endpoint(ec).port();
-  return listening{acceptor.release(), got};
+  auto l = io::listen(host, static_cast<std::uint16_t>(port), 64);
+  if (!l) return {errc::bad_argument, "cannot serve HTTP: " + l.err().message};
+  return l;
 }
 
 void serve(int fd, handler h) {

@@ -21,6 +21,7 @@
 #include <functional>
 #include <string>
 
+#include "runtime/listen.h"
 #include "util/error.h"
 
 namespace panal::http {
@@ -47,10 +48,7 @@ using handler = std::function<response(const std::string& method, const std::str
 
 // A listening TCP socket on "host:port" (port 0: any free one); its
 // descriptor and the port it got.
-struct listening {
-  int fd = -1;
-  unsigned short port = 0;
-};
+using listening = io::listening;
 result<listening> listen(const std::string& host_port);
 
 // The server's process body: accepts on `fd` (not closed when it ends).

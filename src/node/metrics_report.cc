@@ -188,19 +188,15 @@ void data_processes(writer& w, const std::vector<data_row>& rows) {
 void restarts(writer& w, runtime& rt, const pid& root) {
   w.family("panal_child_restarts_total", "counter",
            "Times a supervisor restarted a child (the supervisor's path from the node's root, the child's id).");
-  struct walker {
-    writer& w;
-    runtime& rt;
-    void walk(const pid& sup, const std::string& path, int depth) {
-      auto kids = supervisor::which_children(rt, sup, std::chrono::seconds(2));
-      if (!kids) return;
-      for (const auto& k : *kids) {
-        w.sample("panal_child_restarts_total", {{"supervisor", path}, {"child", k.id}}, k.restarts);
-        if (k.type == child_type::supervisor && k.child && depth < 8) walk(k.child, path + "/" + k.id, depth + 1);
-      }
-    }
-  } walker{w, rt};
-  walker.walk(root, "node", 0);
+  std::vector<std::string> path{"node"};  // path[d - 1]: the supervisor of the rows at depth d
+  for (const auto& r : supervisor::walk_tree(rt, root, std::chrono::seconds(2))) {
+    path.resize(r.depth);
+    if (!r.error.empty()) continue;
+    std::string sup = path[0];
+    for (std::size_t d = 1; d < path.size(); ++d) sup += "/" + path[d];
+    w.sample("panal_child_restarts_total", {{"supervisor", sup}, {"child", r.child.id}}, r.child.restarts);
+    path.push_back(r.child.id);
+  }
 }
 
 }  // namespace
@@ -215,8 +211,8 @@ std::string render_metrics(const metrics_sources& s) {
   // This node's data processes, every database.
   std::vector<data_row> rows;
   for (const auto& g : s.groups.which_groups()) {
-    if (g.size() <= 5 || g.compare(g.size() - 5, 5, "/data") != 0) continue;
-    const std::string db = g.substr(0, g.size() - 5);
+    const std::string db = db::database_of(g, "data");
+    if (db.empty()) continue;
     for (const pid& p : s.groups.members(g)) {
       if (!s.rt.is_local(p)) continue;
       auto r = tp::call(p, db::stats_request{}, std::chrono::seconds(2));

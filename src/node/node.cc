@@ -1,5 +1,6 @@
 #include "node/node.h"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <msgpack.hpp>
@@ -101,27 +102,43 @@ result<start_args> unpack_args(const std::string& bytes) {
 
 constexpr const char* kStatus = "panal_status";
 
-void tree_lines(runtime& rt, const pid& sup, int depth, std::vector<std::string>& out) {
-  auto kids = supervisor::which_children(rt, sup, std::chrono::seconds(2));
-  if (!kids) {
-    out.push_back(std::string(static_cast<std::size_t>(depth) * 2, ' ') + "(" + kids.err().message + ")");
-    return;
-  }
-  for (const auto& k : *kids) {
-    out.push_back(std::string(static_cast<std::size_t>(depth) * 2, ' ') + k.id +
-                  (k.type == child_type::supervisor ? " (supervisor) " : " ") +
+// "tree": a line per child, indented by depth (what `panal status` prints).
+std::vector<std::string> tree_lines(const pid& root) {
+  std::vector<std::string> out{"node " + to_string(root)};
+  for (const auto& r : supervisor::walk_tree(tp::current_runtime(), root, std::chrono::seconds(2))) {
+    const std::string indent(static_cast<std::size_t>(r.depth) * 2, ' ');
+    if (!r.error.empty()) {
+      out.push_back(indent + "(" + r.error + ")");
+      continue;
+    }
+    const auto& k = r.child;
+    out.push_back(indent + k.id + (k.type == child_type::supervisor ? " (supervisor) " : " ") +
                   (k.child ? to_string(k.child) : std::string("not running")) + ", restarts " +
                   std::to_string(k.restarts));
-    if (k.type == child_type::supervisor && k.child) tree_lines(rt, k.child, depth + 1, out);
   }
+  return out;
 }
 
-// One line per process: pid, name, mailbox length, messages received (tabs).
-std::vector<std::string> process_lines() {
+// "tree_rows": five strings per child (depth, id, "s" for a supervisor or
+// "w", pid or "", restarts); a supervisor that did not answer is a row with
+// id "" and its error in place of the pid.
+std::vector<std::string> tree_fields(const pid& root) {
+  std::vector<std::string> out;
+  for (const auto& r : supervisor::walk_tree(tp::current_runtime(), root, std::chrono::seconds(2))) {
+    const auto& k = r.child;
+    out.insert(out.end(), {std::to_string(r.depth), k.id, k.type == child_type::supervisor ? "s" : "w",
+                           !r.error.empty() ? r.error : k.child ? to_string(k.child) : std::string(),
+                           std::to_string(k.restarts)});
+  }
+  return out;
+}
+
+// Four strings per process: pid, name, mailbox length, messages received
+// (a flat list: any name travels as it is).
+std::vector<std::string> process_fields() {
   std::vector<std::string> out;
   for (const auto& p : tp::current_runtime().processes()) {
-    out.push_back(to_string(p.self) + "\t" + p.name + "\t" + std::to_string(p.mailbox) + "\t" +
-                  std::to_string(p.received));
+    out.insert(out.end(), {to_string(p.self), p.name, std::to_string(p.mailbox), std::to_string(p.received)});
   }
   return out;
 }
@@ -146,12 +163,14 @@ void status_main(pid root, node::impl* node) {
       continue;
     }
     if (auto* what = req->body.get_if<std::string>(); what && *what == "processes") {
-      tp::reply(*req, process_lines());
+      tp::reply(*req, process_fields());
       continue;
     }
-    std::vector<std::string> lines{"node " + to_string(root)};
-    tree_lines(tp::current_runtime(), root, 1, lines);
-    tp::reply(*req, std::move(lines));
+    if (auto* what = req->body.get_if<std::string>(); what && *what == "tree_rows") {
+      tp::reply(*req, tree_fields(root));
+      continue;
+    }
+    tp::reply(*req, tree_lines(root));
   }
 }
 
@@ -451,6 +470,15 @@ db_groups node::groups(const std::string& db) const {
           impl_->groups->members(db::client_group(db))};
 }
 
+std::vector<std::string> node::databases() const {
+  std::vector<std::string> out;
+  for (const auto& g : impl_->groups->which_groups()) {
+    if (auto db = db::database_of(g, "server"); !db.empty()) out.push_back(std::move(db));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 std::optional<pid> node::master(const std::string& db) const { return impl_->groups->oldest(db::server_group(db)); }
 
 namespace {
@@ -475,6 +503,25 @@ result<std::vector<std::string>> node::supervision(const std::string& node_name,
   return std::move(r->get<std::vector<std::string>>());
 }
 
+result<std::vector<node::tree_entry>> node::supervision_tree(const std::string& node_name, clock::duration timeout) {
+  auto r = ask_status(*impl_, node_name, "tree_rows", timeout);
+  if (!r) return r.err();
+  if (!r->is<std::vector<std::string>>()) return {errc::malformed, "unexpected status answer"};
+  auto& f = r->get<std::vector<std::string>>();
+  if (f.size() % 5 != 0) return {errc::malformed, "unexpected status answer"};
+  std::vector<tree_entry> out;
+  for (std::size_t i = 0; i < f.size(); i += 5) {
+    tree_entry e;
+    e.depth = static_cast<unsigned>(std::strtoul(f[i].c_str(), nullptr, 10));
+    e.id = std::move(f[i + 1]);
+    e.supervisor = f[i + 2] == "s";
+    (e.id.empty() ? e.error : e.pid) = std::move(f[i + 3]);
+    e.restarts = static_cast<unsigned>(std::strtoul(f[i + 4].c_str(), nullptr, 10));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 result<std::string> node::metrics(const std::string& node_name, clock::duration timeout) {
   auto r = ask_status(*impl_, node_name, "metrics", timeout);
   if (!r) return r.err();
@@ -486,22 +533,12 @@ result<std::vector<process_row>> node::processes(const std::string& node_name, c
   auto r = ask_status(*impl_, node_name, "processes", timeout);
   if (!r) return r.err();
   if (!r->is<std::vector<std::string>>()) return {errc::malformed, "unexpected status answer"};
+  auto& f = r->get<std::vector<std::string>>();
+  if (f.size() % 4 != 0) return {errc::malformed, "unexpected status answer"};
   std::vector<process_row> out;
-  for (const auto& line : r->get<std::vector<std::string>>()) {
-    process_row row;
-    std::size_t at = 0;
-    std::string fields[4];
-    for (int f = 0; f < 4; ++f) {
-      const auto tab = f < 3 ? line.find('\t', at) : std::string::npos;
-      fields[f] = line.substr(at, tab == std::string::npos ? std::string::npos : tab - at);
-      if (tab == std::string::npos) break;
-      at = tab + 1;
-    }
-    row.pid = fields[0];
-    row.name = fields[1];
-    row.mailbox = std::strtoull(fields[2].c_str(), nullptr, 10);
-    row.received = std::strtoull(fields[3].c_str(), nullptr, 10);
-    out.push_back(std::move(row));
+  for (std::size_t i = 0; i < f.size(); i += 4) {
+    out.push_back({std::move(f[i]), std::move(f[i + 1]), std::strtoull(f[i + 2].c_str(), nullptr, 10),
+                   std::strtoull(f[i + 3].c_str(), nullptr, 10)});
   }
   return out;
 }

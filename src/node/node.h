@@ -140,6 +140,8 @@ class node {
                               const std::vector<std::string>& on = {});
 
   db_groups groups(const std::string& db) const;
+  // Databases with a live server in the cluster, sorted.
+  std::vector<std::string> databases() const;
   std::optional<pid> master(const std::string& db) const;
   // Keys, memory and state of every live data process of `db`.
   std::vector<data_stats> stats(const std::string& db);
@@ -164,6 +166,19 @@ class node {
   // child: indented id, pid (or "not running") and restart count.
   result<std::vector<std::string>> supervision(const std::string& node_name = {},
                                                clock::duration timeout = std::chrono::seconds(10));
+
+  // The same tree as entries: depth (1: the root's children), id, whether
+  // it is a supervisor, pid ("" when not running), restarts; a supervisor
+  // that did not answer is an entry with an empty id and `error` set.
+  struct tree_entry {
+    unsigned depth = 1;
+    std::string id;
+    bool supervisor = false;
+    std::string pid, error;
+    unsigned restarts = 0;
+  };
+  result<std::vector<tree_entry>> supervision_tree(const std::string& node_name = {},
+                                                   clock::duration timeout = std::chrono::seconds(10));
 
   // The metrics of `node_name` (default: this node) in the Prometheus text
   // format; docs/operations.md lists them.

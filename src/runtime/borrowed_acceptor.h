@@ -13,6 +13,8 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "runtime/listen.h"
+
 namespace panal::io {
 
 class borrowed_acceptor {

@@ -369,6 +369,28 @@ result<void> delete_child(runtime& rt, const pid& sup, const std::string& id) {
 result<std::vector<child_info>> which_children(runtime& rt, const pid& sup, clock::duration timeout) {
   return ask<result<std::vector<child_info>>>(rt, sup, which_children_req{}, timeout);
 }
+namespace {
+void walk(runtime& rt, const pid& sup, unsigned depth, clock::duration timeout, std::vector<tree_row>& out) {
+  auto kids = which_children(rt, sup, timeout);
+  if (!kids) {
+    out.push_back({depth, {}, kids.err().message});
+    return;
+  }
+  for (auto& k : *kids) {
+    const bool descend = k.type == child_type::supervisor && k.child && depth < 16;
+    const pid child = k.child;
+    out.push_back({depth, std::move(k), {}});
+    if (descend) walk(rt, child, depth + 1, timeout, out);
+  }
+}
+}  // namespace
+
+std::vector<tree_row> walk_tree(runtime& rt, const pid& root, clock::duration timeout) {
+  std::vector<tree_row> out;
+  walk(rt, root, 1, timeout, out);
+  return out;
+}
+
 result<void> stop(runtime& rt, const pid& sup, clock::duration timeout) {
   auto r = ask<result<void>>(rt, sup, stop_req{}, timeout);
   return r;

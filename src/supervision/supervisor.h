@@ -49,6 +49,15 @@ result<pid> restart_child(runtime& rt, const pid& sup, const std::string& id);
 result<void> delete_child(runtime& rt, const pid& sup, const std::string& id);
 // `timeout`: a supervisor busy stopping a child answers only after it.
 result<std::vector<child_info>> which_children(runtime& rt, const pid& sup, clock::duration timeout = infinity);
+// Every child below `root`, depth first (depth 1: root's own children). A
+// supervisor that does not answer within `timeout` shows as one row at its
+// children's depth with `error` set and no child.
+struct tree_row {
+  unsigned depth = 1;
+  child_info child;
+  std::string error;
+};
+std::vector<tree_row> walk_tree(runtime& rt, const pid& root, clock::duration timeout);
 // Stops the children in reverse order, then the supervisor (reason shutdown).
 result<void> stop(runtime& rt, const pid& sup, clock::duration timeout = infinity);
 

@@ -305,5 +305,26 @@ TEST(Supervisor, ReportsSayWhatDiedWhyAndWhatWasDone) {
   EXPECT_TRUE(found) << "no report names the supervisor, the child, the reason and the action";
 }
 
+TEST(Supervisor, WalkTreeListsEveryChildDepthFirst) {
+  runtime rt({.threads = 2});
+  auto idle = [] {
+    for (;;) this_process::sleep_for(std::chrono::hours(1));
+  };
+  auto sup = supervisor::start(
+      rt, {}, {child_spec::worker("a", idle), child_spec::supervisor("inner", {}, {child_spec::worker("b", idle)}),
+               child_spec::worker("c", idle)});
+  ASSERT_TRUE(sup);
+  const auto rows = supervisor::walk_tree(rt, *sup, std::chrono::seconds(5));
+  ASSERT_EQ(rows.size(), 4u);
+  std::vector<std::pair<unsigned, std::string>> seen;
+  for (const auto& r : rows) {
+    EXPECT_TRUE(r.error.empty());
+    EXPECT_TRUE(r.child.child) << r.child.id;
+    seen.emplace_back(r.depth, r.child.id);
+  }
+  EXPECT_EQ(seen, (std::vector<std::pair<unsigned, std::string>>{{1, "a"}, {1, "inner"}, {2, "b"}, {1, "c"}}));
+  EXPECT_EQ(rows[1].child.type, child_type::supervisor);
+}
+
 }  // namespace
 }  // namespace panal

@@ -1,4 +1,4 @@
-#include "client/batch.h"
+#include "db/batch.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // A batch of mixed operations (a pipeline), offered by both clients
-// (panal::client and panal::remote_client).
+// (panal::client and panal::remote_client; here in db/, below both).
 //
 // Promise: every operation gets its own result, in order. Operations on
 // different keys run in parallel; two on the same key run in the order
