@@ -494,21 +494,27 @@ result<message> ask_status(node::impl& i, const std::string& node_name, const st
   return i.dist->call_named(node_name, kStatus, what, timeout);
 }
 
-}  // namespace
-
-result<std::vector<std::string>> node::supervision(const std::string& node_name, clock::duration timeout) {
-  auto r = ask_status(*impl_, node_name, "tree", timeout);
+// An answer of `what` that is a list of strings, `per` of them per item.
+result<std::vector<std::string>> ask_strings(node::impl& i, const std::string& node_name, const std::string& what,
+                                             std::size_t per, clock::duration timeout) {
+  auto r = ask_status(i, node_name, what, timeout);
   if (!r) return r.err();
-  if (!r->is<std::vector<std::string>>()) return {errc::malformed, "unexpected status answer"};
+  if (!r->is<std::vector<std::string>>() || r->get<std::vector<std::string>>().size() % per != 0) {
+    return {errc::malformed, "unexpected status answer"};
+  }
   return std::move(r->get<std::vector<std::string>>());
 }
 
+}  // namespace
+
+result<std::vector<std::string>> node::supervision(const std::string& node_name, clock::duration timeout) {
+  return ask_strings(*impl_, node_name, "tree", 1, timeout);
+}
+
 result<std::vector<node::tree_entry>> node::supervision_tree(const std::string& node_name, clock::duration timeout) {
-  auto r = ask_status(*impl_, node_name, "tree_rows", timeout);
+  auto r = ask_strings(*impl_, node_name, "tree_rows", 5, timeout);
   if (!r) return r.err();
-  if (!r->is<std::vector<std::string>>()) return {errc::malformed, "unexpected status answer"};
-  auto& f = r->get<std::vector<std::string>>();
-  if (f.size() % 5 != 0) return {errc::malformed, "unexpected status answer"};
+  auto& f = *r;
   std::vector<tree_entry> out;
   for (std::size_t i = 0; i < f.size(); i += 5) {
     tree_entry e;
@@ -530,11 +536,9 @@ result<std::string> node::metrics(const std::string& node_name, clock::duration 
 }
 
 result<std::vector<process_row>> node::processes(const std::string& node_name, clock::duration timeout) {
-  auto r = ask_status(*impl_, node_name, "processes", timeout);
+  auto r = ask_strings(*impl_, node_name, "processes", 4, timeout);
   if (!r) return r.err();
-  if (!r->is<std::vector<std::string>>()) return {errc::malformed, "unexpected status answer"};
-  auto& f = r->get<std::vector<std::string>>();
-  if (f.size() % 4 != 0) return {errc::malformed, "unexpected status answer"};
+  auto& f = *r;
   std::vector<process_row> out;
   for (std::size_t i = 0; i < f.size(); i += 4) {
     out.push_back({std::move(f[i]), std::move(f[i + 1]), std::strtoull(f[i + 2].c_str(), nullptr, 10),
