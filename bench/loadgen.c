@@ -5,9 +5,13 @@
 // checked (a GET must return the value its key was loaded with).
 //
 //   loadgen [--redis] [--db DB] -h HOST -p PORT[,PORT...] -c 50 -P 16 -n 1000000
-//           -r 100000 -d 32 -t set|get [--load] [--seconds 60]
+//           -r 100000 -d 32 -t set|get [--load] [--route] [--seconds 60]
 //
 // --load: SET every key of the key space once (in key order) before the run.
+// --route (panal): ask the first node for the slot map (ROUTE_MAP) and send
+// each key only on connections to the node of its slot's primary, as a
+// routing client does (connections go round robin over the -p ports; a key
+// whose primary is on no listed port goes on any connection).
 // Output (one line, key=value): ops, seconds, ops_per_s, p50_us, p99_us,
 // p999_us, errors. Exit status 1 if any answer was wrong or an error came.
 #define _GNU_SOURCE
@@ -25,6 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 enum { OP_GET = 1, OP_SET = 2 };
 
 static int redis = 0, conns = 50, depth = 1, value_size = 32, op = OP_SET, do_load = 0;
@@ -33,6 +40,9 @@ static double max_seconds = 120;
 static const char* host = "127.0.0.1";
 static int ports[16] = {7001}, nports = 1;  // -p 7001,7002: connections go round robin
 static const char* db = "db";
+static int route = 0;
+static long* keys_by_port[16];  // --route: the keys whose primary is on each port
+static long keys_on_port[16];
 
 static double now_s(void) {
   struct timespec t;
@@ -65,11 +75,15 @@ static void value_of(long i, char* out) {
 }
 
 static uint64_t rng = 88172645463325252ull;
-static long next_key(void) {
+static uint64_t next_random(void) {
   rng ^= rng << 13;
   rng ^= rng >> 7;
   rng ^= rng << 17;
-  return (long)(rng % (uint64_t)keyspace);
+  return rng;
+}
+static long next_key(int port) {
+  if (route && keys_on_port[port] > 0) return keys_by_port[port][next_random() % (uint64_t)keys_on_port[port]];
+  return (long)(next_random() % (uint64_t)keyspace);
 }
 
 // ---- buffers -------------------------------------------------------------------------
@@ -185,6 +199,7 @@ typedef struct {
 
 typedef struct {
   int fd;
+  int port;   // index into ports
   int ready;  // panal: WELCOME received
   buf in, out;
   pending* q;  // in flight, oldest first (answers come in order per connection for Redis;
@@ -195,14 +210,14 @@ typedef struct {
 static long sent = 0, answered = 0, errors = 0, wrong = 0;
 static long load_next = 0;
 
-static int take_key(long* key) {
+static int take_key(const conn* c, long* key) {
   if (do_load) {
     if (load_next >= keyspace) return 0;
     *key = load_next++;
     return 1;
   }
   if (sent >= total) return 0;
-  *key = next_key();
+  *key = next_key(c->port);
   return 1;
 }
 
@@ -254,7 +269,7 @@ static void add_request(conn* c, long key, int slot) {
 // Redis answers in order: the queue is a ring.
 static void fill(conn* c) {
   long key;
-  while (c->count < depth && take_key(&key)) add_request(c, key, (c->head + c->count) % depth);
+  while (c->count < depth && take_key(c, &key)) add_request(c, key, (c->head + c->count) % depth);
 }
 
 static void check_value(long key, const uint8_t* got, long len) {
@@ -348,6 +363,81 @@ static void parse(conn* c) {
   }
 }
 
+static void frame_hello(buf* b, uint64_t client_id);
+
+// Reads one whole frame from a blocking socket into `b` (payload at b->data).
+static void read_frame(int fd, buf* b) {
+  b->len = 0;
+  uint8_t head[4];
+  for (size_t got = 0; got < 4;) {
+    ssize_t n = read(fd, head + got, 4 - got);
+    if (n <= 0) fprintf(stderr, "loadgen: the node closed the connection\n"), exit(1);
+    got += (size_t)n;
+  }
+  const size_t len = (size_t)be(head, 4);
+  if (len > (64u << 20)) fprintf(stderr, "loadgen: a frame of %zu bytes\n", len), exit(1);
+  reserve(b, len);
+  while (b->len < len) {
+    ssize_t n = read(fd, b->data + b->len, len - b->len);
+    if (n <= 0) fprintf(stderr, "loadgen: the node closed the connection\n"), exit(1);
+    b->len += (size_t)n;
+  }
+}
+
+static int dial(int i);
+
+// --route: the slot map from the first node; each key's port.
+static void learn_routes(void) {
+  const int fd = dial(0);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  buf out = {0}, in = {0};
+  frame_hello(&out, 1);
+  put(&out, "\x00\x00\x00\x03\x92\x44\x01", 7);  // ROUTE_REQUEST [68, 1]
+  if (write(fd, out.data, out.len) != (ssize_t)out.len) perror("loadgen: write"), exit(1);
+  read_frame(fd, &in);  // WELCOME
+  read_frame(fd, &in);  // ROUTE_MAP [69, id, code, generation, epoch, [nodes], primaries]
+  reader r = {(const uint8_t*)in.data, (const uint8_t*)in.data + in.len, 0};
+  const uint8_t head = r.p < r.end ? *r.p++ : 0;
+  const uint64_t kind = rd_uint(&r), id = rd_uint(&r), code = rd_uint(&r);
+  (void)rd_uint(&r), (void)rd_uint(&r);
+  const uint8_t t = r.p < r.end ? *r.p++ : 0;
+  if (head != 0x97 || kind != 69 || id != 1 || code != 0 || (t & 0xf0) != 0x90) {
+    fprintf(stderr, "loadgen: no route map (kind %lu, code %lu)\n", (unsigned long)kind, (unsigned long)code);
+    exit(1);
+  }
+  const int nodes = t & 0x0f;
+  int port_of_node[16];
+  for (int n = 0; n < nodes; ++n) {
+    long len;
+    const uint8_t* name = rd_bytes(&r, &len);
+    port_of_node[n] = -1;
+    if (!name || len <= 0) continue;
+    char text[256] = {0};
+    memcpy(text, name, (size_t)(len < 255 ? len : 255));
+    const char* colon = strrchr(text, ':');
+    const int port = colon ? atoi(colon + 1) : 0;
+    for (int i = 0; i < nports; ++i) {
+      if (ports[i] == port) port_of_node[n] = i;
+    }
+  }
+  long plen;
+  const uint8_t* primaries = rd_bytes(&r, &plen);
+  if (r.bad || plen < 2) fprintf(stderr, "loadgen: a malformed route map\n"), exit(1);
+  const long slots = plen / 2;
+  for (int i = 0; i < nports; ++i) keys_by_port[i] = malloc(sizeof(long) * (size_t)keyspace);
+  char k[17];
+  for (long i = 0; i < keyspace; ++i) {
+    key_of(i, k);
+    const long s = (long)(XXH3_64bits(k, 16) % (uint64_t)slots);
+    const int node = (int)be(primaries + 2 * s, 2);
+    const int port = node < nodes ? port_of_node[node] : -1;
+    if (port >= 0) keys_by_port[port][keys_on_port[port]++] = i;
+  }
+  close(fd);
+  free(out.data);
+  free(in.data);
+}
+
 static int dial(int i) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {0};
@@ -376,10 +466,25 @@ static void panal_fill(conn* c) {
         break;
       }
     }
-    if (slot < 0 || !take_key(&key)) break;
+    if (slot < 0 || !take_key(c, &key)) break;
     add_request(c, key, slot);
     from = slot + 1;
   }
+}
+
+// CLIENT_HELLO [64, 3, db, nil, client id]
+static void frame_hello(buf* b, uint64_t client_id) {
+  const size_t start = b->len;
+  put_be(b, 0, 4);
+  put8(b, 0x95);
+  put8(b, 64);
+  put8(b, 3);
+  mp_str(b, db, strlen(db));
+  put8(b, 0xc0);
+  mp_uint(b, client_id);
+  const uint32_t len = (uint32_t)(b->len - start - 4);
+  uint8_t* h = (uint8_t*)b->data + start;
+  h[0] = (uint8_t)(len >> 24), h[1] = (uint8_t)(len >> 16), h[2] = (uint8_t)(len >> 8), h[3] = (uint8_t)len;
 }
 
 int main(int argc, char** argv) {
@@ -388,6 +493,7 @@ int main(int argc, char** argv) {
     const char* v = i + 1 < argc ? argv[i + 1] : "";
     if (!strcmp(a, "--redis")) redis = 1;
     else if (!strcmp(a, "--load")) do_load = 1;
+    else if (!strcmp(a, "--route")) route = 1;
     else if (!strcmp(a, "-h")) host = v, ++i;
     else if (!strcmp(a, "-p")) {
       nports = 0;
@@ -413,25 +519,17 @@ int main(int argc, char** argv) {
     }
   }
   if (conns < 1 || depth < 1 || value_size < 1 || value_size > 60000 || keyspace < 1) return 2;
+  if (route && !redis && !do_load) learn_routes();
   const int ep = epoll_create1(0);
   conn* cs = calloc((size_t)conns, sizeof(conn));
   for (int i = 0; i < conns; ++i) {
     conn* c = &cs[i];
     c->fd = dial(i);
+    c->port = i % nports;
     c->q = calloc((size_t)depth, sizeof(pending));
     for (int j = 0; j < depth; ++j) c->q[j].key = -1;
-    if (!redis) {  // [64, 2, db, nil, client id]
-      const size_t start = c->out.len;
-      put_be(&c->out, 0, 4);
-      put8(&c->out, 0x95);
-      put8(&c->out, 64);
-      put8(&c->out, 2);
-      mp_str(&c->out, db, strlen(db));
-      put8(&c->out, 0xc0);
-      mp_uint(&c->out, 0x10000ull + (uint64_t)i);
-      const uint32_t len = (uint32_t)(c->out.len - start - 4);
-      uint8_t* h = (uint8_t*)c->out.data + start;
-      h[0] = (uint8_t)(len >> 24), h[1] = (uint8_t)(len >> 16), h[2] = (uint8_t)(len >> 8), h[3] = (uint8_t)len;
+    if (!redis) {
+      frame_hello(&c->out, 0x10000ull + (uint64_t)i);
     } else {
       c->ready = 1;
     }

@@ -179,6 +179,7 @@ class py_client {
   virtual void close() {}
   virtual std::string describe() const = 0;
   virtual void set_timeout(double seconds) = 0;
+  virtual std::vector<std::string> sessions() const { return {}; }
 };
 
 class embedded_client final : public py_client {
@@ -220,6 +221,7 @@ class tcp_client final : public py_client {
   void close() override { c_->close(); }
   std::string describe() const override { return "TCP session with " + c_->node() + " for '" + db_ + "'"; }
   void set_timeout(double s) override { c_->set_timeout(std::chrono::milliseconds(static_cast<long>(s * 1000))); }
+  std::vector<std::string> sessions() const override { return c_->sessions(); }
 
  private:
   std::unique_ptr<remote_client> c_;
@@ -461,8 +463,9 @@ class py_node {
 
 std::shared_ptr<py_client> connect_tcp(std::vector<std::string> addresses, const std::string& db,
                                        std::optional<std::string> token, double timeout, bool tls,
-                                       std::optional<std::string> tls_ca) {
+                                       std::optional<std::string> tls_ca, bool route) {
   remote_options o{addresses, db, token.value_or(""), std::chrono::milliseconds(static_cast<long>(timeout * 1000))};
+  o.route = route;
   o.tls = tls;
   o.tls_ca = tls_ca.value_or("");
   auto c = unwrap(blocking([o] { return remote_client::connect(o); }));
@@ -673,7 +676,8 @@ PYBIND11_MODULE(_core, m) {
         c->close();
       })
       .def("set_timeout", [](const std::shared_ptr<py_client>& c, double s) { c->set_timeout(s); })
-      .def("describe", [](const std::shared_ptr<py_client>& c) { return c->describe(); });
+      .def("describe", [](const std::shared_ptr<py_client>& c) { return c->describe(); })
+      .def("sessions", [](const std::shared_ptr<py_client>& c) { return c->sessions(); });
 
   py::class_<py_node>(m, "RawNode", "The C++ node; see panal.Node.")
       .def(py::init<const std::string&, std::optional<std::string>, std::optional<std::string>, std::optional<unsigned>,
@@ -707,7 +711,7 @@ PYBIND11_MODULE(_core, m) {
       .def("supervision", &py_node::supervision, py::arg("node") = "");
 
   m.def("connect_tcp", &connect_tcp, py::arg("addresses"), py::arg("db"), py::arg("token") = py::none(),
-        py::arg("timeout") = 5.0, py::arg("tls") = false, py::arg("tls_ca") = py::none());
+        py::arg("timeout") = 5.0, py::arg("tls") = false, py::arg("tls_ca") = py::none(), py::arg("route") = true);
 
   py::class_<py_runtime>(m, "Runtime", R"doc(
 The process runtime alone: scheduler threads running lightweight processes.

@@ -113,6 +113,12 @@ class Client:
         """Closes a TCP session (a no-op for a client process)."""
         self._raw.close()
 
+    def sessions(self) -> list[str]:
+        """The nodes a TCP client has a session with: the home node (the
+        first address that answered) first, then those opened to route
+        requests to their slot's primary. Empty for a client process."""
+        return list(self._raw.sessions())
+
     def __getitem__(self, key):
         value = self.get(key, _MISSING)
         if value is _MISSING:
@@ -227,7 +233,7 @@ class Pipeline:
 
 
 def connect(addresses: str | Iterable[str], db: str, token: str | None = None, timeout: float = 5.0,
-            tls: bool = False, tls_ca: str | None = None) -> Client:
+            tls: bool = False, tls_ca: str | None = None, route: bool = True) -> Client:
     """A client of database `db` over TCP, without a local node.
 
     `addresses`: "host:port" of one or more nodes (a node name works too);
@@ -236,7 +242,11 @@ def connect(addresses: str | Iterable[str], db: str, token: str | None = None, t
     `tls_ca`: for nodes that use TLS, the CA file their certificates must
     chain to (an untrusted node raises `Unauthorized`). `tls=True` without a
     CA encrypts but does not check the node: use it only for experiments.
+    `route`: send each request straight to the node of its key's primary
+    (the client learns the slot map from the first node and opens a session
+    on each node it needs); False sends everything through the first node,
+    which forwards (one hop more). Answers are the same either way.
     """
     if isinstance(addresses, str):
         addresses = [addresses]
-    return Client(_core.connect_tcp(list(addresses), db, token, float(timeout), bool(tls or tls_ca), tls_ca), db)
+    return Client(_core.connect_tcp(list(addresses), db, token, float(timeout), bool(tls or tls_ca), tls_ca, bool(route)), db)

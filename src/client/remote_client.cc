@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -23,6 +24,7 @@
 #include <unordered_map>
 
 #include "db/client_protocol.h"
+#include "store/hash.h"
 #include "wire/frame.h"
 
 namespace panal {
@@ -139,7 +141,7 @@ bool wait_for(int fd, short events, int timeout_ms) {
 }
 
 // One connection to a node: TCP, or TLS over it (OpenSSL). The reader
-// thread reads while one caller at a time (write_mutex) writes. With TLS
+// thread reads while one caller at a time (send) writes. With TLS
 // both use one SSL object: each call takes `ssl_mutex` and never waits for
 // the socket while it holds it (the socket is non-blocking: a call that
 // would block lets go, polls, and tries again).
@@ -157,7 +159,17 @@ class link {
   link& operator=(const link&) = delete;
 
   // Wakes the reader (its read fails) and fails later writes.
-  void shutdown() { ::shutdown(fd_, SHUT_RDWR); }
+  void shutdown() {
+    down_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+  }
+  bool alive() const { return !down_; }
+
+  // One caller at a time writes; false when the bytes did not all go.
+  bool send(std::string_view bytes, int timeout_ms) {
+    std::lock_guard lock(write_mutex_);
+    return send_all(bytes, timeout_ms);
+  }
 
   bool send_all(std::string_view bytes, int timeout_ms) {
     if (ssl_ == nullptr) {
@@ -229,6 +241,8 @@ class link {
   int fd_;
   SSL* ssl_;
   std::mutex ssl_mutex_;
+  std::mutex write_mutex_;
+  std::atomic<bool> down_{false};
 };
 
 // The TLS handshake as a client on a connected non-blocking socket; the
@@ -294,6 +308,8 @@ struct remote_client::impl {
   std::uint64_t next_seq = 1;      // writes' numbers (kept across retries)
   std::set<std::uint64_t> open_writes;
   std::uint64_t max_key = 0, max_value = 0;  // the database's limits, from WELCOME
+  // The home session: the first of `options.addresses` that answers. Every
+  // request may go through it; routing only saves the hop to the primary.
   std::shared_ptr<link> conn;  // null while there is no session
   std::uint64_t session = 0;  // bumps on each (re)connection
   std::string node;
@@ -303,6 +319,7 @@ struct remote_client::impl {
     bool done = false;
     answer a;
     std::size_t* left = nullptr;  // the answers its batch still waits for (run() wakes at 0)
+    const link* via = nullptr;    // the connection it was sent on (its loss fails it)
   };
   // One answer arrived (or will not): its caller wakes when its batch is
   // complete, not at every answer (a batch of 100 made 100 wake-ups).
@@ -313,9 +330,33 @@ struct remote_client::impl {
   std::unordered_map<std::uint64_t, std::shared_ptr<slot>> waiting;
   std::thread reader;
   bool closed = false;
-  std::mutex write_mutex;  // one writer at a time on the socket
 
   bool opening = false;  // a thread is dialing (without `mutex`): the others wait for it
+
+  // Routing (options.route): the newest ROUTE_MAP, and a session on each
+  // node that is some slot's primary, opened on first use.
+  struct route_table {
+    std::uint64_t generation = 0;
+    std::uint32_t epoch = 0;
+    std::vector<std::string> nodes;
+    std::vector<std::uint16_t> primary;  // per slot; empty: no map
+    steady::time_point fetched{};
+  } table;
+  std::uint64_t route_ask = 0;        // id of the ROUTE_REQUEST in flight (0: none)
+  steady::time_point route_asked{};
+  bool route_stale = false;            // a lost connection or `moved`: ask again now
+  static constexpr auto route_max_age = std::chrono::seconds(1);
+  struct peer {
+    std::shared_ptr<link> conn;
+    std::thread reader;
+    bool opening = false;
+    steady::time_point retry_after{};  // after a failed dial, requests go home until then
+  };
+  std::unordered_map<std::string, peer> peers;  // by node name; never the home node
+  // unsafe_set() gets no answer, so a later request of its key must take
+  // the same connection (one session handles its requests in order): the
+  // connection each slot's latest unsafe_set went through, while it lives.
+  std::unordered_map<std::uint32_t, std::weak_ptr<link>> unsafe_via;
 
   // Opens a session on the next address that answers. Caller holds `mutex`;
   // it is released while dialing, so that other calls (and close()) are not
@@ -340,37 +381,23 @@ struct remote_client::impl {
     const std::size_t first = next_address;
     // A dead address costs at most 2 s (or the client's timeout), then the next is tried.
     const auto dial_timeout = std::chrono::milliseconds(std::min<long>(timeout_ms.load(), 2000));
+    std::thread old_reader;
+    old_reader.swap(reader);  // it has ended, or ends now that `conn` is gone
     lock.unlock();
+    if (old_reader.joinable()) old_reader.join();
     error last{errc::connection_lost, "no address to connect to"};
     std::shared_ptr<link> s;
     welcome_info welcome;
     std::size_t tries = 0;
     for (; tries < options.addresses.size(); ++tries) {
-      const std::string& address = options.addresses[(first + tries) % options.addresses.size()];
-      auto fdr = dial(address, dial_timeout, tls_ctx == nullptr);
-      if (!fdr) {
-        last = fdr.err();
-        continue;
-      }
-      SSL* ssl = nullptr;
-      if (tls_ctx != nullptr) {
-        auto t = tls_connect(tls_ctx, *fdr, address, steady::now() + dial_timeout);
-        if (!t) {
-          ::close(*fdr);
-          last = t.err();
-          if (t.code() == errc::unauthorized) break;  // the same CA for every node
-          continue;
-        }
-        ssl = *t;
-      }
-      auto l = std::make_shared<link>(*fdr, ssl);
-      auto w = handshake(*l);
+      auto w = open_link(options.addresses[(first + tries) % options.addresses.size()], dial_timeout);
       if (!w) {
         last = w.err();
-        if (w.code() == errc::unauthorized || w.code() == errc::bad_argument) break;  // the same on every node
+        // The same on every node: a wrong key, bad input, an untrusted certificate.
+        if (w.code() == errc::unauthorized || w.code() == errc::bad_argument) break;
         continue;  // unknown_db is one node's view of the registry, which may lag: try the others
       }
-      s = std::move(l);
+      s = std::move(w->conn);
       welcome = std::move(*w);
       break;
     }
@@ -384,22 +411,37 @@ struct remote_client::impl {
       max_key = welcome.max_key;
       max_value = welcome.max_value;
     }
-    {
-      ++session;
-      if (reader.joinable()) {
-        lock.unlock();
-        reader.join();
-        lock.lock();
-      }
-      reader = std::thread([this, s, sess = session] { read_loop(s, sess); });
-      return {};
-    }
+    ++session;
+    route_ask = 0;  // one asked on the last session is not coming
+    reader = std::thread([this, s, sess = session] { read_loop(s, sess, {}); });
+    return {};
   }
 
   struct welcome_info {
+    std::shared_ptr<link> conn;
     std::string node;
     std::uint64_t max_key = 0, max_value = 0;
   };
+  // Dials `address`, with TLS if the client uses it, and opens a session.
+  result<welcome_info> open_link(const std::string& address, std::chrono::milliseconds dial_timeout) {
+    auto fdr = dial(address, dial_timeout, tls_ctx == nullptr);
+    if (!fdr) return fdr.err();
+    SSL* ssl = nullptr;
+    if (tls_ctx != nullptr) {
+      auto t = tls_connect(tls_ctx, *fdr, address, steady::now() + dial_timeout);
+      if (!t) {
+        ::close(*fdr);
+        return t.err();
+      }
+      ssl = *t;
+    }
+    auto l = std::make_shared<link>(*fdr, ssl);
+    auto w = handshake(*l);
+    if (!w) return w.err();
+    w->conn = std::move(l);
+    return w;
+  }
+
   result<welcome_info> handshake(link& s) {
     if (!s.send_all(cp::encode_hello(options.db, options.token, client_id), static_cast<int>(timeout_ms.load()))) {
       return {errc::connection_lost, "send failed"};
@@ -413,7 +455,7 @@ struct remote_client::impl {
         auto w = cp::decode(**f);
         if (!w || w->kind != cp::welcome) return {errc::malformed, "the node did not answer with WELCOME"};
         if (w->code != 0) return {static_cast<errc>(w->code), w->message};
-        return welcome_info{w->node, w->max_key, w->max_value};
+        return welcome_info{nullptr, w->node, w->max_key, w->max_value};
       }
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count();
       char* buf = frames.prepare(4096);
@@ -427,17 +469,27 @@ struct remote_client::impl {
     }
   }
 
-  void read_loop(const std::shared_ptr<link>& s, std::uint64_t sess) {
+  // Reads one connection's answers. `peer_name` empty: the home session.
+  void read_loop(const std::shared_ptr<link>& s, std::uint64_t sess, const std::string& peer_name) {
     wire::frame_reader frames(cp::max_frame);
     for (;;) {
       auto f = frames.next();
       if (!f) break;
       if (*f) {
-        auto r = cp::decode(**f);
-        if (!r || r->kind != cp::response) break;
+        const std::string_view payload = **f;
+        if (cp::kind_of(payload) == cp::route_map) {
+          auto r = cp::decode_routes(payload);
+          if (!r) break;
+          std::lock_guard lock(mutex);
+          install_routes(std::move(*r));
+          continue;
+        }
+        auto r = cp::decode_response(payload);
+        if (!r) break;
         std::lock_guard lock(mutex);
         if (auto it = waiting.find(r->id); it != waiting.end()) {
-          it->second->a = {static_cast<errc>(r->code), std::move(r->message), r->found, std::move(r->value)};
+          it->second->a = {static_cast<errc>(r->code), std::string(r->message), r->found, std::string(r->value)};
+          if (r->code == static_cast<std::uint16_t>(errc::moved)) route_stale = true;
           finish(*it->second);
           waiting.erase(it);
         }
@@ -448,19 +500,136 @@ struct remote_client::impl {
       if (n <= 0) break;
       frames.commit(static_cast<std::size_t>(n));
     }
-    // The connection ended: everything still waiting on it may be retried.
+    // The connection ended: what waits on it may be retried (on another).
     std::lock_guard lock(mutex);
-    if (session == sess && conn == s) {
-      s->shutdown();
-      conn.reset();
-      ++next_address;  // fail over to the next node
+    s->shutdown();
+    if (peer_name.empty()) {
+      if (session == sess && conn == s) {
+        conn.reset();
+        route_ask = 0;
+        ++next_address;  // fail over to the next node
+      }
+    } else if (auto it = peers.find(peer_name); it != peers.end() && it->second.conn == s) {
+      it->second.conn.reset();
+      it->second.retry_after = steady::now() + std::chrono::milliseconds(500);
     }
-    for (auto& [id, w] : waiting) {
-      w->a = {errc::connection_lost, "the connection to the node was lost", false, {}};
-      finish(*w);
+    route_stale = true;  // a node may have left: its slots have new primaries
+    for (auto it = waiting.begin(); it != waiting.end();) {
+      if (it->second->via != s.get()) {
+        ++it;
+        continue;
+      }
+      it->second->a = {errc::connection_lost, "the connection to the node was lost", false, {}};
+      finish(*it->second);
+      it = waiting.erase(it);
     }
-    waiting.clear();
     changed.notify_all();
+  }
+
+  // Asks the home session for the map and waits for it (or the deadline),
+  // so that a new client routes from its first request.
+  void fetch_routes(steady::time_point deadline) {
+    std::unique_lock lock(mutex);
+    if (!conn) return;
+    const std::uint64_t id = route_ask = next_id++;
+    route_asked = steady::now();
+    std::shared_ptr<link> s = conn;
+    lock.unlock();
+    if (!s->send(cp::encode_route_request(id), static_cast<int>(timeout_ms.load()))) s->shutdown();
+    lock.lock();
+    (void)changed.wait_until(lock, deadline, [&] { return route_ask != id; });
+  }
+
+  // Keeps a ROUTE_MAP unless an older one. Caller holds `mutex`.
+  void install_routes(cp::routes&& r) {
+    if (r.id == route_ask) route_ask = 0;
+    table.fetched = steady::now();
+    changed.notify_all();
+    if (r.code != 0 || r.primary.empty()) return;  // the node has no map yet: keep what we have
+    if (!table.primary.empty() &&
+        (r.generation < table.generation || (r.generation == table.generation && r.epoch < table.epoch))) {
+      return;
+    }
+    route_stale = false;
+    table.generation = r.generation;
+    table.epoch = r.epoch;
+    table.nodes = std::move(r.nodes);
+    table.primary = std::move(r.primary);
+  }
+
+  // Whether to ask for the map with this batch (then it takes an id).
+  // Caller holds `mutex`.
+  bool should_ask_routes(steady::time_point now) {
+    if (!options.route || !conn) return false;
+    if (route_ask != 0 && now - route_asked < std::chrono::milliseconds(timeout_ms.load())) return false;
+    return table.primary.empty() ? now - table.fetched > std::chrono::milliseconds(100) || table.fetched == steady::time_point{}
+                                 : route_stale || now - table.fetched > route_max_age;
+  }
+
+  // The slot of `key` in the route table (none without one).
+  std::optional<std::uint32_t> slot_of(std::string_view key) const {
+    if (table.primary.empty()) return std::nullopt;
+    return static_cast<std::uint32_t>(store::key_hash(key) % table.primary.size());
+  }
+
+  // The node a request of `slot` goes to: its primary's, or empty (home).
+  const std::string* route_of(std::optional<std::uint32_t> slot) const {
+    if (!slot) return nullptr;
+    const std::uint16_t p = table.primary[*slot];
+    if (p == cp::routes::none || table.nodes[p] == node) return nullptr;
+    return &table.nodes[p];
+  }
+
+  // Opens sessions on the nodes in `names` (marked opening). Caller holds
+  // `lock`; released while dialing.
+  void open_peers(std::unique_lock<std::mutex>& lock, const std::vector<std::string>& names) {
+    std::vector<std::thread> old;
+    for (const auto& n : names) {
+      if (peers[n].reader.joinable()) old.push_back(std::move(peers[n].reader));
+    }
+    lock.unlock();
+    for (auto& t : old) t.join();  // their connections ended
+    const auto dial_timeout = std::chrono::milliseconds(std::min<long>(timeout_ms.load(), 1000));
+    std::vector<std::pair<std::string, result<welcome_info>>> opened;
+    for (const auto& n : names) opened.emplace_back(n, open_link(n, dial_timeout));
+    lock.lock();
+    for (auto& [n, w] : opened) {
+      peer& p = peers[n];
+      p.opening = false;
+      if (!w || closed) {
+        // Unreachable from here (or not a node of ours): requests take the home session.
+        p.retry_after = steady::now() + std::chrono::seconds(1);
+        if (w) w->conn->shutdown();
+        continue;
+      }
+      p.conn = w->conn;
+      p.reader = std::thread([this, s = w->conn, n] { read_loop(s, 0, n); });
+    }
+    changed.notify_all();
+  }
+
+  // Where an op on `key` goes now; `want`: peers to open. Caller holds `mutex`.
+  std::shared_ptr<link> link_for(std::string_view key, op kind, std::vector<std::string>* want) {
+    if (!options.route) return conn;
+    const auto slot = slot_of(key);
+    if (slot) {
+      if (auto it = unsafe_via.find(*slot); it != unsafe_via.end()) {
+        if (auto l = it->second.lock(); l && l->alive()) return l;
+        unsafe_via.erase(it);
+      }
+    }
+    std::shared_ptr<link> out = conn;
+    if (const std::string* name = route_of(slot)) {
+      peer& p = peers[*name];
+      if (p.conn) {
+        out = p.conn;
+      } else if (want != nullptr && !p.opening && steady::now() >= p.retry_after) {
+        p.opening = true;
+        want->push_back(*name);
+      }
+    }
+    if (kind == op::unsafe_set && slot && out) unsafe_via[*slot] = out;
+    return out;
   }
 
   // Sends the ops and waits for all; retries the retryable ones until the deadline.
@@ -506,16 +675,23 @@ struct remote_client::impl {
       }
     }
     const auto deadline = steady::now() + std::chrono::milliseconds(timeout_ms.load());
+    struct sent_op {
+      std::size_t i;
+      std::uint64_t id;
+      std::shared_ptr<slot> w;
+    };
+    struct outgoing {
+      std::shared_ptr<link> to;
+      std::string bytes;
+    };
+    std::vector<sent_op> sent;
+    std::vector<outgoing> sends;  // one per connection this attempt uses
+    std::vector<std::string> want;
     for (int attempt = 0; !todo.empty(); ++attempt) {
       if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100, 5 << std::min(attempt, 5))));
-      struct sent_op {
-        std::size_t i;
-        std::uint64_t id;
-        std::shared_ptr<slot> w;
-      };
-      std::vector<sent_op> sent;
+      sent.clear();
+      sends.clear();
       std::size_t left = 0;  // guarded by `mutex`, like the slots
-      std::string bytes;
       {
         std::unique_lock lock(mutex);
         if (closed) {
@@ -530,32 +706,41 @@ struct remote_client::impl {
             continue;
           }
         }
+        if (options.route && !table.primary.empty()) {
+          want.clear();
+          for (std::size_t i : todo) (void)link_for(std::get<1>(ops[i]), std::get<0>(ops[i]), &want);
+          if (!want.empty()) open_peers(lock, want);
+          if (!conn) continue;  // lost while dialing: the next attempt opens it again
+        }
+        const auto now = steady::now();
+        if (should_ask_routes(now)) {
+          route_ask = next_id++;
+          route_asked = now;
+          sends.push_back({conn, cp::encode_route_request(route_ask)});
+        }
         const std::uint64_t floor = open_writes.empty() ? next_seq : *open_writes.begin();
         for (std::size_t i : todo) {
           auto [kind, key, value] = ops[i];
+          std::shared_ptr<link> to = link_for(key, kind, nullptr);
+          auto o = std::find_if(sends.begin(), sends.end(), [&](const outgoing& x) { return x.to == to; });
+          if (o == sends.end()) o = sends.insert(sends.end(), {to, {}});
           const std::uint64_t id = next_id++;
-          cp::append_request(bytes, id, kind, key, value, {seqs[i], seqs[i] != 0 ? floor : 0, attempt > 0});
+          cp::append_request(o->bytes, id, kind, key, value, {seqs[i], seqs[i] != 0 ? floor : 0, attempt > 0});
           if (kind == op::unsafe_set) continue;  // no answer comes
           auto w = std::make_shared<slot>();
           w->left = &left;
+          w->via = to.get();
           ++left;
           waiting.emplace(id, w);
           sent.push_back({i, id, std::move(w)});
         }
       }
       todo.clear();
-      std::shared_ptr<link> s;
-      {
-        std::lock_guard lock(mutex);
-        s = conn;
-      }
-      bool written;
-      {
-        std::lock_guard w(write_mutex);
-        written = s && s->send_all(bytes, static_cast<int>(timeout_ms.load()));
+      for (auto& [to, bytes] : sends) {
+        // A failed write shuts the connection: its reader fails what waits on it.
+        if (!to->send(bytes, static_cast<int>(timeout_ms.load()))) to->shutdown();
       }
       std::unique_lock lock(mutex);
-      if (!written && s && conn == s) s->shutdown();  // the reader fails what waits
       (void)changed.wait_until(lock, deadline, [&] { return left == 0; });
       for (auto& [i, id, w] : sent) {
         if (!w->done) {
@@ -570,7 +755,6 @@ struct remote_client::impl {
           todo.push_back(i);
         }
       }
-
     }
     return out;
   }
@@ -597,32 +781,52 @@ result<std::unique_ptr<remote_client>> remote_client::connect(remote_options opt
   }
   i->timeout_ms = options.timeout.count();
   i->options = std::move(options);
+  const auto deadline = steady::now() + i->options.timeout;
   {
     std::unique_lock lock(i->mutex);
-    if (auto o = i->open(lock, steady::now() + i->options.timeout); !o) return o.err();
+    if (auto o = i->open(lock, deadline); !o) return o.err();
   }
+  if (i->options.route) i->fetch_routes(deadline);
   return std::unique_ptr<remote_client>(new remote_client(std::move(i)));
 }
 
 remote_client::~remote_client() { close(); }
 
 void remote_client::close() {
-  std::thread reader;
+  std::vector<std::thread> readers;
   {
     std::lock_guard lock(impl_->mutex);
     if (impl_->closed) return;
     impl_->closed = true;
     if (impl_->conn) impl_->conn->shutdown();
-    reader.swap(impl_->reader);
+    readers.push_back(std::move(impl_->reader));
+    for (auto& [name, p] : impl_->peers) {
+      if (p.conn) p.conn->shutdown();
+      readers.push_back(std::move(p.reader));
+    }
   }
-  if (reader.joinable()) reader.join();
+  for (auto& r : readers) {
+    if (r.joinable()) r.join();
+  }
   std::lock_guard lock(impl_->mutex);
   impl_->conn.reset();
+  impl_->peers.clear();
 }
 
 std::string remote_client::node() const {
   std::lock_guard lock(impl_->mutex);
   return impl_->node;
+}
+
+std::vector<std::string> remote_client::sessions() const {
+  std::lock_guard lock(impl_->mutex);
+  std::vector<std::string> out;
+  for (const auto& [name, p] : impl_->peers) {
+    if (p.conn && p.conn->alive()) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  if (impl_->conn) out.insert(out.begin(), impl_->node);
+  return out;
 }
 
 void remote_client::set_timeout(std::chrono::milliseconds t) { impl_->timeout_ms = t.count(); }

@@ -2,8 +2,14 @@
 //
 // Promises:
 // - connect() tries the addresses in order and opens a session on the first
-//   that answers (CLIENT_HELLO/WELCOME); a wrong token is `unauthorized`, a
-//   database without a server `unknown_db`.
+//   that answers (CLIENT_HELLO/WELCOME), the home session; a wrong token is
+//   `unauthorized`, a database without a server `unknown_db`.
+// - Routing (options.route, on by default): each request goes to the node
+//   whose data process is its slot's primary, over a session opened there
+//   on first use; the ops of one batch go out to all their nodes before any
+//   answer is awaited. A node that cannot be reached, or a map not yet
+//   known, sends requests through the home session, which serves any key:
+//   routing saves a hop between nodes, it never decides an answer.
 // - Calls from many threads share the connection and are pipelined; each
 //   waits at most the timeout. Retryable errors (no master, no data process,
 //   a slot that moved, a write that reached too few holders, a lost
@@ -42,6 +48,11 @@ struct remote_options {
   // man in the middle could read the client key).
   bool tls = false;
   std::string tls_ca;  // implies tls
+  // Send each request to the node of its slot's primary (learnt from the
+  // home session's ROUTE_MAP, refreshed every second and after a lost
+  // connection or `moved`), opening a session there on first use. Off:
+  // everything goes through the home session, one hop more for most keys.
+  bool route = true;
 };
 
 class remote_client {
@@ -62,7 +73,10 @@ class remote_client {
   std::vector<batch_result> batch(const std::vector<batch_op>& ops);
 
   void close();
-  std::string node() const;  // the node of the current session
+  std::string node() const;  // the node of the home session
+  // The nodes with an open session: the home node first, then those opened
+  // for routing.
+  std::vector<std::string> sessions() const;
   void set_timeout(std::chrono::milliseconds t);
 
   struct impl;

@@ -130,7 +130,7 @@ result<frame> decode(std::string_view payload) {
     switch (f.kind) {
       case hello:
         f.version = at(o, 1).as<std::uint32_t>();
-        if (f.version != version) break;  // the caller answers with the version it speaks
+        if (f.version < oldest_version || f.version > version) break;  // the caller answers with the version it speaks
         f.db = at(o, 2).as<std::string>();
         f.token = as_bytes(at(o, 3));
         f.client_id = at(o, 4).as<std::uint64_t>();
@@ -170,6 +170,98 @@ result<frame> decode(std::string_view payload) {
   } catch (const std::exception& e) {
     return {errc::malformed, std::string("malformed client frame: ") + e.what()};
   }
+}
+
+int kind_of(std::string_view payload) {
+  wire::msgpack_reader r(payload);
+  if (r.array() == 0) return 0;
+  const std::uint64_t k = r.uint();
+  return r.failed() || k > 255 ? 0 : static_cast<int>(k);
+}
+
+result<response_view> decode_response(std::string_view payload) {
+  wire::msgpack_reader r(payload);
+  response_view v;
+  if (r.array() != 6 || r.uint() != static_cast<std::uint64_t>(response)) {
+    return {errc::malformed, "expected a RESPONSE frame"};
+  }
+  v.id = r.uint();
+  const std::uint64_t code = r.uint();
+  v.message = r.bytes();
+  v.found = r.boolean();
+  v.value = r.bytes();
+  if (r.failed() || !r.at_end() || code > 0xffff) return {errc::malformed, "malformed RESPONSE frame"};
+  v.code = static_cast<std::uint16_t>(code);
+  return v;
+}
+
+std::string encode_route_request(std::uint64_t id) {
+  frame_builder b;
+  b.pk.pack_array(2);
+  b.pk.pack(static_cast<int>(route_request));
+  b.pk.pack(id);
+  return b.finish();
+}
+
+result<std::uint64_t> decode_route_request(std::string_view payload) {
+  wire::msgpack_reader r(payload);
+  if (r.array() != 2 || r.uint() != static_cast<std::uint64_t>(route_request)) {
+    return {errc::malformed, "expected a ROUTE_REQUEST frame"};
+  }
+  const std::uint64_t id = r.uint();
+  if (r.failed() || !r.at_end()) return {errc::malformed, "malformed ROUTE_REQUEST frame"};
+  return id;
+}
+
+void append_routes(std::string& out, const routes& m) {
+  frame_builder b(std::move(out));
+  b.pk.pack_array(7);
+  b.pk.pack(static_cast<int>(route_map));
+  b.pk.pack(m.id);
+  b.pk.pack(m.code);
+  b.pk.pack(m.generation);
+  b.pk.pack(m.epoch);
+  b.pk.pack_array(static_cast<std::uint32_t>(m.nodes.size()));
+  for (const auto& n : m.nodes) b.pk.pack(n);
+  std::string primaries(m.primary.size() * 2, '\0');
+  for (std::size_t i = 0; i < m.primary.size(); ++i) {
+    primaries[2 * i] = static_cast<char>(m.primary[i] >> 8);
+    primaries[2 * i + 1] = static_cast<char>(m.primary[i] & 0xff);
+  }
+  bin(b.pk, primaries);
+  out = b.finish();
+}
+
+result<routes> decode_routes(std::string_view payload) {
+  wire::msgpack_reader r(payload);
+  routes m;
+  if (r.array() != 7 || r.uint() != static_cast<std::uint64_t>(route_map)) {
+    return {errc::malformed, "expected a ROUTE_MAP frame"};
+  }
+  m.id = r.uint();
+  const std::uint64_t code = r.uint();
+  m.generation = r.uint();
+  const std::uint64_t epoch = r.uint();
+  const std::uint32_t count = r.array();
+  // Each name takes at least one byte: a count beyond the frame is a lie,
+  // and must not reserve memory.
+  if (r.failed() || count > payload.size() || code > 0xffff || epoch > 0xffffffffu) {
+    return {errc::malformed, "malformed ROUTE_MAP frame"};
+  }
+  m.code = static_cast<std::uint16_t>(code);
+  m.epoch = static_cast<std::uint32_t>(epoch);
+  m.nodes.reserve(count);
+  for (std::uint32_t i = 0; i < count && !r.failed(); ++i) m.nodes.emplace_back(r.bytes());
+  const std::string_view primaries = r.bytes();
+  if (r.failed() || !r.at_end() || primaries.size() % 2 != 0) return {errc::malformed, "malformed ROUTE_MAP frame"};
+  m.primary.resize(primaries.size() / 2);
+  for (std::size_t i = 0; i < m.primary.size(); ++i) {
+    const auto hi = static_cast<unsigned char>(primaries[2 * i]), lo = static_cast<unsigned char>(primaries[2 * i + 1]);
+    const std::uint16_t p = static_cast<std::uint16_t>(hi << 8 | lo);
+    if (p != routes::none && p >= m.nodes.size()) return {errc::malformed, "ROUTE_MAP names a node it does not list"};
+    m.primary[i] = p;
+  }
+  return m;
 }
 
 }  // namespace panal::db::client_protocol

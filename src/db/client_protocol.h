@@ -6,7 +6,15 @@
 //   S->C [65, code, message, node name, max key, max value]  WELCOME (code 0: go on; else closed)
 //   C->S [66, id, op, key (bin), value (bin)|nil, seq, floor, retry]  REQUEST (pipelined)
 //   S->C [67, id, code, message, found, value (bin)|nil]     RESPONSE (any order)
+//   C->S [68, id]                                            ROUTE_REQUEST (version 3)
+//   S->C [69, id, code, generation, epoch, [node names], primaries (bin)]  ROUTE_MAP
 // op: 1 get, 2 set, 3 remove, 4 exists, 5 unsafe_set (no RESPONSE).
+// ROUTE_MAP is the node's newest slot map of the session's database, as a
+// client routes with it: per slot (2 bytes big-endian each, slot count =
+// length / 2) the index in `node names` of the node whose data process is
+// the slot's primary (0xffff: none). Clients send each request to that node
+// to save a hop between nodes; any node serves any key, so a stale map costs
+// time, never correctness.
 // code: an errc number (0: ok). Requests and responses match by id.
 // A write's (client id, seq) names it across retries and reconnections:
 // sent again with retry = true it is answered, not applied twice. floor:
@@ -20,6 +28,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "util/error.h"
 
@@ -32,8 +41,9 @@ inline bool carries_value(op o) { return o == op::set || o == op::unsafe_set; }
 
 namespace client_protocol {
 
-inline constexpr std::uint32_t version = 2;
-enum kind : int { hello = 64, welcome = 65, request = 66, response = 67 };
+inline constexpr std::uint32_t version = 3;
+inline constexpr std::uint32_t oldest_version = 2;  // without ROUTE_REQUEST; still served
+enum kind : int { hello = 64, welcome = 65, request = 66, response = 67, route_request = 68, route_map = 69 };
 // Largest frame of a session: a value at the largest allowed limit
 // (max_value_bytes + max_key_bytes < 60 MiB) and its framing fit.
 inline constexpr std::size_t max_frame = 64u << 20;
@@ -73,6 +83,33 @@ struct frame {
 };
 
 result<frame> decode(std::string_view payload);
+
+// The kind of a frame (its first element), without decoding the rest; 0
+// when it does not start like a client frame.
+int kind_of(std::string_view payload);
+
+// A RESPONSE read in place: message and value are views into `payload`.
+struct response_view {
+  std::uint64_t id = 0;
+  std::uint16_t code = 0;
+  std::string_view message, value;
+  bool found = false;
+};
+result<response_view> decode_response(std::string_view payload);
+
+struct routes {
+  static constexpr std::uint16_t none = 0xffff;
+  std::uint64_t id = 0;
+  std::uint16_t code = 0;            // an errc number; not 0: no map (e.g. the node has none yet)
+  std::uint64_t generation = 0;
+  std::uint32_t epoch = 0;
+  std::vector<std::string> nodes;     // node names ("name@host:port": the port is the client port too)
+  std::vector<std::uint16_t> primary; // per slot: index into nodes, or none
+};
+std::string encode_route_request(std::uint64_t id);
+result<std::uint64_t> decode_route_request(std::string_view payload);  // its id
+void append_routes(std::string& out, const routes& r);
+result<routes> decode_routes(std::string_view payload);
 
 // A REQUEST frame read in place, without an object tree (the hot path):
 // key and value are views into `payload`.

@@ -3,11 +3,13 @@
 #include "db/session.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include <boost/asio/buffer.hpp>
 
 #include "db/auth_throttle.h"
 #include "db/client_protocol.h"
+#include "db/cluster_map.h"
 #include "db/context.h"
 #include "db/messages.h"
 #include "db/requester.h"
@@ -34,6 +36,31 @@ bool write_all(stream& sock, const std::string& bytes) {
 constexpr std::uint64_t kRead = 1;   // io_done tags
 constexpr std::uint64_t kWrite = 2;
 constexpr std::size_t kReadChunk = 64 * 1024;
+
+// A client's copy of the slot map (ROUTE_MAP): per slot, the node of its primary.
+cp::routes routes_of(const cluster_map& m) {
+  cp::routes r;
+  r.generation = m.generation;
+  r.epoch = m.epoch();
+  const std::uint32_t slots = m.slots.slot_count();
+  if (slots > cp::max_frame / 4) return r;  // cannot travel in a frame: no routes (clients go through any node)
+  r.primary.assign(slots, cp::routes::none);
+  std::unordered_map<std::uint32_t, std::uint16_t> position;  // pid.node -> index in r.nodes
+  for (std::uint32_t s = 0; s < slots; ++s) {
+    const pid p = m.primary_pid(s);
+    if (!p) continue;
+    auto [it, fresh] = position.try_emplace(p.node, static_cast<std::uint16_t>(r.nodes.size()));
+    if (fresh) {
+      if (r.nodes.size() >= cp::routes::none) {
+        position.erase(it);
+        continue;
+      }
+      r.nodes.push_back(node_name(p.node));
+    }
+    r.primary[s] = it->second;
+  }
+  return r;
+}
 
 // The session: one process that reads requests (the socket read completes
 // into its mailbox), routes each to its slot's primary, and writes the
@@ -76,6 +103,27 @@ void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::s
   };
   auto frames = std::make_shared<wire::frame_reader>(cp::max_frame);
   frames->feed(rest);
+  map_ptr routed_map;  // the map `routed` was made from
+  cp::routes routed;
+  // ROUTE_REQUEST: answered at once from this node's newest map. Its answer
+  // counts against pause_bytes like any other, so a client that asks
+  // without reading stops being read.
+  auto answer_routes = [&](std::uint64_t id) {
+    map_ptr m = ctx.routes.get(db);
+    if (!m) {
+      cp::routes none;
+      none.id = id;
+      none.code = static_cast<std::uint16_t>(errc::no_master);
+      cp::append_routes(pending_bytes, none);
+      return;
+    }
+    if (m != routed_map) {
+      routed = routes_of(*m);
+      routed_map = std::move(m);
+    }
+    routed.id = id;
+    cp::append_routes(pending_bytes, routed);
+  };
 
   // Decodes and sends on the frames already read, while the window allows.
   auto take_frames = [&]() -> bool {
@@ -88,6 +136,10 @@ void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::s
       if (!*f) return true;
       auto v = cp::decode_request(**f);
       if (!v) {
+        if (auto id = cp::decode_route_request(**f)) {
+          answer_routes(*id);
+          continue;
+        }
         log::warn("db", "closing a client connection: ", v.err().message);
         return false;
       }
@@ -187,7 +239,7 @@ void serve_client(context& ctx, std::shared_ptr<stream> sock, std::string first_
     log::warn("db", "closing a client connection: ", hello ? "expected CLIENT_HELLO" : hello.err().message);
     return;
   }
-  if (hello->version != cp::version) return refuse(errc::bad_argument, "unsupported client protocol version");
+  if (hello->version < cp::oldest_version || hello->version > cp::version) return refuse(errc::bad_argument, "unsupported client protocol version");
   const std::string db = hello->db;
   const auto master = groups.oldest(server_group(db));
   if (!master) return refuse(errc::unknown_db, "no server of database '" + db + "' runs in this cluster");

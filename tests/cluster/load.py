@@ -20,17 +20,20 @@ class Writer(threading.Thread):
     """Writes unique keys `prefix:N` (value N) one at a time until stopped,
     `limit` writes, or `seconds`; logs each acknowledged write and when."""
 
-    def __init__(self, addresses, db, prefix, stop: threading.Event, limit=200_000, seconds=120.0, timeout=10.0):
+    def __init__(self, addresses, db, prefix, stop: threading.Event, limit=200_000, seconds=120.0, timeout=10.0,
+                 route=True):
         super().__init__(daemon=True)
         self.addresses, self.db, self.prefix, self.stop = list(addresses), db, prefix, stop
+        self.route = route
         self.limit, self.seconds, self.timeout = limit, seconds, timeout
         self.acked: dict[str, int] = {}
         self.ack_times: list[float] = []
         self.unknown: set[str] = set()  # the client gave up: stored or not
         self.errors: Counter = Counter()
+        self.sessions_seen: set[str] = set()  # nodes the client had a session with (routing)
 
     def run(self):
-        client = panal.connect(self.addresses, db=self.db, timeout=self.timeout)
+        client = panal.connect(self.addresses, db=self.db, timeout=self.timeout, route=self.route)
         deadline = time.monotonic() + self.seconds
         for i in range(self.limit):
             if self.stop.is_set() or time.monotonic() > deadline:
@@ -40,6 +43,8 @@ class Writer(threading.Thread):
                 client.set(key, i)
                 self.acked[key] = i
                 self.ack_times.append(time.monotonic())
+                if i % 50 == 0:
+                    self.sessions_seen.update(client.sessions())
             except panal.Error as e:
                 self.unknown.add(key)
                 self.errors[type(e).__name__] += 1

@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
   auto& pg = self.registry();
   std::optional<client> local_client;
   std::unique_ptr<remote_client> remote;
+  bool route = true;  // rroute: whether rconnect routes by slot
 
   // A remote start that holds until `release` (for `hold`): while it runs,
   // the node's distribution must go on serving.
@@ -297,10 +298,20 @@ int main(int argc, char** argv) {
       auto r = self.start_client(cname, db, on);
       if (r) local_client.emplace(std::move(*r));
       out << (r ? "ok" : "error " + std::string(to_string(r.code())) + " " + r.err().message);
+    } else if (cmd == "rroute") {  // rroute on|off: whether the next rconnect routes by slot
+      std::string v;
+      in >> v;
+      route = v != "off";
+      out << "ok";
+    } else if (cmd == "rsessions") {  // the nodes the TCP client has sessions with, home first
+      out << "sessions";
+      if (remote) {
+        for (const auto& n : remote->sessions()) out << " " << n;
+      }
     } else if (cmd == "rconnect") {  // rconnect ADDRESS[,ADDRESS...] DB [TOKEN]  (TLS as this node, with its CA)
       std::string addrs, db, token;
       in >> addrs >> db >> token;
-      remote_options o{.db = db, .token = token, .tls = tls.enabled(), .tls_ca = tls.ca_file};
+      remote_options o{.db = db, .token = token, .tls = tls.enabled(), .tls_ca = tls.ca_file, .route = route};
       std::stringstream list(addrs);
       for (std::string a; std::getline(list, a, ',');) o.addresses.push_back(a);
       auto r = remote_client::connect(o);

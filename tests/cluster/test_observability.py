@@ -60,6 +60,7 @@ def two_nodes(cluster):
 
 def test_metrics_over_http_count_what_the_clients_did(cluster):
     a, b = two_nodes(cluster)
+    assert a.cmd("rroute off") == "ok"  # every request through a's session: a counts them all
     assert a.cmd(f"rconnect {a.address} db").startswith("ok")
     for i in range(20):
         assert a.cmd(f"rset k{i} v{i}") == "ok"
@@ -220,6 +221,7 @@ def cookie_file(tmp_path):
 
 def test_status_json_watch_and_top_from_the_command_line(cluster, tmp_path):
     a, b = two_nodes(cluster)
+    assert a.cmd("rroute off") == "ok"  # every request through a's session: a counts them all
     assert a.cmd(f"rconnect {a.address} db").startswith("ok")
     for i in range(10):
         assert a.cmd(f"rset k{i} v{i}") == "ok"

@@ -32,6 +32,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       (void)panal::dist::decode_handshake(**f);  // what arrives before the cookie is proved
       (void)panal::db::client_protocol::decode(**f);  // the same bytes as a client would send them
       (void)panal::db::client_protocol::decode_request(**f);  // and read in place
+      (void)panal::db::client_protocol::decode_response(**f);  // as a client reads answers
+      (void)panal::db::client_protocol::decode_routes(**f);
+      (void)panal::db::client_protocol::decode_route_request(**f);
+      (void)panal::db::client_protocol::kind_of(**f);
     }
     if (pass == 0) frames.feed(std::string_view(reinterpret_cast<const char*>(data) + half, size - half));
   }
