@@ -132,7 +132,8 @@ def main():
                     "(PANAL_MALLOC=system), alternately with jemalloc; its ratio is printed too")
     ap.add_argument("--json", type=Path, help="also write the medians there (bench/issue_table.py reads them)")
     ap.add_argument("--threads", type=int, default=1, help="scheduler threads of each panal node (default 1)")
-    ap.add_argument("--cases", default="all", help="'all', or 'many': only the 50-connection cases, one node")
+    ap.add_argument("--cases", default="all", help="'all'; 'many': only the 50-connection cases, one node; "
+                    "'nodes': one node at 50 x 16, then two nodes")
     args = ap.parse_args()
     scale = 0.2 if args.quick else 1.0
     cases = [  # (op, connections, in flight each, requests)
@@ -147,6 +148,8 @@ def main():
     results = {"cases": {}, "two_nodes": {}, "threads": args.threads}
     if args.cases == "many":
         cases = [c for c in cases if c[1] == 50]
+    if args.cases == "nodes":
+        cases = [c for c in cases if c[1] == 50 and c[2] == 16]
     for op, conns, depth, n in cases:
         n = int(n * scale)
         a = ["-t", op, "-c", conns, "-P", depth, "-n", n]
@@ -178,17 +181,27 @@ def main():
         if args.json:
             args.json.write_text(json.dumps(results, indent=1))
         return
-    print("\ntwo panal nodes on CPU 1 (one data process each), connections spread over both, 50 x 16")
+    print("\ntwo panal nodes on CPU 1 (one data process each), connections spread over both, 50 x 16;")
+    print("routed: each key sent to its primary's node (loadgen --route, as panal.connect does);")
+    print("any node: keys sent on any connection (half cross between the nodes)")
     for op in ("get", "set"):
-        runs = []
+        routed, anywhere = [], []
         for _ in range(args.rounds):
+            a = ["-t", op, "-c", 50, "-P", 16, "-n", int(2_000_000 * scale)]
             wait_idle()
-            runs.append(run_panal(args.build, ["-t", op, "-c", 50, "-P", 16, "-n", int(2_000_000 * scale)], nodes=2))
-        two = med(runs, "ops_per_s")
-        results["two_nodes"][op] = {"ops": two, "of_one": two / one_node[(op, 50, 16)],
-                                    "runs": [float(x["ops_per_s"]) for x in runs]}
-        print(f"{op:>4}: {two:,.0f} ops/s = {two / one_node[(op, 50, 16)]:.2f} of one node   "
-              f"runs {[round(float(x['ops_per_s'])) for x in runs]}")
+            routed.append(run_panal(args.build, [*a, "--route"], nodes=2))
+            wait_idle()
+            anywhere.append(run_panal(args.build, a, nodes=2))
+        two, two_any = med(routed, "ops_per_s"), med(anywhere, "ops_per_s")
+        one = one_node[(op, 50, 16)]
+        results["two_nodes"][op] = {"ops": two, "of_one": two / one, "runs": [float(x["ops_per_s"]) for x in routed],
+                                    "cpu_us": med(routed, "cpu_us"), "p99_us": med(routed, "p99_us"),
+                                    "any_node_ops": two_any, "any_node_of_one": two_any / one,
+                                    "any_node_runs": [float(x["ops_per_s"]) for x in anywhere]}
+        print(f"{op:>4}: routed {two:,.0f} ops/s = {two / one:.2f} of one node, {med(routed, 'cpu_us'):.2f} µs CPU/req  "
+              f"runs {[round(float(x['ops_per_s'])) for x in routed]}")
+        print(f"{'':>4}  any node {two_any:,.0f} ops/s = {two_any / one:.2f} of one node, "
+              f"{med(anywhere, 'cpu_us'):.2f} µs CPU/req  runs {[round(float(x['ops_per_s'])) for x in anywhere]}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 
