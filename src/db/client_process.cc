@@ -22,25 +22,36 @@ void client_main(context& ctx, std::string db, std::string name) {
     r.wid = c.wid;
     return r;
   };
-  for (;;) {
-    auto m = tp::receive();
-    if (out.on_message(*m)) continue;
-    if (auto* cast = m->get_if<client_op>()) {  // unsafe_set: nobody waits
+  auto handle = [&](message& m) {
+    if (out.on_message(m)) return;
+    if (auto* cast = m.get_if<client_op>()) {  // unsafe_set: nobody waits
       out.submit(to_request(*cast), nullptr);
-      continue;
+      return;
     }
-    if (auto* req = m->get_if<call_request>()) {
+    if (auto* req = m.get_if<call_request>()) {
       auto* c = req->body.get_if<client_op>();
-      if (c == nullptr) continue;
+      if (c == nullptr) return;
       request r = to_request(*c);
       if (static_cast<op>(r.kind) == op::unsafe_set) {
         out.submit(std::move(r), nullptr);
         tp::reply(*req, reply{});  // accepted; nobody waits for the store
-        continue;
+        return;
       }
       const requester::waiter w{0, req->from, req->tag};
       out.submit(std::move(r), &w);
     }
+  };
+  for (;;) {
+    // The calls already waiting (a batch's, many callers') go to each
+    // primary as one message.
+    auto m = tp::receive();
+    out.hold();
+    for (int n = 0; m; ++n) {
+      handle(*m);
+      if (n + 1 >= 256) break;
+      m = tp::receive(clock::duration::zero());
+    }
+    out.flush();
   }
 }
 

@@ -182,6 +182,11 @@ class data_process {
   std::size_t prefetched_ = 0;  // messages at the mailbox's front already prefetched
   void answer(const request& r, reply rep);
   void answer(const waiter& w, reply rep);
+  // Answers of a turn go out together, one reply_batch per requester (at
+  // the end of the turn, every 64 messages, or at 64 answers for one).
+  void send_reply(const pid& to, reply&& rep);
+  void flush_replies();
+  void on_batch(request_batch& b);
   void park(request&& r) {
     if (parked_.size() < kMaxParked) parked_.push_back(std::move(r));
     else answer(r, error_reply(0, {errc::unavailable, "too many requests wait for writes in flight on their keys; retry"}));
@@ -259,6 +264,7 @@ class data_process {
   // Transfers.
   std::map<std::uint32_t, fill_job> fills_;
   std::map<std::uint32_t, sync_job> syncs_;
+  std::vector<std::pair<pid, std::vector<reply>>> replies_;  // this turn's answers, per requester (send_reply)
   std::unordered_map<pid, int> transfers_out_;          // requests in flight, by source
   std::unordered_map<pid, ref> source_watch_;
   std::unordered_map<ref, pid> source_by_watch_;
@@ -324,6 +330,7 @@ void data_process::run() {
     // Up to 512 messages per turn, then the turn's work (flushes, timers).
     for (int n = 0; m; ++n) {
       if ((n & 63) == 0) {
+        if (n > 0) flush_replies();
         turn_now_ = steady::now();
         turn_ms_ = store::version_clock::now_millis();
       }
@@ -334,6 +341,7 @@ void data_process::run() {
         if (!prefetched) prefetch_ahead(*r);
         on_request(*r);
       }
+      else if (auto* b = x.get_if<request_batch>()) on_batch(*b);
       else if (auto* rp = x.get_if<replicate>()) on_replicate(*rp);
       else if (auto* a = x.get_if<replicate_ack>()) on_ack(*a);
       else if (auto* tr = x.get_if<transfer_request>()) on_transfer_request(*tr);
@@ -386,6 +394,7 @@ void data_process::run() {
       if (n + 1 >= 512) break;
       m = tp::receive(clock::duration::zero());
     }
+    flush_replies();
     const auto t = steady::now();
     if (t >= next_lease_) renew_lease();
     if (t >= next_retry_) {
@@ -690,13 +699,49 @@ void data_process::answer(const request& r, reply rep) {
   if (!r.reply_to) return;
   rep.id = r.id;
   if (rep.code != 0) rep.epoch = map_ ? map_->epoch() : 0;
-  tp::send(r.reply_to, std::move(rep));
+  send_reply(r.reply_to, std::move(rep));
 }
 
 void data_process::answer(const waiter& w, reply rep) {
   if (!w.to) return;
   rep.id = w.id;
-  tp::send(w.to, std::move(rep));
+  send_reply(w.to, std::move(rep));
+}
+
+void data_process::send_reply(const pid& to, reply&& rep) {
+  auto it = replies_.begin();
+  while (it != replies_.end() && it->first != to) ++it;
+  if (it == replies_.end()) it = replies_.insert(replies_.end(), {to, {}});
+  it->second.push_back(std::move(rep));
+  if (it->second.size() >= 64) {
+    tp::send(to, reply_batch{std::move(it->second)});
+    it->second = {};
+  }
+}
+
+void data_process::flush_replies() {
+  for (auto& [to, batch] : replies_) {
+    if (batch.size() == 1) tp::send(to, std::move(batch.front()));
+    else if (!batch.empty()) tp::send(to, reply_batch{std::move(batch)});
+  }
+  replies_.clear();
+}
+
+// The requests of a batch, 16 at a time: each group's table lines are
+// prefetched together (as prefetch_ahead does for the mailbox), then served.
+void data_process::on_batch(request_batch& b) {
+  constexpr std::size_t kGroup = 16;
+  for (std::size_t first = 0; first < b.requests.size(); first += kGroup) {
+    const std::size_t end = std::min(b.requests.size(), first + kGroup);
+    if (table_) {
+      std::uint64_t hashes[kGroup];
+      for (std::size_t i = first; i < end; ++i) hashes[i - first] = store::key_hash(b.requests[i].key);
+      for (int stage = 0; stage < 3; ++stage) {
+        for (std::size_t i = 0; i < end - first; ++i) table_->prefetch(hashes[i], stage);
+      }
+    }
+    for (std::size_t i = first; i < end; ++i) on_request(b.requests[i]);
+  }
 }
 
 // The table is larger than the caches: a lookup is three dependent cache

@@ -21,6 +21,8 @@ void register_types() {
     auto& t = dist::message_types::global();
     t.add<request>("panal.db.request");
     t.add<reply>("panal.db.reply");
+    t.add<request_batch>("panal.db.request_batch");
+    t.add<reply_batch>("panal.db.reply_batch");
     t.add<map_update>("panal.db.map_update");
     t.add<map_request>("panal.db.map_request");
     t.add<map_query>("panal.db.map_query");

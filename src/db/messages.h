@@ -62,6 +62,19 @@ struct reply {
   MSGPACK_DEFINE(id, code, message, found, value, epoch);
 };
 
+// Many requests to one primary, or many replies to one requester, as one
+// message: one mailbox hand-off for a batch (what a session read at once,
+// what a data process answered in one turn). Each element is handled as if
+// it came alone, in order.
+struct request_batch {
+  std::vector<request> requests;
+  MSGPACK_DEFINE(requests);
+};
+struct reply_batch {
+  std::vector<reply> replies;
+  MSGPACK_DEFINE(replies);
+};
+
 // ---- the map ------------------------------------------------------------------
 
 // A database's settings, published with its map.

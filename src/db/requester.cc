@@ -143,12 +143,28 @@ std::int64_t requester::send(request r, const waiter& w, bool unsafe, errc* refu
     }
     last_target_ = to;
   }
-  tp::send(to, std::move(r));
+  if (holding_) {
+    auto it = outbox_.begin();
+    while (it != outbox_.end() && it->first != to) ++it;
+    if (it == outbox_.end()) it = outbox_.insert(outbox_.end(), {to, {}});
+    it->second.push_back(std::move(r));
+  } else {
+    tp::send(to, std::move(r));
+  }
   if (!ticking_) {
     ticking_ = true;
     tp::send_after(std::chrono::seconds(1), tp::self(), requester_tick{});
   }
   return index;
+}
+
+void requester::flush() {
+  holding_ = false;
+  for (auto& [to, requests] : outbox_) {
+    if (requests.size() == 1) tp::send(to, std::move(requests.front()));
+    else if (!requests.empty()) tp::send(to, request_batch{std::move(requests)});
+  }
+  outbox_.clear();
 }
 
 void requester::finish(std::uint32_t index, reply&& rep) {
@@ -193,18 +209,26 @@ void requester::expire() {
   }
 }
 
+void requester::on_reply(reply&& rep) {
+  const auto index = static_cast<std::uint32_t>(rep.id);
+  const auto generation = static_cast<std::uint32_t>(rep.id >> 32);
+  if (index >= slots_.size() || !slots_[index].used || slots_[index].generation != generation) {
+    return;  // late: its request was given up on
+  }
+  if (rep.code == static_cast<std::uint16_t>(errc::moved)) {
+    refresh();
+    if (!map_ || rep.epoch >= map_->epoch()) ask_for_map();
+  }
+  finish(index, std::move(rep));
+}
+
 bool requester::on_message(message& m) {
   if (auto* rep = m.get_if<reply>()) {
-    const auto index = static_cast<std::uint32_t>(rep->id);
-    const auto generation = static_cast<std::uint32_t>(rep->id >> 32);
-    if (index >= slots_.size() || !slots_[index].used || slots_[index].generation != generation) {
-      return true;  // late: its request was given up on
-    }
-    if (rep->code == static_cast<std::uint16_t>(errc::moved)) {
-      refresh();
-      if (!map_ || rep->epoch >= map_->epoch()) ask_for_map();
-    }
-    finish(index, std::move(*rep));
+    on_reply(std::move(*rep));
+    return true;
+  }
+  if (auto* batch = m.get_if<reply_batch>()) {
+    for (reply& rep : batch->replies) on_reply(std::move(rep));
     return true;
   }
   if (auto* rt = m.get_if<requester_retry>()) {

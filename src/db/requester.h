@@ -56,6 +56,12 @@ class requester {
   // True if `m` was a reply, DOWN or timer this requester was waiting for.
   bool on_message(message& m);
 
+  // From hold() to flush(), requests are kept and then go out as one
+  // message per primary (request_batch): a session holds while it takes
+  // what one read brought. Order per primary is kept.
+  void hold() { holding_ = true; }
+  void flush();
+
   std::size_t pending() const { return in_flight_; }
   // The newest map this requester has (null before the first).
   map_ptr current();
@@ -83,6 +89,7 @@ class requester {
   void ask_for_map();
   void fail_to(const pid& to, const error& e);
   void expire();
+  void on_reply(reply&& rep);
 
   context& ctx_;
   std::string db_;
@@ -103,6 +110,8 @@ class requester {
   std::unordered_map<pid, target> targets_;
   std::unordered_map<ref, pid> by_monitor_;
   pid last_target_;  // the last primary sent to (most requests go to the same few)
+  bool holding_ = false;
+  std::vector<std::pair<pid, std::vector<request>>> outbox_;  // while holding: per primary
   bool ticking_ = false;
   // unsafe_sets: their copies (for retries), the keys in flight, and the
   // requests waiting behind them.

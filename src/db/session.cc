@@ -126,7 +126,7 @@ void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::s
   };
 
   // Decodes and sends on the frames already read, while the window allows.
-  auto take_frames = [&]() -> bool {
+  auto take_held = [&]() -> bool {
     while (may_take()) {
       auto f = frames->next();
       if (!f) {
@@ -156,6 +156,13 @@ void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::s
       out.submit(std::move(r), &w);
     }
     return true;
+  };
+  // What one read brought goes to each primary as one message.
+  auto take_frames = [&]() -> bool {
+    out.hold();
+    const bool ok = take_held();
+    out.flush();
+    return ok;
   };
   // Takes what is buffered, then reads more if the window still allows.
   auto pump_reads = [&]() -> bool {
