@@ -174,12 +174,18 @@ class py_client {
   virtual result<bool> exists(const std::string& k) = 0;
   virtual result<void> unsafe_set(const std::string& k, const std::string& v) = 0;
   virtual result<std::vector<std::optional<std::string>>> mget(const std::vector<std::string>& ks) = 0;
+  virtual result<std::vector<std::optional<std::string>>> mget_views(const std::vector<std::string_view>& ks) {
+    return mget(std::vector<std::string>(ks.begin(), ks.end()));
+  }
   virtual result<void> mset(const std::vector<std::pair<std::string, std::string>>& items) = 0;
   virtual std::vector<batch_result> batch(const std::vector<batch_op>& ops) = 0;
   virtual void close() {}
   virtual std::string describe() const = 0;
   virtual void set_timeout(double seconds) = 0;
   virtual std::vector<std::string> sessions() const { return {}; }
+  // True when its calls notice Ctrl-C themselves (see calling()): they run
+  // on the calling thread, without a hand-off to a helper thread.
+  virtual bool interruptible() const { return false; }
 };
 
 class embedded_client final : public py_client {
@@ -207,7 +213,16 @@ class embedded_client final : public py_client {
 
 class tcp_client final : public py_client {
  public:
-  explicit tcp_client(std::unique_ptr<remote_client> c, std::string db) : c_(std::move(c)), db_(std::move(db)) {}
+  explicit tcp_client(std::unique_ptr<remote_client> c, std::string db) : c_(std::move(c)), db_(std::move(db)) {
+    // Every 50 ms of waiting on the main thread: a pending Ctrl-C ends the
+    // call (the KeyboardInterrupt is raised when it returns).
+    c_->set_interrupt_check([] {
+      if (std::this_thread::get_id() != g_main_thread) return false;
+      py::gil_scoped_acquire gil;
+      return PyErr_CheckSignals() != 0;
+    });
+  }
+  bool interruptible() const override { return true; }
   result<std::optional<std::string>> get(const std::string& k) override { return c_->get(k); }
   result<void> set(const std::string& k, const std::string& v) override { return c_->set(k, v); }
   result<bool> remove(const std::string& k) override { return c_->remove(k); }
@@ -215,6 +230,9 @@ class tcp_client final : public py_client {
   result<void> unsafe_set(const std::string& k, const std::string& v) override { return c_->unsafe_set(k, v); }
   result<std::vector<std::optional<std::string>>> mget(const std::vector<std::string>& ks) override {
     return c_->mget(ks);
+  }
+  result<std::vector<std::optional<std::string>>> mget_views(const std::vector<std::string_view>& ks) override {
+    return c_->mget_views(ks);
   }
   result<void> mset(const std::vector<std::pair<std::string, std::string>>& items) override { return c_->mset(items); }
   std::vector<batch_result> batch(const std::vector<batch_op>& ops) override { return c_->batch(ops); }
@@ -593,9 +611,24 @@ std::vector<std::pair<std::string, std::string>> split_packed_array(const std::s
   return items;
 }
 
+// A client's call: on this thread, the GIL released, for a client whose
+// waits notice Ctrl-C (a TCP client); else through blocking(). A signal
+// handler's exception (KeyboardInterrupt) is raised when the call returns.
+template <class F>
+auto calling(const std::shared_ptr<py_client>& c, F f) -> decltype(f(*c)) {
+  if (!c->interruptible()) return blocking([c, f]() { return f(*c); });
+  std::optional<decltype(f(*c))> r;
+  {
+    py::gil_scoped_release nogil;
+    r.emplace(f(*c));
+  }
+  if (PyErr_Occurred() != nullptr) throw py::error_already_set();
+  return std::move(*r);
+}
+
 template <class F>
 auto op(const std::shared_ptr<py_client>& c, F f) {
-  return unwrap(blocking([c, f]() { return f(*c); }));
+  return unwrap(calling(c, f));
 }
 
 }  // namespace
@@ -628,8 +661,31 @@ PYBIND11_MODULE(_core, m) {
       })
       // The values of a batch as one msgpack array (nil for a missing key)
       // and the indices of the missing: Python unpacks them in one call.
-      .def("mget_packed", [](const std::shared_ptr<py_client>& c, const std::vector<std::string>& ks) {
-        auto vs = op(c, [ks](py_client& x) { return x.mget(ks); });
+      .def("mget_packed", [](const std::shared_ptr<py_client>& c, const py::sequence& keys) {
+        // The keys are read in place: a tuple holds them (and their UTF-8,
+        // cached in each str) while the GIL is released. Through a helper
+        // thread (blocking()), which may outlive this call, they are copied.
+        const py::tuple held(keys);
+        std::vector<std::string_view> ks;
+        ks.reserve(held.size());
+        for (const py::handle k : held) {
+          char* data = nullptr;
+          Py_ssize_t size = 0;
+          if (PyUnicode_Check(k.ptr())) {
+            const char* utf8 = PyUnicode_AsUTF8AndSize(k.ptr(), &size);
+            if (utf8 == nullptr) throw py::error_already_set();
+            ks.emplace_back(utf8, static_cast<std::size_t>(size));
+          } else if (PyBytes_Check(k.ptr()) && PyBytes_AsStringAndSize(k.ptr(), &data, &size) == 0) {
+            ks.emplace_back(data, static_cast<std::size_t>(size));
+          } else {
+            throw py::type_error("keys must be str or bytes");
+          }
+        }
+        auto vs = c->interruptible()
+                      ? op(c, [&ks](py_client& x) { return x.mget_views(ks); })
+                      : op(c, [copies = std::vector<std::string>(ks.begin(), ks.end())](py_client& x) {
+                          return x.mget(copies);
+                        });
         std::string blob;
         std::size_t bytes = 5;
         for (auto& v : vs) bytes += v ? v->size() : 1;
@@ -663,7 +719,7 @@ PYBIND11_MODULE(_core, m) {
           if (kind < 1 || kind > 4) raise(panal::error{panal::errc::bad_argument, "unknown batch operation " + std::to_string(kind)});
           ops.push_back({static_cast<panal::batch_kind>(kind), k, v});
         }
-        auto rs = blocking([c, ops = std::move(ops)]() { return c->batch(ops); });
+        auto rs = calling(c, [ops = std::move(ops)](py_client& x) { return x.batch(ops); });
         py::list out;
         for (auto& r : rs) {
           out.append(py::make_tuple(static_cast<int>(r.code), r.message, r.found,

@@ -288,6 +288,77 @@ result<SSL*> tls_connect(SSL_CTX* ctx, int fd, const std::string& address, stead
   }
 }
 
+// The requests waiting for an answer, by id. Ids come from one counter, so
+// a ring indexed by the id's low bits holds them without an allocation per
+// request; it doubles (up to kMaxCells) when a cell is still taken by an
+// older id, and past that the older one moves to a map on the side (a
+// request that waits long while many others pass).
+template <class T>
+class id_table {
+ public:
+  void insert(std::uint64_t id, T* v) {
+    if (cells_.empty()) cells_.resize(256);
+    for (;;) {
+      cell& c = cells_[id & (cells_.size() - 1)];
+      if (c.value == nullptr) {
+        c = {id, v};
+        return;
+      }
+      if (cells_.size() >= kMaxCells) {
+        overflow_.emplace(c.id, c.value);
+        c = {id, v};
+        return;
+      }
+      grow();
+    }
+  }
+  T* find(std::uint64_t id) const {
+    if (!cells_.empty()) {
+      const cell& c = cells_[id & (cells_.size() - 1)];
+      if (c.value != nullptr && c.id == id) return c.value;
+    }
+    if (overflow_.empty()) return nullptr;
+    auto it = overflow_.find(id);
+    return it == overflow_.end() ? nullptr : it->second;
+  }
+  void erase(std::uint64_t id) {
+    if (!cells_.empty()) {
+      cell& c = cells_[id & (cells_.size() - 1)];
+      if (c.value != nullptr && c.id == id) {
+        c.value = nullptr;
+        return;
+      }
+    }
+    overflow_.erase(id);
+  }
+  // Removes every entry for which `f` returns true.
+  template <class F>
+  void erase_if(F f) {
+    for (cell& c : cells_) {
+      if (c.value != nullptr && f(c.value)) c.value = nullptr;
+    }
+    std::erase_if(overflow_, [&](auto& kv) { return f(kv.second); });
+  }
+
+ private:
+  static constexpr std::size_t kMaxCells = 1 << 16;
+  struct cell {
+    std::uint64_t id = 0;
+    T* value = nullptr;
+  };
+  // Doubling keeps every live id in its own cell: ids that differ in their
+  // low bits still do with one bit more.
+  void grow() {
+    std::vector<cell> old(cells_.size() * 2);
+    old.swap(cells_);
+    for (const cell& c : old) {
+      if (c.value != nullptr) cells_[c.id & (cells_.size() - 1)] = c;
+    }
+  }
+  std::vector<cell> cells_;
+  std::unordered_map<std::uint64_t, T*> overflow_;
+};
+
 }  // namespace
 
 struct remote_client::impl {
@@ -297,6 +368,22 @@ struct remote_client::impl {
   remote_options options;
   SSL_CTX* tls_ctx = nullptr;  // with TLS
   std::atomic<std::chrono::milliseconds::rep> timeout_ms{5000};
+  std::function<bool()> interrupt;  // set_interrupt_check
+  static constexpr auto interrupt_every = std::chrono::milliseconds(50);
+
+  // Sleeps `d`; true if interrupted meanwhile.
+  bool sleep_interrupted(std::chrono::milliseconds d) {
+    if (!interrupt) {
+      std::this_thread::sleep_for(d);
+      return false;
+    }
+    const auto until = steady::now() + d;
+    for (auto now = steady::now(); now < until; now = steady::now()) {
+      std::this_thread::sleep_for(std::min<steady::duration>(until - now, interrupt_every));
+      if (interrupt()) return true;
+    }
+    return false;
+  }
 
   std::uint64_t client_id = [] {
     std::random_device rd;
@@ -327,7 +414,7 @@ struct remote_client::impl {
     w.done = true;
     if (w.left != nullptr && --*w.left == 0) changed.notify_all();
   }
-  std::unordered_map<std::uint64_t, std::shared_ptr<slot>> waiting;
+  id_table<slot> waiting;  // the slots live in their run() call, which erases them before it returns
   std::thread reader;
   bool closed = false;
 
@@ -487,11 +574,11 @@ struct remote_client::impl {
         auto r = cp::decode_response(payload);
         if (!r) break;
         std::lock_guard lock(mutex);
-        if (auto it = waiting.find(r->id); it != waiting.end()) {
-          it->second->a = {static_cast<errc>(r->code), std::string(r->message), r->found, std::string(r->value)};
+        if (slot* w = waiting.find(r->id)) {
+          w->a = {static_cast<errc>(r->code), std::string(r->message), r->found, std::string(r->value)};
           if (r->code == static_cast<std::uint16_t>(errc::moved)) route_stale = true;
-          finish(*it->second);
-          waiting.erase(it);
+          finish(*w);
+          waiting.erase(r->id);
         }
         continue;
       }
@@ -514,15 +601,12 @@ struct remote_client::impl {
       it->second.retry_after = steady::now() + std::chrono::milliseconds(500);
     }
     route_stale = true;  // a node may have left: its slots have new primaries
-    for (auto it = waiting.begin(); it != waiting.end();) {
-      if (it->second->via != s.get()) {
-        ++it;
-        continue;
-      }
-      it->second->a = {errc::connection_lost, "the connection to the node was lost", false, {}};
-      finish(*it->second);
-      it = waiting.erase(it);
-    }
+    waiting.erase_if([&](slot* w) {
+      if (w->via != s.get()) return false;
+      w->a = {errc::connection_lost, "the connection to the node was lost", false, {}};
+      finish(*w);
+      return true;
+    });
     changed.notify_all();
   }
 
@@ -678,8 +762,9 @@ struct remote_client::impl {
     struct sent_op {
       std::size_t i;
       std::uint64_t id;
-      std::shared_ptr<slot> w;
+      slot* w;
     };
+    std::vector<slot> slots;  // this attempt's; `waiting` points into it until each is erased there
     struct outgoing {
       std::shared_ptr<link> to;
       std::string bytes;
@@ -687,10 +772,20 @@ struct remote_client::impl {
     std::vector<sent_op> sent;
     std::vector<outgoing> sends;  // one per connection this attempt uses
     std::vector<std::string> want;
+    auto stop_here = [&] {
+      for (std::size_t i : todo) {
+        if (out[i].code == errc::ok || retryable(out[i].code)) out[i] = {errc::timeout, "interrupted", false, {}};
+      }
+      return out;
+    };
     for (int attempt = 0; !todo.empty(); ++attempt) {
-      if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100, 5 << std::min(attempt, 5))));
+      if (attempt > 0 && sleep_interrupted(std::chrono::milliseconds(std::min(100, 5 << std::min(attempt, 5))))) {
+        return stop_here();
+      }
       sent.clear();
       sends.clear();
+      slots.clear();
+      slots.reserve(todo.size());  // never reallocated while `waiting` points into it
       std::size_t left = 0;  // guarded by `mutex`, like the slots
       {
         std::unique_lock lock(mutex);
@@ -723,16 +818,21 @@ struct remote_client::impl {
           auto [kind, key, value] = ops[i];
           std::shared_ptr<link> to = link_for(key, kind, nullptr);
           auto o = std::find_if(sends.begin(), sends.end(), [&](const outgoing& x) { return x.to == to; });
-          if (o == sends.end()) o = sends.insert(sends.end(), {to, {}});
+          if (o == sends.end()) {
+            o = sends.insert(sends.end(), {to, {}});
+            std::size_t estimate = 0;  // one allocation for the frames of a batch
+            for (std::size_t j : todo) estimate += kFrameOverhead + std::get<1>(ops[j]).size() + std::get<2>(ops[j]).size();
+            o->bytes.reserve(std::min<std::size_t>(estimate, 1u << 20));
+          }
           const std::uint64_t id = next_id++;
           cp::append_request(o->bytes, id, kind, key, value, {seqs[i], seqs[i] != 0 ? floor : 0, attempt > 0});
           if (kind == op::unsafe_set) continue;  // no answer comes
-          auto w = std::make_shared<slot>();
+          slot* w = &slots.emplace_back();
           w->left = &left;
           w->via = to.get();
           ++left;
-          waiting.emplace(id, w);
-          sent.push_back({i, id, std::move(w)});
+          waiting.insert(id, w);
+          sent.push_back({i, id, w});
         }
       }
       todo.clear();
@@ -741,15 +841,25 @@ struct remote_client::impl {
         if (!to->send(bytes, static_cast<int>(timeout_ms.load()))) to->shutdown();
       }
       std::unique_lock lock(mutex);
-      (void)changed.wait_until(lock, deadline, [&] { return left == 0; });
+      bool stopped = false;
+      while (!changed.wait_until(lock, interrupt ? std::min(deadline, steady::now() + interrupt_every) : deadline,
+                                 [&] { return left == 0; })) {
+        if (steady::now() >= deadline) break;
+        lock.unlock();
+        stopped = interrupt();
+        lock.lock();
+        if (stopped) break;
+      }
       for (auto& [i, id, w] : sent) {
         if (!w->done) {
-          out[i] = last[i].code != errc::ok ? last[i] : answer{errc::timeout, "no answer in time", false, {}};
+          out[i] = stopped ? answer{errc::timeout, "interrupted", false, {}}
+                   : last[i].code != errc::ok ? last[i]
+                                               : answer{errc::timeout, "no answer in time", false, {}};
           waiting.erase(id);  // given up: its answer, if any, is dropped
           continue;
         }
         out[i] = std::move(w->a);
-        if (retryable(out[i].code) && steady::now() < deadline) {
+        if (!stopped && retryable(out[i].code) && steady::now() < deadline) {
           last[i] = out[i];
           last[i].message += " (retried until the timeout)";
           todo.push_back(i);
@@ -829,6 +939,8 @@ std::vector<std::string> remote_client::sessions() const {
   return out;
 }
 
+void remote_client::set_interrupt_check(std::function<bool()> check) { impl_->interrupt = std::move(check); }
+
 void remote_client::set_timeout(std::chrono::milliseconds t) { impl_->timeout_ms = t.count(); }
 
 namespace {
@@ -870,8 +982,13 @@ result<void> remote_client::unsafe_set(std::string_view key, std::string_view va
 }
 
 result<std::vector<std::optional<std::string>>> remote_client::mget(const std::vector<std::string>& keys) {
+  return mget_views(std::vector<std::string_view>(keys.begin(), keys.end()));
+}
+
+result<std::vector<std::optional<std::string>>> remote_client::mget_views(const std::vector<std::string_view>& keys) {
   std::vector<std::tuple<op, std::string_view, std::string_view>> ops;
-  for (auto& k : keys) ops.emplace_back(op::get, k, std::string_view{});
+  ops.reserve(keys.size());
+  for (auto k : keys) ops.emplace_back(op::get, k, std::string_view{});
   std::vector<std::optional<std::string>> out;
   for (auto& a : impl_->run(ops)) {
     if (a.code != errc::ok) return error{a.code, a.message};

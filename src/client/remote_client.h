@@ -25,6 +25,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,9 +69,18 @@ class remote_client {
   result<bool> exists(std::string_view key);
   result<void> unsafe_set(std::string_view key, std::string_view value);
   result<std::vector<std::optional<std::string>>> mget(const std::vector<std::string>& keys);
+  // The same, for keys the caller keeps alive (no copy of them).
+  result<std::vector<std::optional<std::string>>> mget_views(const std::vector<std::string_view>& keys);
   result<void> mset(const std::vector<std::pair<std::string, std::string>>& items);
   // Mixed operations in one go (db/batch.h): a result per operation.
   std::vector<batch_result> batch(const std::vector<batch_op>& ops);
+
+  // Called (on the calling thread, without the client's lock) at least
+  // every 50 ms while a call waits for answers or between its retries; when
+  // it returns true, the call ends at once: its unanswered operations with
+  // `timeout` "interrupted" (a write may still be applied). Set it before
+  // the client is shared. (The Python binding checks for Ctrl-C here.)
+  void set_interrupt_check(std::function<bool()> check);
 
   void close();
   std::string node() const;  // the node of the home session

@@ -360,6 +360,26 @@ def test_ctrl_c_interrupts_a_blocking_call():
         timer.join()
 
 
+def test_ctrl_c_interrupts_a_tcp_call(cookie_file):
+    # A TCP client's call runs on the calling thread (no helper thread) and
+    # checks for Ctrl-C while it waits: here it would retry for 30 s.
+    with panal.Node(node_name("n1"), cookie_file=cookie_file, threads=1) as n:
+        n.start_server("stuck")  # no data process: every call is retried until the timeout
+        with panal.connect(n.name.split("@")[1], db="stuck") as db:
+            db.set_timeout(30)
+            for call in (lambda: db.set("k", 1), lambda: db.mget(["a", "b"]), lambda: db.pipeline().get("a").execute()):
+                timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+                timer.start()
+                t0 = time.monotonic()
+                with pytest.raises(KeyboardInterrupt):
+                    call()
+                assert time.monotonic() - t0 < 5, "Ctrl-C must not wait for the 30 s timeout"
+                timer.join()
+            db.set_timeout(0.2)
+            with pytest.raises(panal.NoDataNodes):  # the client still works after an interrupt
+                db.get("k")
+
+
 def test_metrics_view_processes_and_watch_of_a_node():
     import io
     import socket
