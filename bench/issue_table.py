@@ -51,6 +51,9 @@ def main():
         rows.append((f"bytes per key, {mem['keys']:,} keys, data table (accounted / RSS)",
                      f"{mem['panal_accounted']:.1f} / {mem['panal_rss']:.1f} B vs Redis "
                      f"{mem['redis_used']:.1f} / {mem['redis_rss']:.1f} B", "<= 100 B"))
+        if "node_r3_rss" in mem:
+            rows.append(("  a whole node's RSS per key, replicas 1 / 3 (3 data processes)",
+                         f"{mem['node_r1_rss']:.1f} / {mem['node_r3_rss']:.1f} B", "(report R=3)"))
     width = max(len(r[0]) for r in rows) if rows else 10
     print(f"{'workload':<{width}}  panal / Redis today  (goal)")
     for name, value, goal in rows:

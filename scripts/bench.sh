@@ -31,7 +31,7 @@ echo "== replication: R=1 vs R=3/W=2, and the refill of a restarted data process
 python3 "$here/bench/replication_bench.py" "$build"
 
 echo "== store: bytes per key vs Redis"
-python3 "$here/bench/memory_bench.py" "$build" --json "$results/memory.json"
+python3 "$here/bench/memory_bench.py" "$build" --nodes --json "$results/memory.json"
 
 echo "== issue #10's table (medians above; $results holds every run)"
 python3 "$here/bench/issue_table.py" "$results"
