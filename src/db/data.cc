@@ -735,7 +735,7 @@ void data_process::on_batch(request_batch& b) {
     const std::size_t end = std::min(b.requests.size(), first + kGroup);
     if (table_) {
       std::uint64_t hashes[kGroup];
-      for (std::size_t i = first; i < end; ++i) hashes[i - first] = store::key_hash(b.requests[i].key);
+      for (std::size_t i = first; i < end; ++i) hashes[i - first] = b.requests[i].key_hash();
       for (int stage = 0; stage < 3; ++stage) {
         for (std::size_t i = 0; i < end - first; ++i) table_->prefetch(hashes[i], stage);
       }
@@ -754,12 +754,12 @@ void data_process::prefetch_ahead(const request& current) {
   constexpr std::size_t kPrefetch = 16;
   std::uint64_t hashes[kPrefetch + 1];
   std::size_t n = 0;
-  hashes[n++] = store::key_hash(current.key);
+  hashes[n++] = current.key_hash();
   std::size_t looked = 0;
   for (; looked < kPrefetch; ++looked) {
     const message* next = tp::peek(looked);
     if (next == nullptr) break;
-    if (const auto* r = next->get_if<request>()) hashes[n++] = store::key_hash(r->key);
+    if (const auto* r = next->get_if<request>()) hashes[n++] = r->key_hash();
   }
   prefetched_ = looked;
   for (int stage = 0; stage < 3; ++stage) {
@@ -773,7 +773,7 @@ void data_process::on_request(request& r) {
     answer(r, error_reply(0, {errc::moved, "this data process has no map of '" + db_ + "' yet; retry"}));
     return;
   }
-  const std::uint64_t hash = store::key_hash(r.key);
+  const std::uint64_t hash = r.key_hash();
   const std::uint32_t s = table_->slot_of(hash);
   if (!serving(s)) {
     const slot_state& st = slots_[s];

@@ -1,5 +1,7 @@
 #include "db/messages.h"
 
+#include "store/hash.h"
+
 #include <mutex>
 
 namespace panal::db {
@@ -14,6 +16,8 @@ std::string database_of(std::string_view group, std::string_view role) {
   }
   return std::string(group.substr(0, group.size() - role.size() - 1));
 }
+
+std::uint64_t request::key_hash() const { return hash != 0 ? hash : store::key_hash(key); }
 
 void register_types() {
   static std::once_flag once;

@@ -49,6 +49,10 @@ struct request {
   std::string key;
   std::string value;
   write_id wid;
+  // key_hash(key) when a local sender computed it (0: not known). Not on
+  // the wire: a request from another node always comes with 0.
+  std::uint64_t hash = 0;
+  std::uint64_t key_hash() const;
   MSGPACK_DEFINE(id, reply_to, kind, epoch, key, value, wid);
 };
 

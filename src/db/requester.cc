@@ -105,7 +105,8 @@ std::int64_t requester::send(request r, const waiter& w, bool unsafe, errc* refu
     return fail(errc::value_too_large, "value of " + std::to_string(r.value.size()) +
                                            " bytes; this database allows " + std::to_string(cfg.max_value_bytes));
   }
-  const std::uint32_t slot_no = map_->slots.slot_of(r.key);
+  r.hash = store::key_hash(r.key);  // the primary's table uses it too
+  const std::uint32_t slot_no = map_->slots.slot_of_hash(r.hash);
   const pid to = map_->primary_pid(slot_no);
   if (!to) {
     ask_for_map();
@@ -129,7 +130,7 @@ std::int64_t requester::send(request r, const waiter& w, bool unsafe, errc* refu
   ++s.generation;
   s.w = w;
   s.to = to;
-  s.sent = clock::now();
+  s.sent = holding_ ? hold_now_ : clock::now();
   s.kind = r.kind;
   ++in_flight_;
   r.epoch = map_->epoch();
@@ -167,10 +168,10 @@ void requester::flush() {
   outbox_.clear();
 }
 
-void requester::finish(std::uint32_t index, reply&& rep) {
+void requester::finish(std::uint32_t index, reply&& rep, clock::time_point now) {
   slot& s = slots_[index];
   if (counted_ != nullptr) {
-    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - s.sent).count();
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - s.sent).count();
     counted_->record(s.kind, rep.code, static_cast<std::uint64_t>(us));
   }
   const waiter w = s.w;
@@ -196,7 +197,7 @@ void requester::finish(std::uint32_t index, reply&& rep) {
 
 void requester::fail_to(const pid& to, const error& e) {
   for (std::uint32_t i = 0; i < slots_.size(); ++i) {
-    if (slots_[i].used && slots_[i].to == to) finish(i, error_reply(0, e));
+    if (slots_[i].used && slots_[i].to == to) finish(i, error_reply(0, e), clock::now());
   }
 }
 
@@ -204,12 +205,12 @@ void requester::expire() {
   const auto limit = clock::now() - expire_after;
   for (std::uint32_t i = 0; i < slots_.size(); ++i) {
     if (slots_[i].used && slots_[i].sent < limit) {
-      finish(i, error_reply(0, {errc::timeout, "no answer from the data process"}));
+      finish(i, error_reply(0, {errc::timeout, "no answer from the data process"}), clock::now());
     }
   }
 }
 
-void requester::on_reply(reply&& rep) {
+void requester::on_reply(reply&& rep, clock::time_point now) {
   const auto index = static_cast<std::uint32_t>(rep.id);
   const auto generation = static_cast<std::uint32_t>(rep.id >> 32);
   if (index >= slots_.size() || !slots_[index].used || slots_[index].generation != generation) {
@@ -219,16 +220,17 @@ void requester::on_reply(reply&& rep) {
     refresh();
     if (!map_ || rep.epoch >= map_->epoch()) ask_for_map();
   }
-  finish(index, std::move(rep));
+  finish(index, std::move(rep), now);
 }
 
 bool requester::on_message(message& m) {
   if (auto* rep = m.get_if<reply>()) {
-    on_reply(std::move(*rep));
+    on_reply(std::move(*rep), clock::now());
     return true;
   }
   if (auto* batch = m.get_if<reply_batch>()) {
-    for (reply& rep : batch->replies) on_reply(std::move(rep));
+    const auto now = clock::now();  // one clock read for the batch's latencies
+    for (reply& rep : batch->replies) on_reply(std::move(rep), now);
     return true;
   }
   if (auto* rt = m.get_if<requester_retry>()) {

@@ -59,7 +59,10 @@ class requester {
   // From hold() to flush(), requests are kept and then go out as one
   // message per primary (request_batch): a session holds while it takes
   // what one read brought. Order per primary is kept.
-  void hold() { holding_ = true; }
+  void hold() {
+    holding_ = true;
+    hold_now_ = clock::now();  // the send time of the held requests (one clock read)
+  }
   void flush();
 
   std::size_t pending() const { return in_flight_; }
@@ -82,14 +85,14 @@ class requester {
   // `refused` says why).
   std::int64_t send(request r, const waiter& w, bool unsafe, errc* refused = nullptr);
   void retry_unsafe_later(request r, clock::time_point until);
-  void finish(std::uint32_t index, reply&& rep);
+  void finish(std::uint32_t index, reply&& rep, clock::time_point now);
   void submit_unsafe(request r, clock::time_point until);
   void release(const std::string& key);
   void refresh();
   void ask_for_map();
   void fail_to(const pid& to, const error& e);
   void expire();
-  void on_reply(reply&& rep);
+  void on_reply(reply&& rep, clock::time_point now);
 
   context& ctx_;
   std::string db_;
@@ -111,6 +114,7 @@ class requester {
   std::unordered_map<ref, pid> by_monitor_;
   pid last_target_;  // the last primary sent to (most requests go to the same few)
   bool holding_ = false;
+  clock::time_point hold_now_{};
   std::vector<std::pair<pid, std::vector<request>>> outbox_;  // while holding: per primary
   bool ticking_ = false;
   // unsafe_sets: their copies (for retries), the keys in flight, and the
