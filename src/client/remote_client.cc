@@ -442,8 +442,8 @@ struct remote_client::impl {
   std::unordered_map<std::string, peer> peers;  // by node name; never the home node
   // unsafe_set() gets no answer, so a later request of its key must take
   // the same connection (one session handles its requests in order): the
-  // connection each slot's latest unsafe_set went through, while it lives.
-  std::unordered_map<std::uint32_t, std::weak_ptr<link>> unsafe_via;
+  // connection the latest unsafe_set of each pin went through, while it lives.
+  std::unordered_map<std::uint32_t, std::weak_ptr<link>> unsafe_via;  // by pin (link_for)
 
   // Opens a session on the next address that answers. Caller holds `mutex`;
   // it is released while dialing, so that other calls (and close()) are not
@@ -477,7 +477,12 @@ struct remote_client::impl {
     welcome_info welcome;
     std::size_t tries = 0;
     for (; tries < options.addresses.size(); ++tries) {
-      auto w = open_link(options.addresses[(first + tries) % options.addresses.size()], dial_timeout);
+      if (tries > 0 && interrupt && interrupt()) {
+        last = {errc::timeout, "interrupted"};
+        break;
+      }
+      auto w = open_link(options.addresses[(first + tries) % options.addresses.size()], dial_timeout,
+                         std::chrono::milliseconds(timeout_ms.load()));
       if (!w) {
         last = w.err();
         // The same on every node: a wrong key, bad input, an untrusted certificate.
@@ -510,7 +515,8 @@ struct remote_client::impl {
     std::uint64_t max_key = 0, max_value = 0;
   };
   // Dials `address`, with TLS if the client uses it, and opens a session.
-  result<welcome_info> open_link(const std::string& address, std::chrono::milliseconds dial_timeout) {
+  result<welcome_info> open_link(const std::string& address, std::chrono::milliseconds dial_timeout,
+                                 std::chrono::milliseconds welcome_timeout) {
     auto fdr = dial(address, dial_timeout, tls_ctx == nullptr);
     if (!fdr) return fdr.err();
     SSL* ssl = nullptr;
@@ -523,18 +529,18 @@ struct remote_client::impl {
       ssl = *t;
     }
     auto l = std::make_shared<link>(*fdr, ssl);
-    auto w = handshake(*l);
+    auto w = handshake(*l, welcome_timeout);
     if (!w) return w.err();
     w->conn = std::move(l);
     return w;
   }
 
-  result<welcome_info> handshake(link& s) {
-    if (!s.send_all(cp::encode_hello(options.db, options.token, client_id), static_cast<int>(timeout_ms.load()))) {
+  result<welcome_info> handshake(link& s, std::chrono::milliseconds timeout) {
+    if (!s.send_all(cp::encode_hello(options.db, options.token, client_id), static_cast<int>(timeout.count()))) {
       return {errc::connection_lost, "send failed"};
     }
     wire::frame_reader frames(1u << 20);
-    const auto deadline = steady::now() + std::chrono::milliseconds(timeout_ms.load());
+    const auto deadline = steady::now() + timeout;
     for (;;) {
       auto f = frames.next();
       if (!f) return f.err();
@@ -650,71 +656,73 @@ struct remote_client::impl {
                                  : route_stale || now - table.fetched > route_max_age;
   }
 
-  // The slot of `key` in the route table (none without one).
-  std::optional<std::uint32_t> slot_of(std::string_view key) const {
-    if (table.primary.empty()) return std::nullopt;
-    return static_cast<std::uint32_t>(store::key_hash(key) % table.primary.size());
-  }
-
-  // The node a request of `slot` goes to: its primary's, or empty (home).
-  const std::string* route_of(std::optional<std::uint32_t> slot) const {
-    if (!slot) return nullptr;
-    const std::uint16_t p = table.primary[*slot];
-    if (p == cp::routes::none || table.nodes[p] == node) return nullptr;
-    return &table.nodes[p];
-  }
-
-  // Opens sessions on the nodes in `names` (marked opening). Caller holds
-  // `lock`; released while dialing.
-  void open_peers(std::unique_lock<std::mutex>& lock, const std::vector<std::string>& names) {
-    std::vector<std::thread> old;
-    for (const auto& n : names) {
-      if (peers[n].reader.joinable()) old.push_back(std::move(peers[n].reader));
-    }
-    lock.unlock();
-    for (auto& t : old) t.join();  // their connections ended
-    const auto dial_timeout = std::chrono::milliseconds(std::min<long>(timeout_ms.load(), 1000));
-    std::vector<std::pair<std::string, result<welcome_info>>> opened;
-    for (const auto& n : names) opened.emplace_back(n, open_link(n, dial_timeout));
-    lock.lock();
-    for (auto& [n, w] : opened) {
-      peer& p = peers[n];
-      p.opening = false;
-      if (!w || closed) {
-        // Unreachable from here (or not a node of ours): requests take the home session.
-        p.retry_after = steady::now() + std::chrono::seconds(1);
-        if (w) w->conn->shutdown();
-        continue;
+  // Starts opening a session on node `name` in a thread of its own, which
+  // then reads it; requests go home until it is open. Caller holds `mutex`.
+  void start_peer(const std::string& name) {
+    if (closed) return;
+    peer& p = peers[name];
+    p.opening = true;
+    p.reader = std::thread([this, name, old = std::move(p.reader)]() mutable {
+      if (old.joinable()) old.join();  // the reader of its last session, which ended
+      const auto timeout = std::chrono::milliseconds(std::min<long>(timeout_ms.load(), 1000));
+      auto w = open_link(name, timeout, timeout);
+      std::shared_ptr<link> s;
+      {
+        std::lock_guard lock(mutex);
+        peer& q = peers[name];
+        q.opening = false;
+        changed.notify_all();
+        if (!w || closed) {
+          // Unreachable from here (or not a node of ours): its requests go home for a while.
+          q.retry_after = steady::now() + std::chrono::seconds(2);
+          if (w) w->conn->shutdown();
+          return;
+        }
+        s = q.conn = w->conn;
       }
-      p.conn = w->conn;
-      p.reader = std::thread([this, s = w->conn, n] { read_loop(s, 0, n); });
-    }
-    changed.notify_all();
+      read_loop(s, 0, name);
+    });
   }
 
-  // Where an op on `key` goes now; `want`: peers to open. Caller holds `mutex`.
-  std::shared_ptr<link> link_for(std::string_view key, op kind, std::vector<std::string>* want) {
+  // Starts a session on every node of the route table and waits (until
+  // `deadline`) for them, so that a new client routes from its first call.
+  void open_all_peers(steady::time_point deadline) {
+    std::unique_lock lock(mutex);
+    for (const auto& n : table.nodes) {
+      if (n != node && !peers[n].conn && !peers[n].opening) start_peer(n);
+    }
+    (void)changed.wait_until(lock, deadline, [&] {
+      return std::none_of(peers.begin(), peers.end(), [](const auto& kv) { return kv.second.opening; });
+    });
+  }
+
+  // Where an op on `key` goes now (starting a session on its node if it
+  // has none). Caller holds `mutex`.
+  std::shared_ptr<link> link_for(std::string_view key, op kind) {
     if (!options.route) return conn;
-    const auto slot = slot_of(key);
-    if (slot) {
-      if (auto it = unsafe_via.find(*slot); it != unsafe_via.end()) {
+    // The connection of the latest unsafe_set of the key's pin (its hash
+    // mod 16384, known with or without a map), while it lives.
+    const std::uint64_t hash = store::key_hash(key);
+    const auto pin = static_cast<std::uint32_t>(hash % kPins);
+    if (!unsafe_via.empty()) {
+      if (auto it = unsafe_via.find(pin); it != unsafe_via.end()) {
         if (auto l = it->second.lock(); l && l->alive()) return l;
         unsafe_via.erase(it);
       }
     }
     std::shared_ptr<link> out = conn;
-    if (const std::string* name = route_of(slot)) {
-      peer& p = peers[*name];
-      if (p.conn) {
-        out = p.conn;
-      } else if (want != nullptr && !p.opening && steady::now() >= p.retry_after) {
-        p.opening = true;
-        want->push_back(*name);
+    if (!table.primary.empty()) {
+      const std::uint16_t p = table.primary[hash % table.primary.size()];
+      if (p != cp::routes::none && table.nodes[p] != node) {
+        peer& q = peers[table.nodes[p]];
+        if (q.conn) out = q.conn;
+        else if (!q.opening && steady::now() >= q.retry_after) start_peer(table.nodes[p]);
       }
     }
-    if (kind == op::unsafe_set && slot && out) unsafe_via[*slot] = out;
+    if (kind == op::unsafe_set && out) unsafe_via[pin] = out;
     return out;
   }
+  static constexpr std::uint64_t kPins = 16384;
 
   // Sends the ops and waits for all; retries the retryable ones until the deadline.
   std::vector<answer> run(const std::vector<std::tuple<op, std::string_view, std::string_view>>& ops) {
@@ -771,7 +779,6 @@ struct remote_client::impl {
     };
     std::vector<sent_op> sent;
     std::vector<outgoing> sends;  // one per connection this attempt uses
-    std::vector<std::string> want;
     auto stop_here = [&] {
       for (std::size_t i : todo) {
         if (out[i].code == errc::ok || retryable(out[i].code)) out[i] = {errc::timeout, "interrupted", false, {}};
@@ -787,6 +794,16 @@ struct remote_client::impl {
       slots.clear();
       slots.reserve(todo.size());  // never reallocated while `waiting` points into it
       std::size_t left = 0;  // guarded by `mutex`, like the slots
+      // However this attempt ends (an exception included), nothing in
+      // `waiting` points into `slots` after it.
+      struct unregister {
+        impl& self;
+        std::vector<sent_op>& sent;
+        ~unregister() {
+          std::lock_guard lock(self.mutex);
+          for (const auto& s : sent) self.waiting.erase(s.id);
+        }
+      } unregister_at_end{*this, sent};
       {
         std::unique_lock lock(mutex);
         if (closed) {
@@ -801,12 +818,6 @@ struct remote_client::impl {
             continue;
           }
         }
-        if (options.route && !table.primary.empty()) {
-          want.clear();
-          for (std::size_t i : todo) (void)link_for(std::get<1>(ops[i]), std::get<0>(ops[i]), &want);
-          if (!want.empty()) open_peers(lock, want);
-          if (!conn) continue;  // lost while dialing: the next attempt opens it again
-        }
         const auto now = steady::now();
         if (should_ask_routes(now)) {
           route_ask = next_id++;
@@ -816,7 +827,7 @@ struct remote_client::impl {
         const std::uint64_t floor = open_writes.empty() ? next_seq : *open_writes.begin();
         for (std::size_t i : todo) {
           auto [kind, key, value] = ops[i];
-          std::shared_ptr<link> to = link_for(key, kind, nullptr);
+          std::shared_ptr<link> to = link_for(key, kind);
           auto o = std::find_if(sends.begin(), sends.end(), [&](const outgoing& x) { return x.to == to; });
           if (o == sends.end()) {
             o = sends.insert(sends.end(), {to, {}});
@@ -896,7 +907,10 @@ result<std::unique_ptr<remote_client>> remote_client::connect(remote_options opt
     std::unique_lock lock(i->mutex);
     if (auto o = i->open(lock, deadline); !o) return o.err();
   }
-  if (i->options.route) i->fetch_routes(deadline);
+  if (i->options.route) {
+    i->fetch_routes(deadline);
+    i->open_all_peers(deadline);
+  }
   return std::unique_ptr<remote_client>(new remote_client(std::move(i)));
 }
 

@@ -245,12 +245,11 @@ result<routes> decode_routes(std::string_view payload) {
   const std::uint32_t count = r.array();
   // Each name takes at least one byte: a count beyond the frame is a lie,
   // and must not reserve memory.
-  if (r.failed() || count > payload.size() || code > 0xffff || epoch > 0xffffffffu) {
+  if (r.failed() || count > routes::none || count > payload.size() || code > 0xffff || epoch > 0xffffffffu) {
     return {errc::malformed, "malformed ROUTE_MAP frame"};
   }
   m.code = static_cast<std::uint16_t>(code);
   m.epoch = static_cast<std::uint32_t>(epoch);
-  m.nodes.reserve(count);
   for (std::uint32_t i = 0; i < count && !r.failed(); ++i) m.nodes.emplace_back(r.bytes());
   const std::string_view primaries = r.bytes();
   if (r.failed() || !r.at_end() || primaries.size() % 2 != 0) return {errc::malformed, "malformed ROUTE_MAP frame"};

@@ -41,6 +41,7 @@ constexpr std::size_t kSlotsPerSync = 2048;
 constexpr int kTransfersPerSource = 2;                 // requests in flight per source
 constexpr std::size_t kMaxParked = 65536;              // requests waiting on a key or on tokens
 constexpr std::size_t kMaxBatchBytes = 4u << 20;       // a replicate batch is sent once this big
+constexpr std::size_t kMaxReplyBatchBytes = 1u << 20;  // a reply batch too (and a larger reply goes alone)
 constexpr auto kTombstoneGrace = std::chrono::seconds(60);
 
 // PANAL_TRACE_DB=1: every slot change and every write, in the log (for
@@ -264,7 +265,13 @@ class data_process {
   // Transfers.
   std::map<std::uint32_t, fill_job> fills_;
   std::map<std::uint32_t, sync_job> syncs_;
-  std::vector<std::pair<pid, std::vector<reply>>> replies_;  // this turn's answers, per requester (send_reply)
+  struct reply_box {
+    pid to;
+    std::vector<reply> replies;
+    std::size_t bytes = 0;
+  };
+  std::vector<reply_box> replies_;  // this turn's answers, per requester (send_reply)
+  int turn_requests_ = 0;           // requests served this turn (a batch counts each)
   std::unordered_map<pid, int> transfers_out_;          // requests in flight, by source
   std::unordered_map<pid, ref> source_watch_;
   std::unordered_map<ref, pid> source_by_watch_;
@@ -327,7 +334,9 @@ void data_process::run() {
                           quota_reports() ? next_quota_report_ : steady::time_point::max()});
     if (map_ && me_ >= 0) wake = std::min({wake, next_sweep_, next_expire_});
     auto m = tp::receive(wake > now ? wake - now : clock::duration::zero());
-    // Up to 512 messages per turn, then the turn's work (flushes, timers).
+    // Up to 512 messages (and 512 requests, a batch counting each) per
+    // turn, then the turn's work (flushes, timers).
+    turn_requests_ = 0;
     for (int n = 0; m; ++n) {
       if ((n & 63) == 0) {
         if (n > 0) flush_replies();
@@ -391,7 +400,7 @@ void data_process::run() {
           tp::reply(*req, map_ ? encode(*map_) : map_update{});
         }
       }
-      if (n + 1 >= 512) break;
+      if (n + 1 >= 512 || turn_requests_ >= 512) break;
       m = tp::receive(clock::duration::zero());
     }
     flush_replies();
@@ -709,29 +718,45 @@ void data_process::answer(const waiter& w, reply rep) {
 }
 
 void data_process::send_reply(const pid& to, reply&& rep) {
+  // A large answer goes alone: a batch stays far below a frame between nodes.
+  const std::size_t bytes = rep.value.size() + rep.message.size() + 32;
+  if (bytes >= kMaxReplyBatchBytes) {
+    tp::send(to, std::move(rep));
+    return;
+  }
   auto it = replies_.begin();
-  while (it != replies_.end() && it->first != to) ++it;
-  if (it == replies_.end()) it = replies_.insert(replies_.end(), {to, {}});
-  it->second.push_back(std::move(rep));
-  if (it->second.size() >= 64) {
-    tp::send(to, reply_batch{std::move(it->second)});
-    it->second = {};
+  while (it != replies_.end() && it->to != to) ++it;
+  if (it == replies_.end()) it = replies_.insert(replies_.end(), {to, {}, 0});
+  it->replies.push_back(std::move(rep));
+  it->bytes += bytes;
+  if (it->replies.size() >= 64 || it->bytes >= kMaxReplyBatchBytes) {
+    tp::send(to, reply_batch{std::move(it->replies)});
+    it->replies = {};
+    it->bytes = 0;
   }
 }
 
 void data_process::flush_replies() {
-  for (auto& [to, batch] : replies_) {
-    if (batch.size() == 1) tp::send(to, std::move(batch.front()));
-    else if (!batch.empty()) tp::send(to, reply_batch{std::move(batch)});
+  for (auto& box : replies_) {
+    if (box.replies.size() == 1) tp::send(box.to, std::move(box.replies.front()));
+    else if (!box.replies.empty()) tp::send(box.to, reply_batch{std::move(box.replies)});
   }
   replies_.clear();
 }
 
 // The requests of a batch, 16 at a time: each group's table lines are
 // prefetched together (as prefetch_ahead does for the mailbox), then served.
+// The clock that leases are checked against is read again every 64
+// requests, as the turn does every 64 messages (a batch may hold hundreds).
 void data_process::on_batch(request_batch& b) {
   constexpr std::size_t kGroup = 16;
   for (std::size_t first = 0; first < b.requests.size(); first += kGroup) {
+    if (first % 64 == 0) {
+      turn_now_ = steady::now();
+      turn_ms_ = store::version_clock::now_millis();
+      if (first > 0) flush_replies();
+    }
+    turn_requests_ += static_cast<int>(std::min(kGroup, b.requests.size() - first));
     const std::size_t end = std::min(b.requests.size(), first + kGroup);
     if (table_) {
       std::uint64_t hashes[kGroup];

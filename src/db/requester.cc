@@ -146,9 +146,11 @@ std::int64_t requester::send(request r, const waiter& w, bool unsafe, errc* refu
   }
   if (holding_) {
     auto it = outbox_.begin();
-    while (it != outbox_.end() && it->first != to) ++it;
-    if (it == outbox_.end()) it = outbox_.insert(outbox_.end(), {to, {}});
-    it->second.push_back(std::move(r));
+    while (it != outbox_.end() && it->to != to) ++it;
+    if (it == outbox_.end()) it = outbox_.insert(outbox_.end(), {to, {}, 0});
+    it->bytes += r.key.size() + r.value.size() + 64;
+    it->requests.push_back(std::move(r));
+    if (it->bytes >= max_batch_bytes) send_out(*it);  // in order: what came before goes with it
   } else {
     tp::send(to, std::move(r));
   }
@@ -159,12 +161,16 @@ std::int64_t requester::send(request r, const waiter& w, bool unsafe, errc* refu
   return index;
 }
 
+void requester::send_out(outgoing& box) {
+  if (box.requests.size() == 1) tp::send(box.to, std::move(box.requests.front()));
+  else if (!box.requests.empty()) tp::send(box.to, request_batch{std::move(box.requests)});
+  box.requests = {};
+  box.bytes = 0;
+}
+
 void requester::flush() {
   holding_ = false;
-  for (auto& [to, requests] : outbox_) {
-    if (requests.size() == 1) tp::send(to, std::move(requests.front()));
-    else if (!requests.empty()) tp::send(to, request_batch{std::move(requests)});
-  }
+  for (auto& box : outbox_) send_out(box);
   outbox_.clear();
 }
 

@@ -115,7 +115,15 @@ class requester {
   pid last_target_;  // the last primary sent to (most requests go to the same few)
   bool holding_ = false;
   clock::time_point hold_now_{};
-  std::vector<std::pair<pid, std::vector<request>>> outbox_;  // while holding: per primary
+  struct outgoing {
+    pid to;
+    std::vector<request> requests;
+    std::size_t bytes = 0;
+  };
+  // Sent on once this big, so a batch stays far below a frame between nodes.
+  static constexpr std::size_t max_batch_bytes = 1u << 20;
+  void send_out(outgoing& box);
+  std::vector<outgoing> outbox_;  // while holding: per primary
   bool ticking_ = false;
   // unsafe_sets: their copies (for retries), the keys in flight, and the
   // requests waiting behind them.

@@ -106,3 +106,18 @@ def test_routed_clients_lose_no_acknowledged_write_when_a_primarys_node_is_kille
     lost, total = lost_writes(survivors, "db", ws)
     print(f"{total} acknowledged writes through routed clients, {len(lost)} lost")
     assert lost == [], lost[:10]
+
+
+def test_batches_between_nodes_stay_below_a_frame(cluster):
+    # Without routing, a's session sends b's requests over the distribution
+    # link, batched. Eight values of the largest size (8 MiB) in one batch
+    # would pass the 64 MiB frame limit, and such a frame is dropped: the
+    # batches are cut by size, so these calls are answered, not timed out.
+    import panal
+    a, b = two_nodes(cluster)
+    on_b = [k for k in (f"big{i}" for i in range(200)) if primary_node(a, k) == b.name][:8]
+    assert len(on_b) == 8
+    value = b"x" * ((8 << 20) - 16)  # with its msgpack header: just below the 8 MiB limit
+    with panal.connect(a.address, db="db", route=False, timeout=20) as c:
+        c.mset({k: value for k in on_b})
+        assert c.mget(on_b) == [value] * 8
