@@ -976,7 +976,7 @@ void data_process::commit(std::uint32_t wi) {
   w.committed = true;
   w.applied = true;
   TRACE(self_, " commit ", w.key, " acks ", w.acks, " sent ", w.sent);
-  log_.add(w.wid.client, {w.wid.seq, w.slot, w.found}, w.wid.floor, steady::now());
+  log_.add(w.wid.client, {w.wid.seq, w.slot, w.found}, w.wid.floor, turn_now_);  // the turn's clock: for a 5-minute expiry
   if (w.token && tokens_in_flight_ > 0) --tokens_in_flight_;  // it is a live key now
   reply rep;
   rep.found = w.found;
