@@ -103,6 +103,12 @@ def main():
             print(f"it refilled its slots from the other copies ({back['keys_in']} keys) and serves again")
             values = db.mget([f"key:{i}" for i in range(10_000)])
             print("all 10,000 keys read back:", values == list(range(10_000)))
+            # A TCP client homed on n3 learns the slot map and sends each
+            # key straight to its primary's node, with a session on each.
+            with panal.connect(names[2].split("@")[1], db="mydb") as remote:
+                same = remote.mget([f"key:{i}" for i in range(10_000)]) == values
+                print("a TCP client homed on n3 read them too:", same, "- sessions with",
+                      ", ".join(n.split("@")[0] for n in remote.sessions()))
             servers = me.groups("mydb")["server"]
             print(f"servers now {len(servers)}: the restarted one is the youngest, so", me.master("mydb"),
                   "stays master")

@@ -106,6 +106,8 @@ def test_cluster_example_runs_to_the_end_and_leaves_no_process():
     assert "30000 copies in all" in r.stdout
     assert "the new master is <n2@" in r.stdout
     assert "all 10,000 keys read back: True" in r.stdout, "a data process's restart loses nothing"
+    assert "a TCP client homed on n3 read them too: True - sessions with n3, n1, n2" in r.stdout, \
+        "a routing client talks to every node that holds primaries"
     assert "all node processes stopped: True" in r.stdout
     names = [w for w in r.stdout.split() if w.startswith("n1@127.0.0.1:")]
     leftover = subprocess.run(["pgrep", "-f", names[0].rstrip(",")], capture_output=True, text=True)
