@@ -369,6 +369,9 @@ struct remote_client::impl {
   SSL_CTX* tls_ctx = nullptr;  // with TLS
   std::atomic<std::chrono::milliseconds::rep> timeout_ms{5000};
   std::function<bool()> interrupt;  // set_interrupt_check
+  // The client protocol version the next CLIENT_HELLO says: 3, or 2 once a
+  // node refused 3 (a node not yet upgraded: no routing then).
+  std::atomic<std::uint32_t> speaks{cp::version};
   static constexpr auto interrupt_every = std::chrono::milliseconds(50);
 
   // Sleeps `d`; true if interrupted meanwhile.
@@ -483,6 +486,12 @@ struct remote_client::impl {
       }
       auto w = open_link(options.addresses[(first + tries) % options.addresses.size()], dial_timeout,
                          std::chrono::milliseconds(timeout_ms.load()));
+      if (!w && w.code() == errc::bad_argument && w.err().message == cp::unsupported_version &&
+          speaks.load() > cp::oldest_version) {
+        speaks = cp::oldest_version;  // an older node: say 2 (and route nothing), to it and from now on
+        w = open_link(options.addresses[(first + tries) % options.addresses.size()], dial_timeout,
+                      std::chrono::milliseconds(timeout_ms.load()));
+      }
       if (!w) {
         last = w.err();
         // The same on every node: a wrong key, bad input, an untrusted certificate.
@@ -536,7 +545,8 @@ struct remote_client::impl {
   }
 
   result<welcome_info> handshake(link& s, std::chrono::milliseconds timeout) {
-    if (!s.send_all(cp::encode_hello(options.db, options.token, client_id), static_cast<int>(timeout.count()))) {
+    if (!s.send_all(cp::encode_hello(options.db, options.token, client_id, speaks.load()),
+                    static_cast<int>(timeout.count()))) {
       return {errc::connection_lost, "send failed"};
     }
     wire::frame_reader frames(1u << 20);
@@ -620,7 +630,7 @@ struct remote_client::impl {
   // so that a new client routes from its first request.
   void fetch_routes(steady::time_point deadline) {
     std::unique_lock lock(mutex);
-    if (!conn) return;
+    if (!conn || speaks.load() < cp::version) return;
     const std::uint64_t id = route_ask = next_id++;
     route_asked = steady::now();
     std::shared_ptr<link> s = conn;
@@ -650,7 +660,7 @@ struct remote_client::impl {
   // Whether to ask for the map with this batch (then it takes an id).
   // Caller holds `mutex`.
   bool should_ask_routes(steady::time_point now) {
-    if (!options.route || !conn) return false;
+    if (!options.route || !conn || speaks.load() < cp::version) return false;
     if (route_ask != 0 && now - route_asked < std::chrono::milliseconds(timeout_ms.load())) return false;
     return table.primary.empty() ? now - table.fetched > std::chrono::milliseconds(100) || table.fetched == steady::time_point{}
                                  : route_stale || now - table.fetched > route_max_age;

@@ -30,11 +30,11 @@ const msgpack::object& at(const msgpack::object& o, std::uint32_t i) {
 
 }  // namespace
 
-std::string encode_hello(std::string_view db, std::string_view token, std::uint64_t client_id) {
+std::string encode_hello(std::string_view db, std::string_view token, std::uint64_t client_id, std::uint32_t speaks) {
   frame_builder b;
   b.pk.pack_array(5);
   b.pk.pack(static_cast<int>(hello));
-  b.pk.pack(version);
+  b.pk.pack(speaks);
   b.pk.pack(db);
   if (token.empty()) b.pk.pack_nil();
   else b.pk.pack(token);

@@ -48,7 +48,10 @@ enum kind : int { hello = 64, welcome = 65, request = 66, response = 67, route_r
 // (max_value_bytes + max_key_bytes < 60 MiB) and its framing fit.
 inline constexpr std::size_t max_frame = 64u << 20;
 
-std::string encode_hello(std::string_view db, std::string_view token, std::uint64_t client_id);
+std::string encode_hello(std::string_view db, std::string_view token, std::uint64_t client_id,
+                         std::uint32_t speaks = version);
+// What a node answers (WELCOME bad_argument) to a version it does not speak.
+inline constexpr std::string_view unsupported_version = "unsupported client protocol version";
 std::string encode_welcome(errc code, std::string_view message, std::string_view node,
                            std::uint64_t max_key = 0, std::uint64_t max_value = 0);
 struct write_tag {

@@ -246,7 +246,7 @@ void serve_client(context& ctx, std::shared_ptr<stream> sock, std::string first_
     log::warn("db", "closing a client connection: ", hello ? "expected CLIENT_HELLO" : hello.err().message);
     return;
   }
-  if (hello->version < cp::oldest_version || hello->version > cp::version) return refuse(errc::bad_argument, "unsupported client protocol version");
+  if (hello->version < cp::oldest_version || hello->version > cp::version) return refuse(errc::bad_argument, std::string(cp::unsupported_version));
   const std::string db = hello->db;
   const auto master = groups.oldest(server_group(db));
   if (!master) return refuse(errc::unknown_db, "no server of database '" + db + "' runs in this cluster");

@@ -1,6 +1,7 @@
 """The Python API: every public function and error, values, threads, Ctrl-C."""
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -358,6 +359,63 @@ def test_ctrl_c_interrupts_a_blocking_call():
             db.set("k", 1)
         assert time.monotonic() - t0 < 5, "Ctrl-C must not wait for the 30 s timeout"
         timer.join()
+
+
+def test_a_client_speaks_version_2_to_a_node_that_refuses_3():
+    # A node not yet upgraded (played here by a socket) refuses version 3:
+    # the client says 2 on a new connection and routes nothing (a version 2
+    # node knows no ROUTE_REQUEST); requests work as before.
+    import struct
+    import msgpack
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    srv.settimeout(10)
+    port = srv.getsockname()[1]
+    seen, kinds = [], []
+
+    def frame(obj):
+        b = msgpack.packb(obj, use_bin_type=True)
+        return struct.pack(">I", len(b)) + b
+
+    def read_frame(conn, buf):
+        while len(buf) < 4 or len(buf) < 4 + struct.unpack(">I", buf[:4])[0]:
+            chunk = conn.recv(65536)
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        n = struct.unpack(">I", buf[:4])[0]
+        return msgpack.unpackb(buf[4:4 + n], raw=False), buf[4 + n:]
+
+    def serve():
+        for _ in range(2):
+            conn, _ = srv.accept()
+            with conn:
+                hello, buf = read_frame(conn, b"")
+                seen.append(hello[1])
+                name = f"old@127.0.0.1:{port}"
+                if hello[1] != 2:
+                    conn.sendall(frame([65, 5, "unsupported client protocol version", name, 0, 0]))
+                    continue
+                conn.sendall(frame([65, 0, "", name, 1024, 1 << 20]))
+                try:
+                    while True:
+                        req, buf = read_frame(conn, buf)
+                        kinds.append(req[0])
+                        if req[0] == 66:
+                            conn.sendall(frame([67, req[1], 0, "", True, msgpack.packb("old")]))
+                except EOFError:
+                    pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    with panal.connect(f"127.0.0.1:{port}", db="db", timeout=5) as c:
+        assert c.get("k") == "old"
+        assert c.sessions() == [f"old@127.0.0.1:{port}"]
+    t.join(timeout=10)
+    srv.close()
+    assert seen == [3, 2]
+    assert kinds == [66], kinds  # one REQUEST; no ROUTE_REQUEST (68)
 
 
 def test_ctrl_c_interrupts_a_tcp_call(cookie_file):
