@@ -12,6 +12,7 @@
 #include "db/cluster_map.h"
 #include "db/context.h"
 #include "db/messages.h"
+#include "db/outbox.h"
 #include "registry/pg.h"
 #include "runtime/this_process.h"
 #include "store/hash.h"
@@ -41,7 +42,7 @@ constexpr std::size_t kSlotsPerSync = 2048;
 constexpr int kTransfersPerSource = 2;                 // requests in flight per source
 constexpr std::size_t kMaxParked = 65536;              // requests waiting on a key or on tokens
 constexpr std::size_t kMaxBatchBytes = 4u << 20;       // a replicate batch is sent once this big
-constexpr std::size_t kMaxReplyBatchBytes = 1u << 20;  // a reply batch too (and a larger reply goes alone)
+constexpr std::size_t kMaxReplyBatchBytes = 1u << 20;  // a reply batch too
 constexpr auto kTombstoneGrace = std::chrono::seconds(60);
 
 // PANAL_TRACE_DB=1: every slot change and every write, in the log (for
@@ -265,12 +266,8 @@ class data_process {
   // Transfers.
   std::map<std::uint32_t, fill_job> fills_;
   std::map<std::uint32_t, sync_job> syncs_;
-  struct reply_box {
-    pid to;
-    std::vector<reply> replies;
-    std::size_t bytes = 0;
-  };
-  std::vector<reply_box> replies_;  // this turn's answers, per requester (send_reply)
+  // This turn's answers, per requester (send_reply): at most 64 or 1 MiB a batch.
+  outbox<reply, reply_batch, &reply_batch::replies> replies_{64, kMaxReplyBatchBytes};
   int turn_requests_ = 0;           // requests served this turn (a batch counts each)
   std::unordered_map<pid, int> transfers_out_;          // requests in flight, by source
   std::unordered_map<pid, ref> source_watch_;
@@ -718,31 +715,11 @@ void data_process::answer(const waiter& w, reply rep) {
 }
 
 void data_process::send_reply(const pid& to, reply&& rep) {
-  // A large answer goes alone: a batch stays far below a frame between nodes.
   const std::size_t bytes = rep.value.size() + rep.message.size() + 32;
-  if (bytes >= kMaxReplyBatchBytes) {
-    tp::send(to, std::move(rep));
-    return;
-  }
-  auto it = replies_.begin();
-  while (it != replies_.end() && it->to != to) ++it;
-  if (it == replies_.end()) it = replies_.insert(replies_.end(), {to, {}, 0});
-  it->replies.push_back(std::move(rep));
-  it->bytes += bytes;
-  if (it->replies.size() >= 64 || it->bytes >= kMaxReplyBatchBytes) {
-    tp::send(to, reply_batch{std::move(it->replies)});
-    it->replies = {};
-    it->bytes = 0;
-  }
+  replies_.add(to, std::move(rep), bytes);
 }
 
-void data_process::flush_replies() {
-  for (auto& box : replies_) {
-    if (box.replies.size() == 1) tp::send(box.to, std::move(box.replies.front()));
-    else if (!box.replies.empty()) tp::send(box.to, reply_batch{std::move(box.replies)});
-  }
-  replies_.clear();
-}
+void data_process::flush_replies() { replies_.flush(); }
 
 // The requests of a batch, 16 at a time: each group's table lines are
 // prefetched together (as prefetch_ahead does for the mailbox), then served.

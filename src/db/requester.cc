@@ -145,12 +145,8 @@ std::int64_t requester::send(request r, const waiter& w, bool unsafe, errc* refu
     last_target_ = to;
   }
   if (holding_) {
-    auto it = outbox_.begin();
-    while (it != outbox_.end() && it->to != to) ++it;
-    if (it == outbox_.end()) it = outbox_.insert(outbox_.end(), {to, {}, 0});
-    it->bytes += r.key.size() + r.value.size() + 64;
-    it->requests.push_back(std::move(r));
-    if (it->bytes >= max_batch_bytes) send_out(*it);  // in order: what came before goes with it
+    const std::size_t bytes = r.key.size() + r.value.size() + 64;
+    outbox_.add(to, std::move(r), bytes);
   } else {
     tp::send(to, std::move(r));
   }
@@ -161,17 +157,9 @@ std::int64_t requester::send(request r, const waiter& w, bool unsafe, errc* refu
   return index;
 }
 
-void requester::send_out(outgoing& box) {
-  if (box.requests.size() == 1) tp::send(box.to, std::move(box.requests.front()));
-  else if (!box.requests.empty()) tp::send(box.to, request_batch{std::move(box.requests)});
-  box.requests = {};
-  box.bytes = 0;
-}
-
 void requester::flush() {
   holding_ = false;
-  for (auto& box : outbox_) send_out(box);
-  outbox_.clear();
+  outbox_.flush();
 }
 
 void requester::finish(std::uint32_t index, reply&& rep, clock::time_point now) {

@@ -28,6 +28,7 @@
 
 #include "db/cluster_map.h"
 #include "db/messages.h"
+#include "db/outbox.h"
 #include "metrics/request_metrics.h"
 #include "runtime/message.h"
 #include "runtime/runtime.h"
@@ -115,15 +116,9 @@ class requester {
   pid last_target_;  // the last primary sent to (most requests go to the same few)
   bool holding_ = false;
   clock::time_point hold_now_{};
-  struct outgoing {
-    pid to;
-    std::vector<request> requests;
-    std::size_t bytes = 0;
-  };
-  // Sent on once this big, so a batch stays far below a frame between nodes.
-  static constexpr std::size_t max_batch_bytes = 1u << 20;
-  void send_out(outgoing& box);
-  std::vector<outgoing> outbox_;  // while holding: per primary
+  // While holding, per primary; a batch goes on at 1 MiB, far below a
+  // frame between nodes.
+  outbox<request, request_batch, &request_batch::requests> outbox_{~std::size_t{0}, 1u << 20};
   bool ticking_ = false;
   // unsafe_sets: their copies (for retries), the keys in flight, and the
   // requests waiting behind them.
