@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/post.hpp>
 
 #include "db/auth_throttle.h"
 #include "db/client_protocol.h"
@@ -85,7 +86,7 @@ void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::s
   const session_limits lim = ctx.sessions;
   std::string pending_bytes;                         // answers not yet handed to the socket
   auto writing = std::make_shared<std::string>();  // the write in progress
-  bool write_busy = false, read_busy = false;
+  bool write_busy = false, read_busy = false, last_read_full = true;
   // A decaying maximum of answer sizes. It starts high (a window of 8), so
   // that a client's first burst of GETs of large values is not a large
   // amount in flight, and opens up over a few hundred small answers.
@@ -171,7 +172,21 @@ void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::s
     if (!may_take()) return true;
     char* buf = frames->prepare(kReadChunk);
     read_busy = true;
-    io::start([&](auto h) { sock->async_read_some(boost::asio::buffer(buf, kReadChunk), h); }, kRead, frames);
+    if (last_read_full) {  // more is waiting in the socket: read it now
+      io::start([&](auto h) { sock->async_read_some(boost::asio::buffer(buf, kReadChunk), h); }, kRead, frames);
+      return true;
+    }
+    // Asio tries a read at once when a read starts. Right after answers went
+    // out the client has not had time to send more, so that read would find
+    // nothing: one wasted recv per read. Starting it after the thread's next
+    // poll of its sockets gives the client that time.
+    io::start(
+        [&](auto h) {
+          boost::asio::post(io::context(), [s = sock, buf, h = std::move(h)]() mutable {
+            s->async_read_some(boost::asio::buffer(buf, kReadChunk), std::move(h));
+          });
+        },
+        kRead, frames);
     return true;
   };
   // False when the connection must close.
@@ -181,6 +196,7 @@ void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::s
         read_busy = false;
         if (d->ec) return false;  // the client went away
         frames->commit(d->bytes);
+        last_read_full = d->bytes == kReadChunk;
         return true;
       }
       if (d->tag == kWrite) {
