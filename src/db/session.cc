@@ -6,7 +6,6 @@
 #include <unordered_map>
 
 #include <boost/asio/buffer.hpp>
-#include <boost/asio/post.hpp>
 
 #include "db/auth_throttle.h"
 #include "db/client_protocol.h"
@@ -165,6 +164,11 @@ void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::s
     out.flush();
     return ok;
   };
+  char* read_buf = nullptr;
+  auto start_read = [&, self = tp::self()] {
+    sock->async_read_some(boost::asio::buffer(read_buf, kReadChunk), io::completion(self, kRead, frames));
+  };
+  io::after_poll deferred_read(start_read);  // declared after what it uses: disarmed first
   // Takes what is buffered, then reads more if the window still allows.
   auto pump_reads = [&]() -> bool {
     if (read_busy) return true;
@@ -172,21 +176,12 @@ void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::s
     if (!may_take()) return true;
     char* buf = frames->prepare(kReadChunk);
     read_busy = true;
+    read_buf = buf;
     if (last_read_full) {  // more is waiting in the socket: read it now
-      io::start([&](auto h) { sock->async_read_some(boost::asio::buffer(buf, kReadChunk), h); }, kRead, frames);
-      return true;
+      start_read();
+    } else {  // after the client has had time to send more (io.h, after_poll)
+      deferred_read.arm();
     }
-    // Asio tries a read at once when a read starts. Right after answers went
-    // out the client has not had time to send more, so that read would find
-    // nothing: one wasted recv per read. Starting it after the thread's next
-    // poll of its sockets gives the client that time.
-    io::start(
-        [&](auto h) {
-          boost::asio::post(io::context(), [s = sock, buf, h = std::move(h)]() mutable {
-            s->async_read_some(boost::asio::buffer(buf, kReadChunk), std::move(h));
-          });
-        },
-        kRead, frames);
     return true;
   };
   // False when the connection must close.
@@ -219,9 +214,20 @@ void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::s
       return false;
     }
     if (!write_busy && !pending_bytes.empty()) {
+      // Written here when the socket takes it all (the common case): no
+      // completion to wait for, so no second wake-up of this session.
+      boost::system::error_code ec;
+      const std::size_t n = sock->try_write_some(pending_bytes.data(), pending_bytes.size(), ec);
+      if (ec) return false;
+      if (n == pending_bytes.size()) {
+        if (pending_bytes.capacity() > lim.pause_bytes) pending_bytes = std::string();  // after a burst, give it back
+        pending_bytes.clear();
+        return true;
+      }
       writing->swap(pending_bytes);
       write_busy = true;
-      io::start([&](auto h) { sock->async_write(boost::asio::buffer(*writing), h); }, kWrite, writing);
+      io::start([&](auto h) { sock->async_write(boost::asio::buffer(writing->data() + n, writing->size() - n), h); },
+                kWrite, writing);
     }
     return true;
   };

@@ -1,6 +1,9 @@
 #include "dist/stream.h"
 
 #include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include <boost/asio/ssl/host_name_verification.hpp>
 
@@ -92,6 +95,18 @@ bool stream::peer_certified() {
   if (cert == nullptr) return false;
   X509_free(cert);
   return SSL_get_verify_result(tls_->native_handle()) == X509_V_OK;
+}
+
+std::size_t stream::try_write_some(const char* data, std::size_t n, boost::system::error_code& ec) {
+  ec.clear();
+  if (tls_ || n == 0) return 0;
+  for (;;) {
+    const ssize_t r = ::send(plain_.native_handle(), data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r >= 0) return static_cast<std::size_t>(r);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) ec.assign(errno, boost::system::system_category());
+    return 0;
+  }
 }
 
 bool looks_like_tls(std::string_view first) {

@@ -89,6 +89,11 @@ class stream {
       boost::asio::async_write(plain_, b, std::forward<Handler>(h));
     }
   }
+  // Writes what the socket takes now, without waiting: the bytes written
+  // (0 when its buffer is full). A TLS stream writes nothing here (its
+  // records go through async_write). Not while an async_write is running.
+  std::size_t try_write_some(const char* data, std::size_t n, boost::system::error_code& ec);
+
   void close() {
     boost::system::error_code ignored;
     socket().close(ignored);

@@ -18,11 +18,16 @@
 #include <boost/system/error_code.hpp>
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <type_traits>
 
 #include "runtime/message.h"
 #include "runtime/pid.h"
+
+namespace panal::detail {
+class scheduler;
+}
 
 namespace panal::io {
 
@@ -64,6 +69,44 @@ struct io_done {
   std::size_t bytes = 0;
 };
 
+// The handler start() gives an operation: delivers io_done{tag, ...} to
+// `to`. For operations started outside the process (by an after_poll).
+inline auto completion(pid to, std::uint64_t tag, std::shared_ptr<void> keep = {}) {
+  return [to, tag, keep = std::move(keep)](const boost::system::error_code& ec, auto&&... rest) {
+    detail::wait_state st;
+    detail::record(st, ec, rest...);
+    detail::deliver(to, io_done{tag, st.ec, st.bytes});
+  };
+}
+
+// A task that runs once on the process's thread, after the thread's next
+// poll of its sockets or before the thread waits, whichever comes first:
+// not inside the process (use completion() to hear back). A session starts
+// its socket reads this way: Asio tries every read at once, and right after
+// answers went out the client has not had time to send more, so an
+// immediate read would find nothing (a wasted system call per read).
+// arm() from inside a process, on its own thread; destroying it disarms it.
+class after_poll {
+ public:
+  explicit after_poll(std::function<void()> task) : task_(std::move(task)) {}
+  after_poll(const after_poll&) = delete;
+  after_poll& operator=(const after_poll&) = delete;
+  ~after_poll() { disarm(); }
+
+  void arm();
+  void disarm();
+  bool armed() const { return armed_on_ != nullptr; }
+
+ private:
+  friend class panal::detail::scheduler;
+  void fire() {
+    armed_on_ = nullptr;
+    task_();
+  }
+  std::function<void()> task_;
+  panal::detail::scheduler* armed_on_ = nullptr;
+};
+
 // Starts an asynchronous operation and returns at once: its completion
 // arrives in the calling process's mailbox as io_done{tag, ...}, so that a
 // process can wait for a socket and for messages at once (receive() wakes
@@ -73,12 +116,7 @@ struct io_done {
 // that is gone, and is dropped).
 template <class Initiate>
 void start(Initiate&& initiate, std::uint64_t tag, std::shared_ptr<void> keep = {}) {
-  const pid self = detail::current_pid();
-  initiate([self, tag, keep = std::move(keep)](const boost::system::error_code& ec, auto&&... rest) {
-    detail::wait_state st;
-    detail::record(st, ec, rest...);
-    detail::deliver(self, io_done{tag, st.ec, st.bytes});
-  });
+  initiate(completion(detail::current_pid(), tag, std::move(keep)));
 }
 
 // Example: auto [ec, n] = io::await([&](auto h) { socket.async_read_some(buf, h); });
