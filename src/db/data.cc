@@ -880,13 +880,16 @@ void data_process::on_request(request& r) {
   w.more.clear();
   w.needed = map_->slots.write_quorum(s) - 1;
   w.acks = w.refused = w.sent = 0;
-  w.sent_map = map_;
   // Reads of the key wait while the write is in flight (not for one that commits at once).
   w.pending_key = w.needed > 0;
   if (w.pending_key) pending_keys_.add(hash);
   ++slots_[s].inflight;
   TRACE(self_, " write ", w.key, " slot ", s, " v", w.v.epoch, ".", w.v.hlc, " needs ", w.needed, " more");
   send_to_holders(wi, *map_, nullptr);
+  // Only a write that waits for holders needs its map (on a map change it
+  // goes to the new holders); one with none (R = 1) settles now, and
+  // skips the map's reference count.
+  if (w.sent != 0) w.sent_map = map_;
   if (w.needed == 0) commit(wi);
   if (w.sent == 0) settle(wi);
 }
