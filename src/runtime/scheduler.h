@@ -108,6 +108,8 @@ class scheduler {
   std::unique_ptr<timer_set> timers_;
   unsigned turns_ = 0;
   std::vector<io::after_poll*> after_poll_, running_after_poll_;
+  unsigned spin_hits_ = 1024;  // share of recent spins that found work, in 1/1024ths
+  unsigned sleeps_unspun_ = 0;
   std::atomic<std::uint64_t> idle_ns_{0};  // written by the own thread only
   clock::time_point started_ = clock::now();
   bool stopping_ = false;
