@@ -653,8 +653,18 @@ void distribution::impl::writer_main(std::shared_ptr<conn_state> st) {
     if (batch.empty()) continue;
     buffers.clear();
     for (auto& b : batch) buffers.emplace_back(boost::asio::buffer(b));
-    auto [ec, n] = io::await([&](auto h) { st->conn.async_write(buffers, h); });
+    // Written here when the socket takes it all (the common case): no
+    // completion to wait for. What it does not take goes the async way.
+    boost::system::error_code ec;
+    std::size_t written = st->conn.try_write_some(buffers, ec);
     if (ec) tp::exit(exit_reason::noconnection());
+    std::size_t skip = 0;
+    while (skip < buffers.size() && written >= buffers[skip].size()) written -= buffers[skip++].size();
+    if (skip == buffers.size()) continue;
+    buffers.erase(buffers.begin(), buffers.begin() + static_cast<std::ptrdiff_t>(skip));
+    buffers.front() += written;
+    auto [wec, n] = io::await([&](auto h) { st->conn.async_write(buffers, h); });
+    if (wec) tp::exit(exit_reason::noconnection());
   }
 }
 

@@ -2,6 +2,9 @@
 
 #include <openssl/ssl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <climits>
 
 #include <cerrno>
 
@@ -102,6 +105,28 @@ std::size_t stream::try_write_some(const char* data, std::size_t n, boost::syste
   if (tls_ || n == 0) return 0;
   for (;;) {
     const ssize_t r = ::send(plain_.native_handle(), data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r >= 0) return static_cast<std::size_t>(r);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) ec.assign(errno, boost::system::system_category());
+    return 0;
+  }
+}
+
+std::size_t stream::try_write_some(const std::vector<boost::asio::const_buffer>& buffers,
+                                   boost::system::error_code& ec) {
+  ec.clear();
+  if (tls_ || buffers.empty()) return 0;
+  iovec iov[IOV_MAX];
+  std::size_t count = 0;
+  for (const auto& b : buffers) {
+    if (count == IOV_MAX) break;
+    iov[count++] = {const_cast<void*>(b.data()), b.size()};
+  }
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = count;
+  for (;;) {
+    const ssize_t r = ::sendmsg(plain_.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (r >= 0) return static_cast<std::size_t>(r);
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) ec.assign(errno, boost::system::system_category());

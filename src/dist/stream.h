@@ -17,6 +17,8 @@
 
 #include <utility>  // before asio: Boost 1.74's asio needs it under C++20
 
+#include <vector>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -93,6 +95,8 @@ class stream {
   // (0 when its buffer is full). A TLS stream writes nothing here (its
   // records go through async_write). Not while an async_write is running.
   std::size_t try_write_some(const char* data, std::size_t n, boost::system::error_code& ec);
+  // The same for a gather list (at most IOV_MAX buffers are tried).
+  std::size_t try_write_some(const std::vector<boost::asio::const_buffer>& buffers, boost::system::error_code& ec);
 
   void close() {
     boost::system::error_code ignored;
