@@ -177,7 +177,9 @@ void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::s
     char* buf = frames->prepare(kReadChunk);
     read_busy = true;
     read_buf = buf;
-    if (last_read_full) {  // more is waiting in the socket: read it now
+    // More is waiting in the socket, or TLS (a read returns one record, so
+    // a short read says nothing): read now.
+    if (last_read_full || sock->tls()) {
       start_read();
     } else {  // after the client has had time to send more (io.h, after_poll)
       deferred_read.arm();
