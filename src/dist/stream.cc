@@ -4,8 +4,6 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#include <climits>
-
 #include <cerrno>
 
 #include <boost/asio/ssl/host_name_verification.hpp>
@@ -100,11 +98,16 @@ bool stream::peer_certified() {
   return SSL_get_verify_result(tls_->native_handle()) == X509_V_OK;
 }
 
-std::size_t stream::try_write_some(const char* data, std::size_t n, boost::system::error_code& ec) {
-  ec.clear();
-  if (tls_ || n == 0) return 0;
+namespace {
+
+// One non-blocking sendmsg: the bytes written, 0 when the socket's buffer
+// is full, or an error in `ec`.
+std::size_t send_now(int fd, iovec* iov, std::size_t count, boost::system::error_code& ec) {
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = count;
   for (;;) {
-    const ssize_t r = ::send(plain_.native_handle(), data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t r = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (r >= 0) return static_cast<std::size_t>(r);
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) ec.assign(errno, boost::system::system_category());
@@ -112,26 +115,28 @@ std::size_t stream::try_write_some(const char* data, std::size_t n, boost::syste
   }
 }
 
+}  // namespace
+
+std::size_t stream::try_write_some(const char* data, std::size_t n, boost::system::error_code& ec) {
+  ec.clear();
+  if (tls_ || n == 0) return 0;
+  iovec one{const_cast<char*>(data), n};
+  return send_now(plain_.native_handle(), &one, 1, ec);
+}
+
 std::size_t stream::try_write_some(const std::vector<boost::asio::const_buffer>& buffers,
                                    boost::system::error_code& ec) {
   ec.clear();
   if (tls_ || buffers.empty()) return 0;
-  iovec iov[IOV_MAX];
+  // A few at a time on the process's stack; what is left goes the async way.
+  constexpr std::size_t kMaxIov = 64;
+  iovec iov[kMaxIov];
   std::size_t count = 0;
   for (const auto& b : buffers) {
-    if (count == IOV_MAX) break;
+    if (count == kMaxIov) break;
     iov[count++] = {const_cast<void*>(b.data()), b.size()};
   }
-  msghdr msg{};
-  msg.msg_iov = iov;
-  msg.msg_iovlen = count;
-  for (;;) {
-    const ssize_t r = ::sendmsg(plain_.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (r >= 0) return static_cast<std::size_t>(r);
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) ec.assign(errno, boost::system::system_category());
-    return 0;
-  }
+  return send_now(plain_.native_handle(), iov, count, ec);
 }
 
 bool looks_like_tls(std::string_view first) {

@@ -95,7 +95,7 @@ class stream {
   // (0 when its buffer is full). A TLS stream writes nothing here (its
   // records go through async_write). Not while an async_write is running.
   std::size_t try_write_some(const char* data, std::size_t n, boost::system::error_code& ec);
-  // The same for a gather list (at most IOV_MAX buffers are tried).
+  // The same for a gather list (its first 64 buffers are tried).
   std::size_t try_write_some(const std::vector<boost::asio::const_buffer>& buffers, boost::system::error_code& ec);
 
   void close() {

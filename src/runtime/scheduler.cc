@@ -207,15 +207,14 @@ void scheduler::wait_for_events(clock::time_point deadline) {
   // sleeping thread costs tens of microseconds (more on a VM), and a reply
   // from another thread often comes sooner than that.
   //
-  //
   // The spin pays only when the work comes from another CPU while this one
   // spins. When what the thread waits for needs this very CPU (several
   // nodes sharing one), spinning only delays it: so the thread yields the
   // CPU at every poll of the spin and goes to sleep once a yield ran
   // another thread. And it spins only while half its spins found work (a
   // probe every kProbeEvery sleeps finds out when that is so again). Three
-  // nodes on one CPU, R = 3: 2.7k writes/s with a fixed spin, 7.2k without
-  // one (docs/benchmarks.md, "Third run").
+  // nodes on one CPU, R = 3: 2.7k writes/s with a fixed spin, 7.2-7.8k
+  // without one, 8.2-8.4k with this (docs/benchmarks.md, "Third run").
   const auto spin_max = rt_.options().spin_before_sleep;
   if (spin_max > clock::duration::zero() &&
       (spin_hits_ >= kSpinWhenHits || ++sleeps_unspun_ % kProbeEvery == 0)) {
