@@ -52,6 +52,8 @@ std::string host_of(const std::string& address) {
 
 // `blocking`: leave the socket blocking (plain TCP: reads block, writes
 // time out by SO_SNDTIMEO); TLS wants it non-blocking (see link).
+constexpr int kReadSliceMs = 50;
+
 result<int> dial(const std::string& address, std::chrono::milliseconds timeout, bool blocking) {
   const auto colon = address.rfind(':');
   if (colon == std::string::npos) return {errc::bad_argument, "address '" + address + "' is not host:port"};
@@ -86,6 +88,10 @@ result<int> dial(const std::string& address, std::chrono::milliseconds timeout, 
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   timeval tv{static_cast<long>(timeout.count() / 1000), static_cast<long>(timeout.count() % 1000) * 1000};
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  // A blocking read waits at most one slice (then the caller looks at its
+  // deadline and the interrupt check): one system call per answer, no poll.
+  timeval slice{0, kReadSliceMs * 1000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice);
   return fd;
 }
 
@@ -140,14 +146,29 @@ bool wait_for(int fd, short events, int timeout_ms) {
   return ::poll(&p, 1, timeout_ms) > 0;
 }
 
-// One connection to a node: TCP, or TLS over it (OpenSSL). The reader
-// thread reads while one caller at a time (send) writes. With TLS
-// both use one SSL object: each call takes `ssl_mutex` and never waits for
-// the socket while it holds it (the socket is non-blocking: a call that
-// would block lets go, polls, and tries again).
+// One connection to a node: TCP, or TLS over it (OpenSSL). One caller at
+// a time reads it (the one that holds `reading`) while one caller at a time
+// (send) writes. With TLS both use one SSL object: each call takes
+// `ssl_mutex` and never waits for the socket while it holds it (the socket
+// is non-blocking: a call that would block lets go, polls, and tries again).
 class link {
  public:
   link(int fd, SSL* ssl) : fd_(fd), ssl_(ssl) {}
+
+  // The read side. `reading`, `ended`, `session` and `peer_name` are
+  // guarded by the client's mutex; `frames` belongs to whoever holds `reading`.
+  bool reading = false;  // a caller reads it now (and hands out what comes to every waiter)
+  bool ended = false;    // its end was seen and what waited on it failed
+  std::uint64_t session = 0;  // the home session's number (peers: 0)
+  std::string peer_name;      // the node, for a routing session; empty: the home session
+  wire::frame_reader frames{cp::max_frame};
+  int fd() const { return fd_; }
+  // TLS bytes already decrypted: readable without waiting for the socket.
+  bool pending() {
+    if (ssl_ == nullptr) return false;
+    std::lock_guard lock(ssl_mutex_);
+    return SSL_pending(ssl_) > 0;
+  }
   ~link() {
     if (ssl_ != nullptr) {
       sigpipe_guard no_sigpipe;
@@ -204,12 +225,18 @@ class link {
   }
 
   // Bytes read into `buf` (> 0); 0 when the connection ended or failed; -1
-  // when nothing came within `timeout_ms` (-1: wait as long as it takes).
+  // when nothing came (having waited at most `timeout_ms`, 0: not at all).
   ssize_t recv(char* buf, std::size_t size, int timeout_ms) {
     if (ssl_ == nullptr) {
-      if (timeout_ms >= 0 && !wait_for(fd_, POLLIN, timeout_ms)) return -1;
-      const ssize_t n = ::recv(fd_, buf, size, 0);
-      return n < 0 ? 0 : n;
+      ssize_t n;
+      if (timeout_ms >= kReadSliceMs) {
+        n = ::recv(fd_, buf, size, 0);  // blocks one slice at most (SO_RCVTIMEO)
+      } else {
+        if (timeout_ms > 0 && !wait_for(fd_, POLLIN, timeout_ms)) return -1;
+        n = ::recv(fd_, buf, size, MSG_DONTWAIT);
+      }
+      if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : 0;
+      return n;
     }
     const auto deadline = steady::now() + std::chrono::milliseconds(timeout_ms);
     for (;;) {
@@ -418,7 +445,6 @@ struct remote_client::impl {
     if (w.left != nullptr && --*w.left == 0) changed.notify_all();
   }
   id_table<slot> waiting;  // the slots live in their run() call, which erases them before it returns
-  std::thread reader;
   bool closed = false;
 
   bool opening = false;  // a thread is dialing (without `mutex`): the others wait for it
@@ -438,7 +464,7 @@ struct remote_client::impl {
   static constexpr auto route_max_age = std::chrono::seconds(1);
   struct peer {
     std::shared_ptr<link> conn;
-    std::thread reader;
+    std::thread dialer;  // opens the session, then ends
     bool opening = false;
     steady::time_point retry_after{};  // after a failed dial, requests go home until then
   };
@@ -471,10 +497,7 @@ struct remote_client::impl {
     const std::size_t first = next_address;
     // A dead address costs at most 2 s (or the client's timeout), then the next is tried.
     const auto dial_timeout = std::chrono::milliseconds(std::min<long>(timeout_ms.load(), 2000));
-    std::thread old_reader;
-    old_reader.swap(reader);  // it has ended, or ends now that `conn` is gone
     lock.unlock();
-    if (old_reader.joinable()) old_reader.join();
     error last{errc::connection_lost, "no address to connect to"};
     std::shared_ptr<link> s;
     welcome_info welcome;
@@ -513,8 +536,8 @@ struct remote_client::impl {
       max_value = welcome.max_value;
     }
     ++session;
+    s->session = session;
     route_ask = 0;  // one asked on the last session is not coming
-    reader = std::thread([this, s, sess = session] { read_loop(s, sess, {}); });
     return {};
   }
 
@@ -562,8 +585,9 @@ struct remote_client::impl {
       }
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count();
       char* buf = frames.prepare(4096);
-      const ssize_t n = left <= 0 ? -1 : s.recv(buf, 4096, static_cast<int>(left));
-      if (n < 0) return {errc::timeout, "no WELCOME in time"};
+      if (left <= 0) return {errc::timeout, "no WELCOME in time"};
+      const ssize_t n = s.recv(buf, 4096, static_cast<int>(left));
+      if (n < 0) continue;  // nothing yet: the deadline decides
       if (n == 0) {
         return {errc::connection_lost, tls_ctx != nullptr ? "the node closed the connection"
                                                            : "the node closed the connection before answering (does it require TLS?)"};
@@ -572,58 +596,156 @@ struct remote_client::impl {
     }
   }
 
-  // Reads one connection's answers. `peer_name` empty: the home session.
-  void read_loop(const std::shared_ptr<link>& s, std::uint64_t sess, const std::string& peer_name) {
-    wire::frame_reader frames(cp::max_frame);
+  // Hands out the frames `l` has buffered: answers to their waiters, maps
+  // to the route table. A frame that makes no sense ends the connection.
+  // Caller holds `mutex` and `l->reading`.
+  void hand_out(const std::shared_ptr<link>& l) {
     for (;;) {
-      auto f = frames.next();
-      if (!f) break;
-      if (*f) {
-        const std::string_view payload = **f;
-        if (cp::kind_of(payload) == cp::route_map) {
-          auto r = cp::decode_routes(payload);
-          if (!r) break;
-          std::lock_guard lock(mutex);
-          install_routes(std::move(*r));
-          continue;
-        }
-        auto r = cp::decode_response(payload);
-        if (!r) break;
-        std::lock_guard lock(mutex);
-        if (slot* w = waiting.find(r->id)) {
-          w->a = {static_cast<errc>(r->code), std::string(r->message), r->found, std::string(r->value)};
-          if (r->code == static_cast<std::uint16_t>(errc::moved)) route_stale = true;
-          finish(*w);
-          waiting.erase(r->id);
-        }
+      auto f = l->frames.next();
+      if (!f) return end_link(l);
+      if (!*f) return;
+      const std::string_view payload = **f;
+      if (cp::kind_of(payload) == cp::route_map) {
+        auto r = cp::decode_routes(payload);
+        if (!r) return end_link(l);
+        install_routes(std::move(*r));
         continue;
       }
-      char* buf = frames.prepare(64 * 1024);
-      const ssize_t n = s->recv(buf, 64 * 1024, -1);
-      if (n <= 0) break;
-      frames.commit(static_cast<std::size_t>(n));
+      auto r = cp::decode_response(payload);
+      if (!r) return end_link(l);
+      if (slot* w = waiting.find(r->id)) {
+        w->a = {static_cast<errc>(r->code), std::string(r->message), r->found, std::string(r->value)};
+        if (r->code == static_cast<std::uint16_t>(errc::moved)) route_stale = true;
+        finish(*w);
+        waiting.erase(r->id);
+      }
     }
-    // The connection ended: what waits on it may be retried (on another).
-    std::lock_guard lock(mutex);
-    s->shutdown();
-    if (peer_name.empty()) {
-      if (session == sess && conn == s) {
+  }
+
+  // The connection ended: what waits on it may be retried (on another).
+  // Caller holds `mutex`.
+  void end_link(const std::shared_ptr<link>& l) {
+    if (l->ended) return;
+    l->ended = true;
+    l->shutdown();
+    if (l->peer_name.empty()) {
+      if (session == l->session && conn == l) {
         conn.reset();
         route_ask = 0;
         ++next_address;  // fail over to the next node
       }
-    } else if (auto it = peers.find(peer_name); it != peers.end() && it->second.conn == s) {
+    } else if (auto it = peers.find(l->peer_name); it != peers.end() && it->second.conn == l) {
       it->second.conn.reset();
       it->second.retry_after = steady::now() + std::chrono::milliseconds(500);
     }
     route_stale = true;  // a node may have left: its slots have new primaries
     waiting.erase_if([&](slot* w) {
-      if (w->via != s.get()) return false;
+      if (w->via != l.get()) return false;
       w->a = {errc::connection_lost, "the connection to the node was lost", false, {}};
       finish(*w);
       return true;
     });
     changed.notify_all();
+  }
+
+  // Reads what the connections in `held` (whose `reading` the caller
+  // holds) have, waiting at most `wait` for the first bytes: per
+  // connection, the bytes read, 0 at its end, -1 if none came. Without `mutex`.
+  static void read_links(const std::vector<std::shared_ptr<link>>& held, std::chrono::milliseconds wait,
+                         std::vector<ssize_t>& got) {
+    constexpr std::size_t kChunk = 64 * 1024;
+    got.assign(held.size(), -1);
+    const int wait_ms = static_cast<int>(std::max<std::chrono::milliseconds::rep>(wait.count(), 0));
+    if (held.size() == 1) {  // the common case: one system call, a blocking read
+      got[0] = held[0]->recv(held[0]->frames.prepare(kChunk), kChunk, wait_ms);
+      return;
+    }
+    std::vector<pollfd> fds;
+    fds.reserve(held.size());
+    bool ready_now = false;
+    for (const auto& l : held) {
+      fds.push_back({l->fd(), POLLIN, 0});
+      ready_now = ready_now || l->pending();
+    }
+    if (::poll(fds.data(), fds.size(), ready_now ? 0 : wait_ms) < 0) return;
+    for (std::size_t i = 0; i < held.size(); ++i) {
+      if (fds[i].revents == 0 && !held[i]->pending()) continue;
+      got[i] = held[i]->recv(held[i]->frames.prepare(kChunk), kChunk, 0);
+    }
+  }
+
+  // Waits until `done()` (checked under `mutex`), the deadline, or the
+  // interrupt check says stop (then `*stopped`). Meanwhile the caller
+  // reads the connections in `links` itself, those no other caller reads
+  // now, and hands out all that comes on them, to every waiter: an answer
+  // wakes no second thread (a reader thread's hand-off cost a context
+  // switch and a condition variable per call). A connection another caller
+  // reads is left to it until it lets go. Caller holds `lock`.
+  bool wait_reading(std::unique_lock<std::mutex>& lock, const std::vector<std::shared_ptr<link>>& links,
+                    steady::time_point deadline, const std::function<bool()>& done, bool* stopped) {
+    std::vector<std::shared_ptr<link>> held;
+    std::vector<ssize_t> got;
+    auto next_check = steady::now() + interrupt_every;
+    auto any_free = [&] {
+      return std::any_of(links.begin(), links.end(), [](const auto& l) { return l && !l->ended && !l->reading; });
+    };
+    for (;;) {
+      if (done()) return true;
+      auto now = steady::now();
+      if (now >= deadline) return false;
+      if (interrupt && now >= next_check) {
+        lock.unlock();
+        const bool stop = interrupt();
+        lock.lock();
+        next_check = steady::now() + interrupt_every;
+        if (stop) {
+          if (stopped != nullptr) *stopped = true;
+          return false;
+        }
+        continue;
+      }
+      const auto until = interrupt ? std::min(deadline, next_check) : deadline;
+      held.clear();
+      bool others = false;  // some of `links` are read by other callers
+      for (const auto& l : links) {
+        if (!l || l->ended) continue;
+        if (l->reading) {
+          others = true;
+        } else if (std::find(held.begin(), held.end(), l) == held.end()) {
+          l->reading = true;
+          held.push_back(l);
+        }
+      }
+      if (held.empty()) {
+        changed.wait_until(lock, until, [&] { return done() || any_free(); });
+        continue;
+      }
+      // While others read some of our connections, their hand-outs (which
+      // may finish us) come by `changed`, which a read does not see: short waits.
+      auto wait = std::chrono::ceil<std::chrono::milliseconds>(until - now);
+      if (others) wait = std::min(wait, std::chrono::milliseconds(1));
+      struct let_go {  // however this round ends, the connections are free again
+        impl& self;
+        std::unique_lock<std::mutex>& lock;
+        std::vector<std::shared_ptr<link>>& held;
+        ~let_go() {
+          if (!lock.owns_lock()) lock.lock();
+          for (auto& l : held) l->reading = false;
+          self.changed.notify_all();
+        }
+      } free_them{*this, lock, held};
+      lock.unlock();
+      read_links(held, wait, got);
+      lock.lock();
+      for (std::size_t i = 0; i < held.size(); ++i) {
+        if (got[i] > 0) {
+          held[i]->frames.commit(static_cast<std::size_t>(got[i]));
+          hand_out(held[i]);
+        } else if (got[i] == 0) {
+          end_link(held[i]);
+        }
+      }
+    }
   }
 
   // Asks the home session for the map and waits for it (or the deadline),
@@ -637,7 +759,7 @@ struct remote_client::impl {
     lock.unlock();
     if (!s->send(cp::encode_route_request(id), static_cast<int>(timeout_ms.load()))) s->shutdown();
     lock.lock();
-    (void)changed.wait_until(lock, deadline, [&] { return route_ask != id; });
+    (void)wait_reading(lock, {s}, deadline, [&] { return route_ask != id; }, nullptr);
   }
 
   // Keeps a ROUTE_MAP unless an older one. Caller holds `mutex`.
@@ -672,25 +794,22 @@ struct remote_client::impl {
     if (closed) return;
     peer& p = peers[name];
     p.opening = true;
-    p.reader = std::thread([this, name, old = std::move(p.reader)]() mutable {
-      if (old.joinable()) old.join();  // the reader of its last session, which ended
+    p.dialer = std::thread([this, name, old = std::move(p.dialer)]() mutable {
+      if (old.joinable()) old.join();  // the dialer of its last session
       const auto timeout = std::chrono::milliseconds(std::min<long>(timeout_ms.load(), 1000));
       auto w = open_link(name, timeout, timeout);
-      std::shared_ptr<link> s;
-      {
-        std::lock_guard lock(mutex);
-        peer& q = peers[name];
-        q.opening = false;
-        changed.notify_all();
-        if (!w || closed) {
-          // Unreachable from here (or not a node of ours): its requests go home for a while.
-          q.retry_after = steady::now() + std::chrono::seconds(2);
-          if (w) w->conn->shutdown();
-          return;
-        }
-        s = q.conn = w->conn;
+      std::lock_guard lock(mutex);
+      peer& q = peers[name];
+      q.opening = false;
+      changed.notify_all();
+      if (!w || closed) {
+        // Unreachable from here (or not a node of ours): its requests go home for a while.
+        q.retry_after = steady::now() + std::chrono::seconds(2);
+        if (w) w->conn->shutdown();
+        return;
       }
-      read_loop(s, 0, name);
+      w->conn->peer_name = name;
+      q.conn = w->conn;
     });
   }
 
@@ -857,20 +976,16 @@ struct remote_client::impl {
         }
       }
       todo.clear();
+      std::vector<std::shared_ptr<link>> links;
+      links.reserve(sends.size());
       for (auto& [to, bytes] : sends) {
-        // A failed write shuts the connection: its reader fails what waits on it.
+        // A failed write shuts the connection: its next read fails what waits on it.
         if (!to->send(bytes, static_cast<int>(timeout_ms.load()))) to->shutdown();
+        links.push_back(to);
       }
       std::unique_lock lock(mutex);
       bool stopped = false;
-      while (!changed.wait_until(lock, interrupt ? std::min(deadline, steady::now() + interrupt_every) : deadline,
-                                 [&] { return left == 0; })) {
-        if (steady::now() >= deadline) break;
-        lock.unlock();
-        stopped = interrupt();
-        lock.lock();
-        if (stopped) break;
-      }
+      (void)wait_reading(lock, links, deadline, [&] { return left == 0; }, &stopped);
       for (auto& [i, id, w] : sent) {
         if (!w->done) {
           out[i] = stopped ? answer{errc::timeout, "interrupted", false, {}}
@@ -927,20 +1042,20 @@ result<std::unique_ptr<remote_client>> remote_client::connect(remote_options opt
 remote_client::~remote_client() { close(); }
 
 void remote_client::close() {
-  std::vector<std::thread> readers;
+  std::vector<std::thread> dialers;
   {
     std::lock_guard lock(impl_->mutex);
     if (impl_->closed) return;
     impl_->closed = true;
+    // A caller reading one of them sees its end and fails what waits on it.
     if (impl_->conn) impl_->conn->shutdown();
-    readers.push_back(std::move(impl_->reader));
     for (auto& [name, p] : impl_->peers) {
       if (p.conn) p.conn->shutdown();
-      readers.push_back(std::move(p.reader));
+      dialers.push_back(std::move(p.dialer));
     }
   }
-  for (auto& r : readers) {
-    if (r.joinable()) r.join();
+  for (auto& d : dialers) {
+    if (d.joinable()) d.join();
   }
   std::lock_guard lock(impl_->mutex);
   impl_->conn.reset();

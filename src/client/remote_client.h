@@ -11,7 +11,11 @@
 //   known, sends requests through the home session, which serves any key:
 //   routing saves a hop between nodes, it never decides an answer.
 // - Calls from many threads share the connection and are pipelined; each
-//   waits at most the timeout. Retryable errors (no master, no data process,
+//   waits at most the timeout. A call reads its answers on its own thread
+//   (the client starts no reader thread): whichever caller waits reads the
+//   connection and hands out what comes to every waiter, so a call costs
+//   one write and one read, with no hand-off between threads. A node that
+//   went away is noticed by the next call that uses its connection. Retryable errors (no master, no data process,
 //   a slot that moved, a write that reached too few holders, a lost
 //   connection) are retried until the timeout, reconnecting to the next
 //   address when the connection is lost; so a failover shows as latency.

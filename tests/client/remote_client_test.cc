@@ -1,0 +1,176 @@
+// panal::remote_client against a node this test plays itself (one TCP
+// connection on 127.0.0.1, the client protocol by hand), so that it decides
+// when each answer goes out: a calling thread reads its own answers, and
+// an answer read by one caller reaches the caller it belongs to.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <future>
+#include <thread>
+
+#include "client/remote_client.h"
+#include "db/client_protocol.h"
+#include "wire/frame.h"
+#include "../test_util.h"
+
+namespace panal {
+namespace {
+
+namespace cp = db::client_protocol;
+using namespace std::chrono_literals;
+
+std::size_t thread_count() {
+  std::size_t n = 0;
+  DIR* d = ::opendir("/proc/self/task");
+  while (dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
+  ::closedir(d);
+  return n;
+}
+
+// Listens on 127.0.0.1; accept() takes one client, answers its hello, and
+// then the test reads its requests and writes the answers.
+class fake_node {
+ public:
+  fake_node() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(listener_, 4), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+  }
+  ~fake_node() {
+    if (conn_ >= 0) ::close(conn_);
+    ::close(listener_);
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+  // Takes the client's connection and welcomes it.
+  bool accept() {
+    conn_ = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn_ < 0) return false;
+    timeval tv{10, 0};  // a request that never comes fails the test, it does not hang it
+    ::setsockopt(conn_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int one = 1;  // each answer goes out when written (as a node's do)
+    ::setsockopt(conn_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto hello = next();
+    if (!hello || hello->kind != cp::hello) return false;
+    return write(cp::encode_welcome(errc::ok, "", "fake@" + address()));
+  }
+  // The next frame from the client (nothing when none came in 10 s).
+  std::optional<cp::frame> next() {
+    for (;;) {
+      auto f = frames_.next();
+      if (!f) return std::nullopt;
+      if (*f) {
+        auto d = cp::decode(**f);
+        if (!d) return std::nullopt;
+        return std::move(*d);
+      }
+      char* buf = frames_.prepare(4096);
+      const ssize_t n = ::recv(conn_, buf, 4096, 0);
+      if (n <= 0) return std::nullopt;
+      frames_.commit(static_cast<std::size_t>(n));
+    }
+  }
+  bool answer(const cp::frame& request, std::string_view value) {
+    return write(cp::encode_response(request.id, 0, "", true, value));
+  }
+
+ private:
+  bool write(const std::string& bytes) {
+    return ::send(conn_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+  }
+  int listener_ = -1;
+  int conn_ = -1;
+  std::uint16_t port_ = 0;
+  wire::frame_reader frames_;
+};
+
+std::unique_ptr<remote_client> connect_to(fake_node& node) {
+  auto accepted = std::async(std::launch::async, [&] { return node.accept(); });
+  auto c = remote_client::connect({.addresses = {node.address()}, .db = "db", .timeout = 20s, .route = false});
+  EXPECT_TRUE(accepted.get());
+  EXPECT_TRUE(c) << c.err();
+  return c ? std::move(*c) : nullptr;
+}
+
+TEST(RemoteClient, ACallReadsItsOwnAnswerNoThreadIsStartedForIt) {
+  fake_node node;
+  const std::size_t before = thread_count();
+  auto c = connect_to(node);
+  ASSERT_TRUE(c);
+  // connect_to's helper thread has ended (its future was read): what is
+  // left is the client's, and it keeps none (a reader thread cost a hand-off per call).
+  ASSERT_TRUE(test::eventually([&] { return thread_count() == before; })) << thread_count() << " vs " << before;
+  auto got = std::async(std::launch::async, [&] { return c->get("k"); });
+  auto r = node.next();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->key, "k");
+  EXPECT_EQ(thread_count(), before + 1);  // the caller only
+  ASSERT_TRUE(node.answer(*r, "v"));
+  ASSERT_EQ(got.wait_for(test::kWait), std::future_status::ready);
+  auto v = got.get();
+  ASSERT_TRUE(v) << v.err();
+  EXPECT_EQ(**v, "v");
+}
+
+// Two callers share the connection; one of them reads it. Each round has
+// both orders: the first answer belongs to the caller that does not read
+// (it must wake with it), and the reader leaves while the other still waits
+// (it must take over the reading). Either breaks as a call that never returns.
+TEST(RemoteClient, AnswersReachTheirCallersWhoeverReadsThem) {
+  fake_node node;
+  auto c = connect_to(node);
+  ASSERT_TRUE(c);
+  for (int round = 0; round < 20; ++round) {
+    const bool first_answers_second = round % 2 == 0;
+    auto a = std::async(std::launch::async, [&] { return c->get("a"); });
+    auto ra = node.next();  // `a` waits, reading the connection
+    ASSERT_TRUE(ra);
+    auto b = std::async(std::launch::async, [&] { return c->get("b"); });
+    auto rb = node.next();
+    ASSERT_TRUE(rb);
+    auto [early, early_req, late, late_req] =
+        first_answers_second ? std::tie(b, rb, a, ra) : std::tie(a, ra, b, rb);
+    ASSERT_TRUE(node.answer(*early_req, early_req->key + "-value"));
+    ASSERT_EQ(early.wait_for(test::kWait), std::future_status::ready) << "round " << round;
+    ASSERT_EQ(late.wait_for(0s), std::future_status::timeout);  // its answer has not gone out
+    ASSERT_TRUE(node.answer(*late_req, late_req->key + "-value"));
+    ASSERT_EQ(late.wait_for(test::kWait), std::future_status::ready) << "round " << round;
+    auto va = a.get(), vb = b.get();
+    ASSERT_TRUE(va && *va) << va.err();
+    ASSERT_TRUE(vb && *vb) << vb.err();
+    EXPECT_EQ(**va, "a-value");
+    EXPECT_EQ(**vb, "b-value");
+  }
+}
+
+// The node goes away while a call waits in its read: the call ends with
+// the connection's loss (retried until the timeout, then reported), it
+// does not wait on a dead socket.
+TEST(RemoteClient, AConnectionLostUnderAWaitingCallEndsIt) {
+  auto node = std::make_unique<fake_node>();
+  auto c = connect_to(*node);
+  ASSERT_TRUE(c);
+  c->set_timeout(1s);
+  auto got = std::async(std::launch::async, [&] { return c->get("k"); });
+  ASSERT_TRUE(node->next());
+  node.reset();  // closes the connection and the listener: reconnecting fails too
+  ASSERT_EQ(got.wait_for(test::kWait), std::future_status::ready);
+  auto v = got.get();
+  ASSERT_FALSE(v);
+  EXPECT_TRUE(v.code() == errc::connection_lost || v.code() == errc::timeout) << v.err();
+}
+
+}  // namespace
+}  // namespace panal
