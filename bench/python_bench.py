@@ -7,7 +7,7 @@ keys, 32-character str values. Cases: mset and mget of 100 keys per call,
 and sequential set and get, one call at a time. Each figure is the median
 of ROUNDS alternating runs (keys per second).
 
-  .venv/bin/python bench/python_bench.py BUILD_DIR [--rounds 3]
+  .venv/bin/python bench/python_bench.py BUILD_DIR [--rounds 3] [--node-args "--spin-us 0"]
 """
 import argparse
 import json
@@ -62,10 +62,10 @@ def run(client, kind):
     return n / (time.perf_counter() - t0)
 
 
-def panal_round(build, kinds):
+def panal_round(build, kinds, node_args=()):
     port = free_port()
     node = subprocess.Popen(["taskset", "-c", "1", str(build / "panal_test_node"), "--name",
-                             f"pybench@127.0.0.1:{port}", "--cookie", "bench", "--threads", "1"],
+                             f"pybench@127.0.0.1:{port}", "--cookie", "bench", "--threads", "1", *node_args],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             bufsize=1, env=node_env())
     try:
@@ -93,13 +93,14 @@ def main():
     ap.add_argument("build", type=Path)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", type=Path, help="also write the medians there (bench/issue_table.py reads them)")
+    ap.add_argument("--node-args", default="", help="extra panal_test_node options, e.g. '--spin-us 0'")
     args = ap.parse_args()
     os.sched_setaffinity(0, {0})
     kinds = ("mset", "mget", "pipe", "set", "get")
     p_runs, r_runs = [], []
     for _ in range(args.rounds):
         wait_idle()
-        p_runs.append(panal_round(args.build, kinds))
+        p_runs.append(panal_round(args.build, kinds, args.node_args.split()))
         wait_idle()
         r_runs.append(redis_round(kinds))
     parser = "hiredis" if redis.utils.HIREDIS_AVAILABLE else "python"

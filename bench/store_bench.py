@@ -51,7 +51,7 @@ def loadgen(build, ports, args, redis=False):
 class PanalNodes:
     """`count` panal nodes on CPU 1, one data process each, replicas=1."""
 
-    def __init__(self, build, count=1, threads=1, malloc="jemalloc"):
+    def __init__(self, build, count=1, threads=1, malloc="jemalloc", node_args=()):
         self.procs, self.ports = [], []
         names = []
         for i in range(count):
@@ -61,7 +61,7 @@ class PanalNodes:
             # CPUs, shared with the load generator (this machine has two).
             cpus = "1" if threads == 1 else "0,1"
             p = subprocess.Popen(["taskset", "-c", cpus, str(build / "panal_test_node"), "--name", name, "--cookie",
-                                  "bench", "--threads", str(threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  "bench", "--threads", str(threads), *node_args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=subprocess.DEVNULL, text=True, bufsize=1,
                                  env=node_env(malloc))
             assert p.stdout.readline().startswith("ready")
@@ -96,8 +96,8 @@ class PanalNodes:
             p.wait()
 
 
-def run_panal(build, args, nodes=1, malloc="jemalloc", threads=1):
-    n = PanalNodes(build, nodes, threads=threads, malloc=malloc)
+def run_panal(build, args, nodes=1, malloc="jemalloc", threads=1, node_args=()):
+    n = PanalNodes(build, nodes, threads=threads, malloc=malloc, node_args=node_args)
     try:
         loadgen(build, n.ports, ["--load", "-c", "8", "-P", "16"])
         cpu0 = n.cpu()
