@@ -43,6 +43,7 @@ pid current_pid() { return scheduler::current_process()->self; }
 void deliver(const pid& to, message m) {
   scheduler* s = scheduler::current();
   if (s == nullptr) return;
+  s->count_mailbox_completion();
   if (process* p = s->find(to)) p->deliver(std::move(m));
 }
 

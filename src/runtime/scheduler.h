@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "runtime/process.h"
+#include "runtime/spin_policy.h"
 
 namespace boost::asio {
 class io_context;
@@ -57,6 +58,10 @@ class scheduler {
 
   // Runs `task` on this scheduler's thread, soon (any thread).
   void run_soon(std::function<void()> task);
+  // An I/O completion went to a mailbox (io::completion: client sessions,
+  // the HTTP server), not to a fiber waiting inline (io::await: the
+  // distribution layer). The idle spin tells the two apart.
+  void count_mailbox_completion() { ++mailbox_completions_; }
   // Time this thread has spent waiting for work (spinning or asleep) since
   // it started, and since when it runs (any thread).
   std::uint64_t idle_ns() const { return idle_ns_.load(std::memory_order_relaxed); }
@@ -108,8 +113,8 @@ class scheduler {
   std::unique_ptr<timer_set> timers_;
   unsigned turns_ = 0;
   std::vector<io::after_poll*> after_poll_, running_after_poll_;
-  unsigned spin_hits_ = 1024;  // share of recent spins that found work, in 1/1024ths
-  unsigned sleeps_unspun_ = 0;
+  spin_policy spin_;
+  std::uint64_t mailbox_completions_ = 0;
   std::atomic<std::uint64_t> idle_ns_{0};  // written by the own thread only
   clock::time_point started_ = clock::now();
   bool stopping_ = false;

@@ -1,0 +1,52 @@
+// When an idle scheduler thread spins before it sleeps (scheduler.cc,
+// wait_for_events; runtime.md, "Limits and costs").
+//
+// Promise: spin_now() is true while at least half of the recent spins
+// (an average over about the last 8) paid, and otherwise once every
+// kProbeEvery sleeps, so that a thread finds out when spinning pays again.
+// A spin pays when what it found is worth the CPU it burnt:
+// - work from another thread of this node (a message: its sender waits);
+// - one socket event that a fiber waits on inline (io::await: the
+//   distribution layer, where a distributed operation waits on each
+//   message between nodes);
+// - several socket events at once (under load one poll gathers them).
+// It does not pay when it found nothing, or one completion that went to a
+// mailbox (io::completion: a client session's lone request; its client is
+// a round trip away, and spinning that out costs more CPU than a sleep).
+//
+// Thread-safety: none; one per scheduler thread. Pure (no clock, no I/O).
+#pragma once
+
+#include <cstddef>
+
+namespace panal::detail {
+
+class spin_policy {
+ public:
+  static constexpr unsigned kOne = 1024;  // the average is kept in 1/1024ths
+  static constexpr unsigned kProbeEvery = 64;
+
+  // Before a sleep: spin first?
+  bool spin_now() {
+    if (paid_ >= kOne / 2) return true;
+    return ++unspun_ % kProbeEvery == 0;
+  }
+  // A spin ended. `handled`: socket events its poll ran (0 if none);
+  // `to_mailboxes`: how many of them went to a mailbox; `incoming`: it
+  // found messages from another thread.
+  void spun(std::size_t handled, std::size_t to_mailboxes, bool incoming) {
+    const bool lone_client_request = handled == 1 && to_mailboxes == 1;
+    if (incoming || (handled > 0 && !lone_client_request)) {
+      paid_ += (kOne - paid_) / 8;
+    } else {
+      paid_ -= paid_ / 8;
+      if (paid_ < kOne / 2) unspun_ = 0;  // the next probe is kProbeEvery sleeps away
+    }
+  }
+
+ private:
+  unsigned paid_ = kOne;  // share of recent spins that paid
+  unsigned unspun_ = 0;   // sleeps without a spin since the last probe
+};
+
+}  // namespace panal::detail
