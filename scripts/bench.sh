@@ -4,7 +4,7 @@
 set -euo pipefail
 build=${1:-build/release}
 here="$(cd "$(dirname "$0")/.." && pwd)"
-"$here/scripts/install-deps.sh" redis-server redis-tools python3-redis python3-hiredis
+"$here/scripts/install-deps.sh" redis-server redis-tools python3-redis python3-hiredis liburing-dev
 python=${PYTHON:-$here/.venv/bin/python}
 results="$build/bench-results"
 mkdir -p "$results"
@@ -23,6 +23,9 @@ python3 "$here/bench/dist_bench.py" "$build"
 
 echo "== store: panal vs Redis, one load generator (bench/loadgen.c), server CPU 1, client CPU 0"
 python3 "$here/bench/store_bench.py" "$build" --json "$results/store.json"
+
+echo "== 50 x 1: the load generator's ceiling (a server that only answers), Redis and panal"
+python3 "$here/bench/floor_bench.py" "$build"
 
 echo "== Python clients: panal.connect vs redis-py + hiredis"
 "$python" "$here/bench/python_bench.py" "$build" --json "$results/python.json"
