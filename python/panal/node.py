@@ -26,8 +26,9 @@ class Node:
     the cluster's cookie (cookie=... or cookie_file=..., a file only its
     owner can read). Use it as a context manager, or call stop(); a new Node
     can be started afterwards in the same interpreter. `spin` (seconds): how
-    long an idle scheduler thread polls before it sleeps (lower latency at
-    low load for some CPU while idle; 0: sleep at once). `max_sessions`: TCP
+    long at most an idle scheduler thread polls before it sleeps (lower
+    latency under load and between nodes for some CPU; it stops polling
+    where that does not pay, e.g. one client's lone requests; 0: sleep at once). `max_sessions`: TCP
     client sessions open at once on this node (more are refused with
     `Unavailable`). `max_send_queue`: bytes queued for one peer node and not
     yet written; past it the peer is taken as not reading and the connection
