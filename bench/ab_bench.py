@@ -4,7 +4,7 @@ options) on the store benchmark's cases: alternating, after the idle wait,
 server CPU 1, load generator CPU 0.
 
 Usage: bench/ab_bench.py BUILD_A BUILD_B [--rounds 3] [--requests 1000000] [--ops set,get]
-                         [-c 50] [-P 16] [--a-args "--spin-us 0"] [--b-args ...]
+                         [-c 50] [-P 16] [--a-args "--spin-us 0"] [--b-args ...] [--redis] [--nodes 2]
 (each BUILD holds a panal_test_node; the load generator is built into it if missing)
 """
 import argparse
@@ -27,6 +27,7 @@ def main():
     ap.add_argument("--a-args", default="", help="extra panal_test_node options for A")
     ap.add_argument("--b-args", default="", help="extra panal_test_node options for B")
     ap.add_argument("--redis", action="store_true", help="also run redis-server as a third arm (R)")
+    ap.add_argument("--nodes", type=int, default=1, help="panal nodes (2: the load generator routes, --route)")
     args = ap.parse_args()
     builds = {"A": args.a, "B": args.b}
     node_args = {"A": args.a_args.split(), "B": args.b_args.split()}
@@ -43,8 +44,9 @@ def main():
                     res[name].append((float(x["ops_per_s"]), x["cpu_us"], float(x["p99_us"])))
                     continue
                 build = builds[name]
-                x = sb.run_panal(build, ["-t", op, "-c", args.c, "-P", args.P, "-n", args.requests],
-                                 node_args=node_args[name])
+                x = sb.run_panal(build, ["-t", op, "-c", args.c, "-P", args.P, "-n", args.requests,
+                                         *(["--route"] if args.nodes > 1 else [])],
+                                 nodes=args.nodes, node_args=node_args[name])
                 res[name].append((float(x["ops_per_s"]), x["cpu_us"], float(x["p99_us"])))
         med = {k: [statistics.median(r[i] for r in v) for i in range(3)] for k, v in res.items()}
         for k in arms:
