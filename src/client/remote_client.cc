@@ -191,6 +191,25 @@ class link {
     std::lock_guard lock(write_mutex_);
     return send_all(bytes, timeout_ms);
   }
+  // Held while a caller writes a batch piece by piece (send_some).
+  std::mutex& write_mutex() { return write_mutex_; }
+
+  // Writes what the socket takes now: the bytes written; -1 when it takes
+  // nothing now; 0 when the connection failed. Under write_mutex().
+  ssize_t send_some(std::string_view bytes) {
+    if (ssl_ == nullptr) {
+      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : 0;
+      return n;
+    }
+    std::lock_guard lock(ssl_mutex_);
+    sigpipe_guard no_sigpipe;
+    const int n = SSL_write(ssl_, bytes.data(), static_cast<int>(std::min<std::size_t>(bytes.size(), 1 << 30)));
+    if (n > 0) return n;
+    const int err = SSL_get_error(ssl_, n);
+    ERR_clear_error();
+    return err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ ? -1 : 0;
+  }
 
   bool send_all(std::string_view bytes, int timeout_ms) {
     if (ssl_ == nullptr) {
@@ -674,6 +693,59 @@ struct remote_client::impl {
     }
   }
 
+  // Sends `bytes` on `to`. A batch larger than the sockets' buffers is
+  // written piece by piece, and what comes back meanwhile is read (if no
+  // other caller reads the connection): a node stops reading while its
+  // answers go unread, so writing it all before reading would wait on the
+  // write until it failed. False when the bytes did not all go.
+  bool send_reading(const std::shared_ptr<link>& to, std::string_view bytes, steady::time_point deadline) {
+    constexpr std::size_t kOneWrite = 64 * 1024;  // at most this is written in one blocking call
+    if (bytes.size() <= kOneWrite) return to->send(bytes, static_cast<int>(timeout_ms.load()));
+    std::lock_guard writing(to->write_mutex());
+    bool mine = false;  // this caller holds the connection's `reading`
+    struct let_go {
+      impl& self;
+      const std::shared_ptr<link>& to;
+      bool& mine;
+      ~let_go() {
+        if (!mine) return;
+        std::lock_guard lock(self.mutex);
+        to->reading = false;
+        self.changed.notify_all();
+      }
+    } free_it{*this, to, mine};
+    while (!bytes.empty()) {
+      const ssize_t n = to->send_some(bytes);
+      if (n > 0) {
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n == 0 || steady::now() >= deadline) return false;
+      if (!mine) {
+        std::lock_guard lock(mutex);
+        if (to->ended) return false;
+        if (!to->reading) mine = to->reading = true;
+      }
+      bool readable = mine && to->pending();
+      if (!readable) {
+        pollfd p{to->fd(), static_cast<short>(POLLOUT | (mine ? POLLIN : 0)), 0};
+        readable = ::poll(&p, 1, static_cast<int>(interrupt_every.count())) > 0 && mine &&
+                   (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+      }
+      if (!readable) continue;
+      const ssize_t got = to->recv(to->frames.prepare(64 * 1024), 64 * 1024, 0);
+      std::lock_guard lock(mutex);
+      if (got > 0) {
+        to->frames.commit(static_cast<std::size_t>(got));
+        hand_out(to);
+      } else if (got == 0) {
+        end_link(to);
+      }
+      if (to->ended) return false;
+    }
+    return true;
+  }
+
   // Waits until `done()` (checked under `mutex`), the deadline, or the
   // interrupt check says stop (then `*stopped`). Meanwhile the caller
   // reads the connections in `links` itself, those no other caller reads
@@ -689,6 +761,17 @@ struct remote_client::impl {
     auto any_free = [&] {
       return std::any_of(links.begin(), links.end(), [](const auto& l) { return l && !l->ended && !l->reading; });
     };
+    struct let_go {  // however the wait ends, its connections are free again
+      impl& self;
+      std::unique_lock<std::mutex>& lock;
+      std::vector<std::shared_ptr<link>>& held;
+      ~let_go() {
+        if (held.empty()) return;
+        if (!lock.owns_lock()) lock.lock();
+        for (auto& l : held) l->reading = false;
+        self.changed.notify_all();  // a caller waiting for one of them reads it now
+      }
+    } free_them{*this, lock, held};
     for (;;) {
       if (done()) return true;
       auto now = steady::now();
@@ -705,15 +788,19 @@ struct remote_client::impl {
         continue;
       }
       const auto until = interrupt ? std::min(deadline, next_check) : deadline;
-      held.clear();
+      std::erase_if(held, [](const auto& l) {  // an ended connection is nobody's to read
+        if (!l->ended) return false;
+        l->reading = false;
+        return true;
+      });
       bool others = false;  // some of `links` are read by other callers
       for (const auto& l : links) {
-        if (!l || l->ended) continue;
+        if (!l || l->ended || std::find(held.begin(), held.end(), l) != held.end()) continue;
         if (l->reading) {
           others = true;
-        } else if (std::find(held.begin(), held.end(), l) == held.end()) {
-          l->reading = true;
+        } else {
           held.push_back(l);
+          l->reading = true;
         }
       }
       if (held.empty()) {
@@ -724,16 +811,6 @@ struct remote_client::impl {
       // may finish us) come by `changed`, which a read does not see: short waits.
       auto wait = std::chrono::ceil<std::chrono::milliseconds>(until - now);
       if (others) wait = std::min(wait, std::chrono::milliseconds(1));
-      struct let_go {  // however this round ends, the connections are free again
-        impl& self;
-        std::unique_lock<std::mutex>& lock;
-        std::vector<std::shared_ptr<link>>& held;
-        ~let_go() {
-          if (!lock.owns_lock()) lock.lock();
-          for (auto& l : held) l->reading = false;
-          self.changed.notify_all();
-        }
-      } free_them{*this, lock, held};
       lock.unlock();
       read_links(held, wait, got);
       lock.lock();
@@ -757,8 +834,9 @@ struct remote_client::impl {
     route_asked = steady::now();
     std::shared_ptr<link> s = conn;
     lock.unlock();
-    if (!s->send(cp::encode_route_request(id), static_cast<int>(timeout_ms.load()))) s->shutdown();
+    const bool sent = s->send(cp::encode_route_request(id), static_cast<int>(timeout_ms.load()));
     lock.lock();
+    if (!sent) return end_link(s);
     (void)wait_reading(lock, {s}, deadline, [&] { return route_ask != id; }, nullptr);
   }
 
@@ -923,6 +1001,7 @@ struct remote_client::impl {
       slots.clear();
       slots.reserve(todo.size());  // never reallocated while `waiting` points into it
       std::size_t left = 0;  // guarded by `mutex`, like the slots
+      std::uint64_t asked = 0;  // the ROUTE_REQUEST this attempt sends (0: none)
       // However this attempt ends (an exception included), nothing in
       // `waiting` points into `slots` after it.
       struct unregister {
@@ -948,8 +1027,9 @@ struct remote_client::impl {
           }
         }
         const auto now = steady::now();
+        asked = 0;
         if (should_ask_routes(now)) {
-          route_ask = next_id++;
+          asked = route_ask = next_id++;
           route_asked = now;
           sends.push_back({conn, cp::encode_route_request(route_ask)});
         }
@@ -979,13 +1059,20 @@ struct remote_client::impl {
       std::vector<std::shared_ptr<link>> links;
       links.reserve(sends.size());
       for (auto& [to, bytes] : sends) {
-        // A failed write shuts the connection: its next read fails what waits on it.
-        if (!to->send(bytes, static_cast<int>(timeout_ms.load()))) to->shutdown();
+        // A failed write ends the connection: what waits on it fails (to
+        // be retried), and the next call opens another.
+        if (!send_reading(to, bytes, deadline)) {
+          std::lock_guard lock(mutex);
+          end_link(to);
+        }
         links.push_back(to);
       }
       std::unique_lock lock(mutex);
       bool stopped = false;
-      (void)wait_reading(lock, links, deadline, [&] { return left == 0; }, &stopped);
+      // The map this batch asked for comes on the home connection: read it
+      // too (else no later batch may ask again until the ask times out).
+      (void)wait_reading(lock, links, deadline, [&] { return left == 0 && (asked == 0 || route_ask != asked); },
+                         &stopped);
       for (auto& [i, id, w] : sent) {
         if (!w->done) {
           out[i] = stopped ? answer{errc::timeout, "interrupted", false, {}}

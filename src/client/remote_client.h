@@ -14,8 +14,10 @@
 //   waits at most the timeout. A call reads its answers on its own thread
 //   (the client starts no reader thread): whichever caller waits reads the
 //   connection and hands out what comes to every waiter, so a call costs
-//   one write and one read, with no hand-off between threads. A node that
-//   went away is noticed by the next call that uses its connection. Retryable errors (no master, no data process,
+//   one write and one read, with no hand-off between threads. A batch
+//   larger than the sockets' buffers is read while it is written. A node
+//   that went away is noticed by the next call that uses its connection (a
+//   failed write, or the read that finds the connection's end). Retryable errors (no master, no data process,
 //   a slot that moved, a write that reached too few holders, a lost
 //   connection) are retried until the timeout, reconnecting to the next
 //   address when the connection is lost; so a failover shows as latency.
