@@ -21,6 +21,16 @@ def wait_until(check, timeout=10.0):
 
 
 @pytest.fixture
+def ctrl_c():
+    # Ctrl-C as in an interactive Python: a test run started in the
+    # background by a non-interactive shell inherits SIGINT ignored, and
+    # Python then installs no KeyboardInterrupt handler.
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+@pytest.fixture
 def node():
     with panal.Node(threads=2) as n:
         n.start_server("db")
@@ -347,7 +357,7 @@ def test_threads_share_a_client(db):
     assert not errors
 
 
-def test_ctrl_c_interrupts_a_blocking_call():
+def test_ctrl_c_interrupts_a_blocking_call(ctrl_c):
     with panal.Node(threads=1) as n:
         n.start_server("stuck")  # no data process: calls retry until the timeout
         db = n.start_client("c", "stuck")
@@ -418,7 +428,7 @@ def test_a_client_speaks_version_2_to_a_node_that_refuses_3():
     assert kinds == [66], kinds  # one REQUEST; no ROUTE_REQUEST (68)
 
 
-def test_ctrl_c_interrupts_a_tcp_call(cookie_file):
+def test_ctrl_c_interrupts_a_tcp_call(cookie_file, ctrl_c):
     # A TCP client's call runs on the calling thread (no helper thread) and
     # checks for Ctrl-C while it waits: here it would retry for 30 s.
     with panal.Node(node_name("n1"), cookie_file=cookie_file, threads=1) as n:
