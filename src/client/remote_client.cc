@@ -186,20 +186,20 @@ class link {
   }
   bool alive() const { return !down_; }
 
-  // One caller at a time writes; false when the bytes did not all go.
-  bool send(std::string_view bytes, int timeout_ms) {
-    std::lock_guard lock(write_mutex_);
-    return send_all(bytes, timeout_ms);
-  }
-  // Held while a caller writes a batch piece by piece (send_some).
+  // Held while a caller writes (send_some): one writer at a time.
   std::mutex& write_mutex() { return write_mutex_; }
 
-  // Writes what the socket takes now: the bytes written; -1 when it takes
-  // nothing now; 0 when the connection failed. Under write_mutex().
+  // What send_some needs before it can write more.
+  static constexpr ssize_t kWantWrite = -1;  // room in the socket's buffer
+  static constexpr ssize_t kWantRead = -2;   // TLS: the peer's bytes read first
+
+  // Writes what the socket takes now, never waiting: the bytes written; 0
+  // when the connection failed; kWantWrite / kWantRead when it takes
+  // nothing now. Under write_mutex().
   ssize_t send_some(std::string_view bytes) {
     if (ssl_ == nullptr) {
       const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : 0;
+      if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? kWantWrite : 0;
       return n;
     }
     std::lock_guard lock(ssl_mutex_);
@@ -208,7 +208,7 @@ class link {
     if (n > 0) return n;
     const int err = SSL_get_error(ssl_, n);
     ERR_clear_error();
-    return err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ ? -1 : 0;
+    return err == SSL_ERROR_WANT_WRITE ? kWantWrite : err == SSL_ERROR_WANT_READ ? kWantRead : 0;
   }
 
   bool send_all(std::string_view bytes, int timeout_ms) {
@@ -693,14 +693,17 @@ struct remote_client::impl {
     }
   }
 
-  // Sends `bytes` on `to`. A batch larger than the sockets' buffers is
-  // written piece by piece, and what comes back meanwhile is read (if no
-  // other caller reads the connection): a node stops reading while its
-  // answers go unread, so writing it all before reading would wait on the
-  // write until it failed. False when the bytes did not all go.
-  bool send_reading(const std::shared_ptr<link>& to, std::string_view bytes, steady::time_point deadline) {
-    constexpr std::size_t kOneWrite = 64 * 1024;  // at most this is written in one blocking call
-    if (bytes.size() <= kOneWrite) return to->send(bytes, static_cast<int>(timeout_ms.load()));
+  enum class sent_as { all, failed, interrupted };
+
+  // Sends `bytes` on `to`, never blocked on the socket: what the socket
+  // does not take at once is written as it drains, and what comes back
+  // meanwhile is read (if no other caller reads the connection). A node
+  // stops reading while its answers go unread, so a writer that only
+  // waited to write could wait on a full socket until the deadline, and
+  // two callers that each write while the other's answers fill the other
+  // connection would wait on each other. The first try is one send(), as
+  // a blocking write would be.
+  sent_as send_reading(const std::shared_ptr<link>& to, std::string_view bytes, steady::time_point deadline) {
     std::lock_guard writing(to->write_mutex());
     bool mine = false;  // this caller holds the connection's `reading`
     struct let_go {
@@ -714,23 +717,33 @@ struct remote_client::impl {
         self.changed.notify_all();
       }
     } free_it{*this, to, mine};
+    auto next_check = steady::now() + interrupt_every;
     while (!bytes.empty()) {
       const ssize_t n = to->send_some(bytes);
       if (n > 0) {
         bytes.remove_prefix(static_cast<std::size_t>(n));
         continue;
       }
-      if (n == 0 || steady::now() >= deadline) return false;
+      if (n == 0) return sent_as::failed;
+      const auto now = steady::now();
+      if (now >= deadline) return sent_as::failed;
+      if (interrupt && now >= next_check) {
+        if (interrupt()) return sent_as::interrupted;
+        next_check = steady::now() + interrupt_every;
+      }
       if (!mine) {
         std::lock_guard lock(mutex);
-        if (to->ended) return false;
+        if (to->ended) return sent_as::failed;
         if (!to->reading) mine = to->reading = true;
       }
       bool readable = mine && to->pending();
       if (!readable) {
-        pollfd p{to->fd(), static_cast<short>(POLLOUT | (mine ? POLLIN : 0)), 0};
-        readable = ::poll(&p, 1, static_cast<int>(interrupt_every.count())) > 0 && mine &&
-                   (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+        // Another caller that reads this connection hands out what it
+        // reads, which frees room here: look again soon.
+        const short want = n == link::kWantRead ? POLLIN : POLLOUT;
+        pollfd p{to->fd(), static_cast<short>(want | (mine ? POLLIN : 0)), 0};
+        const int wait_ms = mine ? static_cast<int>(interrupt_every.count()) : 1;
+        readable = ::poll(&p, 1, wait_ms) > 0 && mine && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
       }
       if (!readable) continue;
       const ssize_t got = to->recv(to->frames.prepare(64 * 1024), 64 * 1024, 0);
@@ -741,9 +754,9 @@ struct remote_client::impl {
       } else if (got == 0) {
         end_link(to);
       }
-      if (to->ended) return false;
+      if (to->ended) return sent_as::failed;
     }
-    return true;
+    return sent_as::all;
   }
 
   // Waits until `done()` (checked under `mutex`), the deadline, or the
@@ -777,6 +790,13 @@ struct remote_client::impl {
       auto now = steady::now();
       if (now >= deadline) return false;
       if (interrupt && now >= next_check) {
+        // The check may take long (Python runs its signal handlers): the
+        // connections go to other callers meanwhile.
+        if (!held.empty()) {
+          for (auto& l : held) l->reading = false;
+          held.clear();
+          changed.notify_all();
+        }
         lock.unlock();
         const bool stop = interrupt();
         lock.lock();
@@ -834,9 +854,9 @@ struct remote_client::impl {
     route_asked = steady::now();
     std::shared_ptr<link> s = conn;
     lock.unlock();
-    const bool sent = s->send(cp::encode_route_request(id), static_cast<int>(timeout_ms.load()));
+    const sent_as sent = send_reading(s, cp::encode_route_request(id), deadline);
     lock.lock();
-    if (!sent) return end_link(s);
+    if (sent != sent_as::all) return end_link(s);
     (void)wait_reading(lock, {s}, deadline, [&] { return route_ask != id; }, nullptr);
   }
 
@@ -1058,21 +1078,26 @@ struct remote_client::impl {
       todo.clear();
       std::vector<std::shared_ptr<link>> links;
       links.reserve(sends.size());
+      bool stopped = false;
       for (auto& [to, bytes] : sends) {
-        // A failed write ends the connection: what waits on it fails (to
-        // be retried), and the next call opens another.
-        if (!send_reading(to, bytes, deadline)) {
+        // A write that did not finish ends the connection (a frame may be
+        // cut): what waits on it fails (to be retried, unless interrupted),
+        // and the next call opens another.
+        const sent_as sent = stopped ? sent_as::interrupted : send_reading(to, bytes, deadline);
+        if (sent != sent_as::all) {
+          stopped = stopped || sent == sent_as::interrupted;
           std::lock_guard lock(mutex);
           end_link(to);
         }
         links.push_back(to);
       }
       std::unique_lock lock(mutex);
-      bool stopped = false;
       // The map this batch asked for comes on the home connection: read it
       // too (else no later batch may ask again until the ask times out).
-      (void)wait_reading(lock, links, deadline, [&] { return left == 0 && (asked == 0 || route_ask != asked); },
-                         &stopped);
+      if (!stopped) {
+        (void)wait_reading(lock, links, deadline, [&] { return left == 0 && (asked == 0 || route_ask != asked); },
+                           &stopped);
+      }
       for (auto& [i, id, w] : sent) {
         if (!w->done) {
           out[i] = stopped ? answer{errc::timeout, "interrupted", false, {}}
@@ -1082,6 +1107,7 @@ struct remote_client::impl {
           continue;
         }
         out[i] = std::move(w->a);
+        if (stopped && out[i].code == errc::connection_lost) out[i] = {errc::timeout, "interrupted", false, {}};
         if (!stopped && retryable(out[i].code) && steady::now() < deadline) {
           last[i] = out[i];
           last[i].message += " (retried until the timeout)";

@@ -202,6 +202,31 @@ TEST(RemoteClient, ABatchLargerThanTheSocketBuffersIsReadWhileItIsWritten) {
   EXPECT_EQ((*got)[kKeys - 1], std::string(16 * 1024, 'v'));
 }
 
+// A node that stops reading (a stalled process): a batch waits on the
+// full socket, and the interrupt check (Ctrl-C in Python) still ends the
+// call at once, not at its timeout (20 s here).
+TEST(RemoteClient, AnInterruptEndsACallWhoseWriteWaitsOnAFullSocket) {
+  fake_node node;
+  auto c = connect_to(node);
+  ASSERT_TRUE(c);
+  std::atomic<bool> stop{false};
+  std::atomic<bool> blocked{false};  // the write found the socket full
+  c->set_interrupt_check([&] {
+    blocked = true;
+    return stop.load();
+  });
+  std::vector<std::pair<std::string, std::string>> items;
+  for (int i = 0; i < 2000; ++i) items.emplace_back(std::to_string(i), std::string(16 * 1024, 'v'));  // 32 MB
+  auto got = std::async(std::launch::async, [&] { return c->mset(items); });
+  ASSERT_TRUE(test::eventually([&] { return blocked.load(); }));
+  stop = true;
+  ASSERT_EQ(got.wait_for(test::kWait), std::future_status::ready);
+  auto r = got.get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.code(), errc::timeout);
+  EXPECT_NE(r.err().message.find("interrupted"), std::string::npos) << r.err();
+}
+
 // A write that fails ends the connection even when no call waits for an
 // answer (unsafe_set): the next call opens a session on the next address.
 TEST(RemoteClient, AFailedWriteMovesTheClientToTheNextAddress) {
