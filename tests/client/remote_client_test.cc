@@ -8,12 +8,14 @@
 #include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <fstream>
+#include <map>
 #include <future>
 #include <string>
 #include <vector>
@@ -71,7 +73,7 @@ class fake_node {
     ::setsockopt(conn_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto hello = next();
     if (!hello || hello->kind != cp::hello) return false;
-    return write(cp::encode_welcome(errc::ok, "", "fake@" + address()));
+    return write(cp::encode_welcome(errc::ok, "", name()));
   }
   // The next frame from the client (nothing when none came in 10 s).
   std::optional<cp::frame> next() {
@@ -79,6 +81,14 @@ class fake_node {
       auto f = frames_.next();
       if (!f) return std::nullopt;
       if (*f) {
+        if (cp::kind_of(**f) == cp::route_request) {
+          auto id = cp::decode_route_request(**f);
+          if (!id) return std::nullopt;
+          cp::frame r;
+          r.kind = cp::route_request;
+          r.id = *id;
+          return r;
+        }
         auto d = cp::decode(**f);
         if (!d) return std::nullopt;
         return std::move(*d);
@@ -92,6 +102,30 @@ class fake_node {
   bool answer(const cp::frame& request, std::string_view value) {
     return write(cp::encode_response(request.id, 0, "", true, value));
   }
+  // The next frame if one comes within `ms` (nothing otherwise).
+  std::optional<cp::frame> next_within(int ms) {
+    pollfd p{conn_, POLLIN, 0};
+    if (frames_.buffered() == 0 && ::poll(&p, 1, ms) <= 0) return std::nullopt;
+    return next();
+  }
+  // Answers a ROUTE_REQUEST: every slot's primary is `primary` (a node
+  // name); none: "no map yet".
+  bool answer_routes(const cp::frame& request, const std::vector<std::string>& nodes, std::optional<std::uint16_t> primary) {
+    cp::routes r;
+    r.id = request.id;
+    if (primary) {
+      r.generation = 1;
+      r.epoch = 1;
+      r.nodes = nodes;
+      r.primary.assign(16, *primary);
+    } else {
+      r.code = static_cast<std::uint16_t>(errc::unavailable);
+    }
+    std::string bytes;
+    cp::append_routes(bytes, r);
+    return write(bytes);
+  }
+  std::string name() const { return "fake@" + address(); }
 
  private:
   bool write(const std::string& bytes) {
@@ -225,6 +259,67 @@ TEST(RemoteClient, AnInterruptEndsACallWhoseWriteWaitsOnAFullSocket) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.code(), errc::timeout);
   EXPECT_NE(r.err().message.find("interrupted"), std::string::npos) << r.err();
+}
+
+// An unsafe_set sent before the client had a map (to its home node) pins
+// its key there: once the map names another node for the key, a later
+// request of the key still goes home, after the unsafe_set on the same
+// session, while a key without a pin goes to its primary. (A pin kept only
+// with a map let the read overtake the write on the other node's session.)
+TEST(RemoteClient, AnUnsafeSetBeforeTheMapPinsItsKeyToItsConnection) {
+  fake_node home, other;
+  const std::vector<std::string> nodes{home.name(), other.name()};
+  std::atomic<bool> mapped{false};  // route requests get the map (every slot on `other`)
+  std::map<std::string, std::string> went;  // key -> the node its latest request reached
+  // Serves one frame of `n` if one comes within a few ms.
+  auto pump = [&](fake_node& n) {
+    auto f = n.next_within(5);
+    if (!f) return;
+    if (f->kind == cp::route_request) {
+      ASSERT_TRUE(n.answer_routes(*f, nodes, mapped ? std::optional<std::uint16_t>(1) : std::nullopt));
+      return;
+    }
+    went[f->key] = n.name();
+    if (f->op != db::op::unsafe_set) {
+      ASSERT_TRUE(n.answer(*f, f->key));
+    }
+  };
+  auto accepted = std::async(std::launch::async, [&] { return home.accept(); });
+  auto connected = std::async(std::launch::async, [&] {
+    return remote_client::connect({.addresses = {home.address()}, .db = "db", .timeout = 20s, .route = true});
+  });
+  ASSERT_TRUE(accepted.get());
+  for (int i = 0; i < 2000 && connected.wait_for(0s) != std::future_status::ready; ++i) pump(home);
+  auto c = connected.get();
+  ASSERT_TRUE(c) << c.err();
+  ASSERT_TRUE((*c)->unsafe_set("k", "v"));
+  for (int i = 0; i < 2000 && !went.count("k"); ++i) pump(home);
+  ASSERT_EQ(went["k"], home.name());
+
+  // The map comes with a later call (the client asks again after 100 ms
+  // without one); then the client opens a session on `other`.
+  mapped = true;
+  auto other_accepted = std::async(std::launch::async, [&] { return other.accept(); });
+  bool other_open = false;
+  for (int round = 0; round < 500; ++round) {
+    went.clear();
+    auto got = std::async(std::launch::async, [&] { return (*c)->mget({"k", "z"}); });
+    while (got.wait_for(0s) != std::future_status::ready) {
+      pump(home);
+      if (!other_open && other_accepted.wait_for(0s) == std::future_status::ready) {
+        ASSERT_TRUE(other_accepted.get());
+        other_open = true;
+      }
+      if (other_open) pump(other);
+    }
+    auto v = got.get();
+    ASSERT_TRUE(v) << v.err();
+    if (went["z"] == other.name()) {  // routed: the map and the session are in place
+      EXPECT_EQ(went["k"], home.name()) << "the pinned key left the connection of its unsafe_set";
+      return;
+    }
+  }
+  FAIL() << "the client never routed to the key's primary";
 }
 
 // A write that fails ends the connection even when no call waits for an
