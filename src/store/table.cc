@@ -13,16 +13,24 @@ namespace panal::store {
 
 namespace {
 
-// An entry: header, then the key, then the value.
+// An entry: header, then (long form only) the two lengths, then the key,
+// then the value. The short form covers keys under 256 bytes and values
+// under 4 MiB in 16 bytes of header: a 16-byte key and a 32-byte value make
+// 64 bytes, one allocator class and one cache line (a 24-byte header made
+// 72 bytes in an 80-byte class).
 struct header {
   std::uint64_t hlc;
   std::uint32_t epoch;
-  std::uint32_t key_len;
-  std::uint32_t value_len_and_flag;  // value length | tombstone bit
-  std::uint32_t unused;
+  // Short: key length (bits 0-7) | value length (bits 8-29); bit 30: a
+  // tombstone; bit 31: the long form, whose lengths follow the header.
+  std::uint32_t lens;
 };
-static_assert(sizeof(header) == 24);
-constexpr std::uint32_t kTombstone = 1u << 31;
+static_assert(sizeof(header) == 16);
+struct long_lens {
+  std::uint32_t key_len, value_len;
+};
+constexpr std::uint32_t kLong = 1u << 31, kTombstone = 1u << 30;
+constexpr std::size_t kShortKeyMax = 0xff, kShortValueMax = (1u << 22) - 1;
 constexpr std::uintptr_t kEmpty = 0, kErased = 1;
 constexpr std::uintptr_t kPointerMask = (std::uintptr_t{1} << 48) - 1;
 
@@ -31,9 +39,29 @@ header* blob_of(std::uintptr_t cell) { return reinterpret_cast<header*>(cell & k
 // come from other bits, so one slot's keys spread over its whole index.
 std::uintptr_t tag_of(std::uint64_t hash) { return static_cast<std::uintptr_t>((hash >> 16) & 0xffff) << 48; }
 std::size_t home_of(std::uint64_t hash, std::size_t mask) { return static_cast<std::size_t>(hash >> 32) & mask; }
-const char* key_of(const header* h) { return reinterpret_cast<const char*>(h + 1); }
-std::size_t value_len(const header* h) { return h->value_len_and_flag & ~kTombstone; }
-bool is_tombstone(const header* h) { return (h->value_len_and_flag & kTombstone) != 0; }
+bool is_long(const header* h) { return (h->lens & kLong) != 0; }
+const long_lens* long_of(const header* h) { return reinterpret_cast<const long_lens*>(h + 1); }
+std::size_t key_len(const header* h) { return is_long(h) ? long_of(h)->key_len : h->lens & kShortKeyMax; }
+std::size_t value_len(const header* h) { return is_long(h) ? long_of(h)->value_len : (h->lens >> 8) & kShortValueMax; }
+bool is_tombstone(const header* h) { return (h->lens & kTombstone) != 0; }
+// The bytes between the header and the key.
+std::size_t extra_for(std::size_t key_size, std::size_t value_size) {
+  return key_size <= kShortKeyMax && value_size <= kShortValueMax ? 0 : sizeof(long_lens);
+}
+const char* key_of(const header* h) { return reinterpret_cast<const char*>(h + 1) + (is_long(h) ? sizeof(long_lens) : 0); }
+char* key_of(header* h) { return const_cast<char*>(key_of(static_cast<const header*>(h))); }
+// Sets the lengths of an entry whose form (extra_for) is already its own.
+void set_lens(header* h, std::size_t key_size, std::size_t value_size, bool tombstone) {
+  const std::uint32_t t = tombstone ? kTombstone : 0;
+  if (extra_for(key_size, value_size) == 0) {
+    h->lens = static_cast<std::uint32_t>(key_size) | static_cast<std::uint32_t>(value_size) << 8 | t;
+  } else {
+    h->lens = kLong | t;
+    auto* l = reinterpret_cast<long_lens*>(h + 1);
+    l->key_len = static_cast<std::uint32_t>(key_size);
+    l->value_len = static_cast<std::uint32_t>(value_size);
+  }
+}
 version version_of(const header* h) { return {h->epoch, h->hlc}; }
 
 // One entry's share of its slot's digest.
@@ -47,7 +75,7 @@ std::uint64_t entry_digest(std::uint64_t hash, version v, bool tombstone) {
 }
 
 entry_view view_of(const header* h) {
-  return {std::string_view(key_of(h), h->key_len), std::string_view(key_of(h) + h->key_len, value_len(h)),
+  return {std::string_view(key_of(h), key_len(h)), std::string_view(key_of(h) + key_len(h), value_len(h)),
           version_of(h), is_tombstone(h)};
 }
 
@@ -89,7 +117,7 @@ struct table::slot_index {
         if (first_erased == capacity) first_erased = i;
       } else if ((c & ~kPointerMask) == tag) {
         const header* h = blob_of(c);
-        if (h->key_len == key.size() && std::memcmp(key_of(h), key.data(), key.size()) == 0) {
+        if (key_len(h) == key.size() && std::memcmp(key_of(h), key.data(), key.size()) == 0) {
           found = true;
           return i;
         }
@@ -132,8 +160,8 @@ void table::prefetch(std::uint64_t hash, int stage) const {
   }
   const std::uintptr_t c = si->cells[home];
   if (c > kErased) {
-    // An entry spans two lines as often as not (a 72-byte entry of a 16-byte
-    // key in an 80-byte chunk): the key is compared, the value copied.
+    // An entry may span two lines (one over 64 bytes, or a chunk not
+    // aligned to a line): the key is compared, the value copied.
     const char* blob = reinterpret_cast<const char*>(blob_of(c));
     __builtin_prefetch(blob);
     __builtin_prefetch(blob + 64);
@@ -160,7 +188,7 @@ table::slot_index* table::grow(std::uint32_t slot, bool check_memory) {
       const std::uintptr_t c = old->cells[j];
       if (c <= kErased) continue;
       const header* h = blob_of(c);
-      std::size_t i = home_of(key_hash(std::string_view(key_of(h), h->key_len)), mask);
+      std::size_t i = home_of(key_hash(std::string_view(key_of(h), key_len(h))), mask);
       while (si->cells[i] != kEmpty) i = (i + 1) & mask;
       si->cells[i] = c;
     }
@@ -169,6 +197,10 @@ table::slot_index* table::grow(std::uint32_t slot, bool check_memory) {
   }
   slots_[slot] = si;
   return si;
+}
+
+std::size_t table::entry_size(std::size_t key_size, std::size_t value_size) {
+  return sizeof(header) + extra_for(key_size, value_size) + key_size + value_size;
 }
 
 result<put_outcome> table::write(std::string_view key, std::uint64_t hash, std::string_view value, version v,
@@ -186,14 +218,16 @@ result<put_outcome> table::write(std::string_view key, std::uint64_t hash, std::
 
   const std::uint64_t digest_change = entry_digest(hash, v, tombstone) ^
                                       (old != nullptr ? entry_digest(hash, version_of(old), is_tombstone(old)) : 0);
-  const std::size_t need = sizeof(header) + key.size() + value.size();
-  if (old != nullptr && usable(old) >= need && usable(old) < need + 64) {
-    // Rewrite in place: same key, a value that fits, no waste worth freeing.
+  const std::size_t extra = extra_for(key.size(), value.size());
+  const std::size_t need = entry_size(key.size(), value.size());
+  if (old != nullptr && usable(old) >= need && usable(old) < need + 64 &&
+      extra_for(key_len(old), value_len(old)) == extra) {
+    // Rewrite in place: same key, same form, a value that fits, no waste worth freeing.
     if (!is_tombstone(old)) --si->live, --live_;
     old->hlc = v.hlc;
     old->epoch = v.epoch;
-    old->value_len_and_flag = static_cast<std::uint32_t>(value.size()) | (tombstone ? kTombstone : 0);
-    if (!value.empty()) std::memcpy(reinterpret_cast<char*>(old + 1) + key.size(), value.data(), value.size());
+    set_lens(old, key.size(), value.size(), tombstone);
+    if (!value.empty()) std::memcpy(key_of(old) + key.size(), value.data(), value.size());
     if (!tombstone) ++si->live, ++live_;
     si->digest ^= digest_change;
     return put_outcome::updated;
@@ -207,11 +241,9 @@ result<put_outcome> table::write(std::string_view key, std::uint64_t hash, std::
   if (h == nullptr) return error{errc::out_of_memory, "the allocator refused " + std::to_string(need) + " bytes"};
   h->hlc = v.hlc;
   h->epoch = v.epoch;
-  h->key_len = static_cast<std::uint32_t>(key.size());
-  h->value_len_and_flag = static_cast<std::uint32_t>(value.size()) | (tombstone ? kTombstone : 0);
-  h->unused = 0;
-  std::memcpy(h + 1, key.data(), key.size());
-  if (!value.empty()) std::memcpy(reinterpret_cast<char*>(h + 1) + key.size(), value.data(), value.size());
+  set_lens(h, key.size(), value.size(), tombstone);
+  std::memcpy(key_of(h), key.data(), key.size());
+  if (!value.empty()) std::memcpy(key_of(h) + key.size(), value.data(), value.size());
   blob_bytes_ += usable(h);
 
   put_outcome outcome = put_outcome::inserted;
@@ -300,7 +332,7 @@ bool table::scan(std::uint32_t slot, cursor& c, std::size_t max_bytes,
     if (cell <= kErased) continue;
     const header* h = blob_of(cell);
     fn(view_of(h));
-    bytes += h->key_len + value_len(h) + 32;
+    bytes += key_len(h) + value_len(h) + 32;
     if (bytes >= max_bytes) break;
   }
   return c.position >= si->capacity;
@@ -328,7 +360,7 @@ table::probes table::probe_lengths() const {
       const std::uintptr_t c = si->cells[j];
       if (c <= kErased) continue;
       const header* h = blob_of(c);
-      const std::size_t home = home_of(key_hash(std::string_view(key_of(h), h->key_len)), mask);
+      const std::size_t home = home_of(key_hash(std::string_view(key_of(h), key_len(h))), mask);
       const std::size_t len = ((j - home) & mask) + 1;
       longest = std::max(longest, len);
       total += len;

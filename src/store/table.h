@@ -8,8 +8,9 @@
 //   (last write wins), so replicas and handoffs converge whatever the order
 //   of arrival. remove() leaves a tombstone carrying its version; purge()
 //   frees a tombstone once every owner has it.
-// - Memory: each entry is one allocation holding a 24-byte header, the key
-//   and the value; an update whose value fits the old allocation reuses it.
+// - Memory: each entry is one allocation holding a 16-byte header (24 for a
+//   key of 256 bytes or more or a value of 4 MiB or more), the key and the
+//   value (entry_size); an update whose value fits the old allocation reuses it.
 //   Each slot's index is an array of 8-byte tagged pointers. memory_bytes()
 //   counts entries and indexes as the allocator reports them
 //   (malloc_usable_size); a write that would take it past max_memory is
@@ -89,6 +90,9 @@ class table {
   std::size_t entries() const { return used_; }        // live + tombstones
   std::size_t tombstones() const { return used_ - live_; }
   std::size_t memory_bytes() const { return blob_bytes_ + index_bytes_; }
+  // What one entry asks of the allocator: a 16-byte header, 8 more for a key
+  // of 256 bytes or more or a value of 4 MiB or more, then key and value.
+  static std::size_t entry_size(std::size_t key_size, std::size_t value_size);
   std::size_t max_memory() const { return max_memory_; }
   // A lower limit than what is held refuses further growth; nothing is dropped.
   void set_max_memory(std::size_t bytes) { max_memory_ = bytes; }

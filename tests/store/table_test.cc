@@ -221,6 +221,51 @@ TEST(Table, AnUpdateThatFitsReusesItsEntry) {
   EXPECT_EQ(t.find("k")->value, std::string(400, 'c'));
 }
 
+// Keys of 256 bytes and more, values of 4 MiB and more, take the long
+// form of an entry's header; an update that changes the form (in either
+// direction, as a value or a tombstone) keeps key, value and version exact,
+// next to short entries.
+TEST(Table, LongKeysAndValuesRoundTripAndChangeForm) {
+  table t;
+  const std::string long_key(300, 'K'), edge_key(255, 'e'), big(4u << 20, 'B'), edge(
+      (4u << 20) - 1, 'E');
+  std::uint64_t n = 1;
+  auto check = [&](const std::string& k, const std::string& value) {
+    auto e = t.find(k);
+    ASSERT_TRUE(e) << k.size();
+    EXPECT_FALSE(e->tombstone);
+    EXPECT_EQ(e->key, k);
+    EXPECT_EQ(e->value.size(), value.size());
+    EXPECT_TRUE(e->value == value) << k.size() << " / " << value.size();
+    EXPECT_EQ(e->version, v(n - 1));
+  };
+  for (const std::string& k : {std::string("short"), edge_key, long_key}) {
+    for (const std::string* value : {&big, &edge, &long_key, &big}) {  // long <-> short, both ways
+      ASSERT_TRUE(t.put(k, *value, v(n++)));
+      check(k, *value);
+    }
+    ASSERT_TRUE(t.remove(k, v(n++)));
+    EXPECT_TRUE(t.find(k)->tombstone);
+    EXPECT_EQ(t.find(k)->key, k);
+    ASSERT_TRUE(t.put(k, "small", v(n++)));
+    check(k, "small");
+  }
+  EXPECT_EQ(t.live_keys(), 3u);
+  std::set<std::string> seen;
+  t.for_each([&](const entry_view& e) { seen.insert(std::string(e.key)); });
+  EXPECT_EQ(seen, (std::set<std::string>{"short", edge_key, long_key}));
+}
+
+// The common entry (16-byte key, 32-byte value) asks for 64 bytes, one
+// allocator class and one cache line (a 24-byte header made it 72, in an
+// 80-byte class); long lengths cost 8 bytes more.
+TEST(Table, EntrySizes) {
+  EXPECT_EQ(table::entry_size(16, 32), 64u);
+  EXPECT_EQ(table::entry_size(255, (4u << 20) - 1), 16u + 255 + (4u << 20) - 1);
+  EXPECT_EQ(table::entry_size(256, 0), 16u + 8 + 256);
+  EXPECT_EQ(table::entry_size(1, 4u << 20), 16u + 8 + 1 + (4u << 20));
+}
+
 TEST(Table, ProbesStayShortWhateverTheSlotCount) {
   // Each slot's index uses hash bits that are not the slot's, so a data
   // process holding a fraction of the slots still spreads its keys.
