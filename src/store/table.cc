@@ -176,6 +176,10 @@ table::slot_index* table::grow(std::uint32_t slot, bool check_memory) {
   if (check_memory && max_memory_ != 0 && memory_bytes() + bytes > max_memory_) return nullptr;
   auto* si = static_cast<slot_index*>(std::calloc(1, bytes));
   if (si == nullptr) return nullptr;
+  if (check_memory && max_memory_ != 0 && memory_bytes() + usable(si) > max_memory_) {  // the allocator rounds up
+    std::free(si);
+    return nullptr;
+  }
   si->capacity = capacity;
   index_bytes_ += usable(si);
   if (old != nullptr) {
@@ -232,13 +236,17 @@ result<put_outcome> table::write(std::string_view key, std::uint64_t hash, std::
     si->digest ^= digest_change;
     return put_outcome::updated;
   }
-  if (check_memory && max_memory_ != 0) {
-    const std::size_t freed = old != nullptr ? usable(old) : 0;
-    // A malloc chunk is at least `need` and at most 16 bytes more.
-    if (memory_bytes() - freed + need + 16 > max_memory_) return memory_error(max_memory_);
-  }
+  const std::size_t freed = old != nullptr ? usable(old) : 0;
+  const bool limited = check_memory && max_memory_ != 0;
+  if (limited && memory_bytes() - freed + need > max_memory_) return memory_error(max_memory_);
   auto* h = static_cast<header*>(std::malloc(need));
   if (h == nullptr) return error{errc::out_of_memory, "the allocator refused " + std::to_string(need) + " bytes"};
+  // The allocator's chunk is what counts, and its rounding depends on the
+  // allocator (jemalloc's classes grow by a quarter): checked exactly.
+  if (limited && memory_bytes() - freed + usable(h) > max_memory_) {
+    std::free(h);
+    return memory_error(max_memory_);
+  }
   h->hlc = v.hlc;
   h->epoch = v.epoch;
   set_lens(h, key.size(), value.size(), tombstone);
