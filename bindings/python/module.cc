@@ -481,9 +481,11 @@ class py_node {
 
 std::shared_ptr<py_client> connect_tcp(std::vector<std::string> addresses, const std::string& db,
                                        std::optional<std::string> token, double timeout, bool tls,
-                                       std::optional<std::string> tls_ca, bool route) {
+                                       std::optional<std::string> tls_ca, bool route, double spin) {
+  if (!(spin >= 0 && spin <= 0.01)) throw py::value_error("spin must be between 0 and 0.01 seconds");
   remote_options o{addresses, db, token.value_or(""), std::chrono::milliseconds(static_cast<long>(timeout * 1000))};
   o.route = route;
+  o.spin = std::chrono::microseconds(static_cast<long>(spin * 1e6));
   o.tls = tls;
   o.tls_ca = tls_ca.value_or("");
   auto c = unwrap(blocking([o] { return remote_client::connect(o); }));
@@ -767,7 +769,8 @@ PYBIND11_MODULE(_core, m) {
       .def("supervision", &py_node::supervision, py::arg("node") = "");
 
   m.def("connect_tcp", &connect_tcp, py::arg("addresses"), py::arg("db"), py::arg("token") = py::none(),
-        py::arg("timeout") = 5.0, py::arg("tls") = false, py::arg("tls_ca") = py::none(), py::arg("route") = true);
+        py::arg("timeout") = 5.0, py::arg("tls") = false, py::arg("tls_ca") = py::none(), py::arg("route") = true,
+        py::arg("spin") = 50e-6);
 
   py::class_<py_runtime>(m, "Runtime", R"doc(
 The process runtime alone: scheduler threads running lightweight processes.

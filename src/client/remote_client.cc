@@ -23,6 +23,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "client/read_spin.h"
 #include "db/client_protocol.h"
 #include "store/hash.h"
 #include "wire/frame.h"
@@ -419,6 +420,8 @@ struct remote_client::impl {
   // node refused 3 (a node not yet upgraded: no routing then).
   std::atomic<std::uint32_t> speaks{cp::version};
   static constexpr auto interrupt_every = std::chrono::milliseconds(50);
+  std::chrono::microseconds spin_for{0};  // options.spin
+  client_detail::read_spin spin;
 
   // Sleeps `d`; true if interrupted meanwhile.
   bool sleep_interrupted(std::chrono::milliseconds d) {
@@ -670,13 +673,24 @@ struct remote_client::impl {
   // Reads what the connections in `held` (whose `reading` the caller
   // holds) have, waiting at most `wait` for the first bytes: per
   // connection, the bytes read, 0 at its end, -1 if none came. Without `mutex`.
-  static void read_links(const std::vector<std::shared_ptr<link>>& held, std::chrono::milliseconds wait,
-                         std::vector<ssize_t>& got) {
+  void read_links(const std::vector<std::shared_ptr<link>>& held, std::chrono::milliseconds wait,
+                  std::vector<ssize_t>& got) {
     constexpr std::size_t kChunk = 64 * 1024;
     got.assign(held.size(), -1);
     const int wait_ms = static_cast<int>(std::max<std::chrono::milliseconds::rep>(wait.count(), 0));
     if (held.size() == 1) {  // the common case: one system call, a blocking read
-      got[0] = held[0]->recv(held[0]->frames.prepare(kChunk), kChunk, wait_ms);
+      char* buf = held[0]->frames.prepare(kChunk);
+      if (spin_for.count() > 0 && wait_ms > 0 && spin.spin_now()) {
+        // Non-blocking reads for up to spin_for: a nearby node's answer
+        // comes before a blocked thread would have woken (read_spin.h).
+        const auto until = steady::now() + std::min<steady::duration>(spin_for, std::chrono::milliseconds(wait_ms));
+        do {
+          got[0] = held[0]->recv(buf, kChunk, 0);
+        } while (got[0] == -1 && steady::now() < until);
+        spin.spun(got[0] != -1);
+        if (got[0] != -1) return;
+      }
+      got[0] = held[0]->recv(buf, kChunk, wait_ms);
       return;
     }
     std::vector<pollfd> fds;
@@ -1139,6 +1153,7 @@ result<std::unique_ptr<remote_client>> remote_client::connect(remote_options opt
     }
   }
   i->timeout_ms = options.timeout.count();
+  i->spin_for = options.spin;
   i->options = std::move(options);
   const auto deadline = steady::now() + i->options.timeout;
   {

@@ -136,6 +136,14 @@ def test_tcp_client_and_its_errors(cookie_file):
             assert c["k"] == {"via": "tcp"}
             assert n.start_client("c", "db")["k"] == {"via": "tcp"}
             assert "TCP session" in repr(c)
+        for spin in (0, 0.01):  # never, and the longest spin: the same answers
+            with panal.connect(address, db="db", token="token", spin=spin) as c:
+                c.set("spun", spin)
+                assert c.get("spun") == spin
+                assert c.mget(["spun", "k"]) == [spin, {"via": "tcp"}]
+        for bad in (-1e-6, 0.02, float("nan")):
+            with pytest.raises(ValueError):
+                panal.connect(address, db="db", token="token", spin=bad)
         with pytest.raises(panal.Unauthorized):
             panal.connect(address, db="db", token="wrong")
         with pytest.raises(panal.UnknownDatabase):
