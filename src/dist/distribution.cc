@@ -1004,10 +1004,21 @@ void distribution::impl::controller_main() {
         }
       }
     } else if (auto* p = m->get_if<ctl_peers>()) {
+      // A peer learnt from another node is told about us too: only the node
+      // with the lower name dials, so the two do not dial each other at
+      // once (two connections up together, one replacing the other, lost
+      // what was already sent on it). The other dials only if no
+      // connection came by the next reconnect tick.
+      const auto now = clock::now();
       for (auto& node : p->nodes) {
         if (node == my_name || connected(node) || !parse_node_name(node)) continue;
-        known[node].last_up = clock::now();
-        start_connector(node);
+        auto& k = known[node];
+        k.last_up = now;
+        if (my_name < node) {
+          start_connector(node);
+        } else if (!k.connector) {
+          k.next_try = std::max(k.next_try, now + opts.reconnect_every);
+        }
       }
     } else if (m->is<ctl_reconnect>()) {
       // A lost node is dialled again every reconnect_every, and after
@@ -1239,6 +1250,11 @@ result<message> distribution::call_named(const std::string& node, const std::str
     return r != nullptr && r->tag == tag;
   };
   const bool inside = tp::inside();
+  if (node != impl_->my_name && !impl_->find(node_index(node)) && !(inside && tp::self() == impl_->controller())) {
+    // Not connected yet (a mesh still forming): connect first, as Erlang's
+    // calls do. Not from the controller, which would wait on itself.
+    if (auto c = connect(node, timeout); !c) return c.err();
+  }
   std::optional<inbox> in;
   if (!inside) in.emplace(impl_->rt.open_inbox());
   const pid me = inside ? tp::self() : in->self();
