@@ -76,6 +76,9 @@ struct outgoing {
 struct conn_state;
 struct ctl_connect {
   std::string node;
+  // Keep dialling it after a failure (an explicit connect); false for a
+  // call's connect (call_named): a name that never answered is forgotten.
+  bool keep_trying = true;
 };
 struct ctl_conn_ready {
   std::string node;
@@ -180,6 +183,7 @@ struct distribution::impl final : remote_router, std::enable_shared_from_this<di
     clock::time_point next_try{};
     pid connector;  // non-null while a connection attempt runs
     ref watch;      // the controller's monitor on it
+    bool transient = false;  // only a call asked for it and it was never up: forgotten when a dial fails
   };
   std::map<std::string, known_node> known;
 
@@ -862,8 +866,17 @@ void distribution::impl::controller_main() {
           continue;
         }
         const std::string node = c->node;  // `c` lives in *req, which moves next
-        known[node].last_up = clock::now();
+        const auto now = clock::now();
+        auto [kit, fresh] = known.try_emplace(node);
+        auto& k = kit->second;
+        if (fresh) k.transient = !c->keep_trying;
+        else if (c->keep_trying) k.transient = false;
+        k.last_up = now;
         waiting[node].push_back(std::move(*req));
+        // Just introduced to a lower-named node, which dials (8.1): wait for
+        // its connection (or this node's dial at the tick) instead of
+        // dialling too, which would cross.
+        if (!k.connector && k.next_try > now && k.next_try <= now + opts.reconnect_every && my_name > node) continue;
         start_connector(node);
       } else if (auto* r = req->body.get_if<ctl_conn_ready>()) {
         const std::uint32_t idx = node_index(r->node);
@@ -903,6 +916,7 @@ void distribution::impl::controller_main() {
         }
         readers[r->reader] = {r->node, tp::monitor(r->reader)};
         known[r->node].last_up = clock::now();
+        known[r->node].transient = false;
         log::info("dist", "connected to node ", r->node);
         // Full mesh: tell the newcomer whom we know, and the others about it.
         auto names = connected_names();
@@ -987,10 +1001,12 @@ void distribution::impl::controller_main() {
         }
         continue;
       }
+      std::string forget;
       for (auto& [node, k] : known) {
         if (k.connector == d->who && k.watch == d->monitor) {
           k.connector = {};
           if (connected(node)) continue;
+          if (k.transient) forget = node;
           const std::string& why = d->reason.detail;
           if (why.rfind(kRefused, 0) == 0) {
             // Refused by the peer: the cookie (unauthorized) or the
@@ -1003,6 +1019,7 @@ void distribution::impl::controller_main() {
           }
         }
       }
+      if (!forget.empty()) known.erase(forget);  // a call's target that never answered: not redialled
     } else if (auto* p = m->get_if<ctl_peers>()) {
       // A peer learnt from another node is told about us too: only the node
       // with the lower name dials, so the two do not dial each other at
@@ -1014,10 +1031,11 @@ void distribution::impl::controller_main() {
         if (node == my_name || connected(node) || !parse_node_name(node)) continue;
         auto& k = known[node];
         k.last_up = now;
+        k.transient = false;
         if (my_name < node) {
           start_connector(node);
         } else if (!k.connector) {
-          k.next_try = std::max(k.next_try, now + opts.reconnect_every);
+          k.next_try = now + opts.reconnect_every;
         }
       }
     } else if (m->is<ctl_reconnect>()) {
@@ -1151,9 +1169,13 @@ void distribution::stop() {
 const std::string& distribution::name() const { return impl_->my_name; }
 
 result<void> distribution::connect(const std::string& node, clock::duration timeout) {
+  return connect(node, timeout, true);
+}
+
+result<void> distribution::connect(const std::string& node, clock::duration timeout, bool keep_trying) {
   const pid c = impl_->controller();
   if (!c) return {errc::noproc, "the distribution controller is not running (it is being restarted); retry"};
-  auto r = impl_->rt.call(c, ctl_connect{node}, timeout);
+  auto r = impl_->rt.call(c, ctl_connect{node, keep_trying}, timeout);
   if (!r) return r.err();
   return std::move(r->get<result<void>>());
 }
@@ -1250,10 +1272,12 @@ result<message> distribution::call_named(const std::string& node, const std::str
     return r != nullptr && r->tag == tag;
   };
   const bool inside = tp::inside();
+  const auto deadline = clock::now() + timeout;  // the connect and the answer share the timeout
   if (node != impl_->my_name && !impl_->find(node_index(node)) && !(inside && tp::self() == impl_->controller())) {
     // Not connected yet (a mesh still forming): connect first, as Erlang's
     // calls do. Not from the controller, which would wait on itself.
-    if (auto c = connect(node, timeout); !c) return c.err();
+    if (auto c = connect(node, timeout, false); !c) return c.err();
+    timeout = std::max<clock::duration>(deadline - clock::now(), clock::duration::zero());
   }
   std::optional<inbox> in;
   if (!inside) in.emplace(impl_->rt.open_inbox());

@@ -89,7 +89,8 @@ class distribution {
   void stop();
 
   // Connects to `node` (and through it to its peers); returns when the
-  // handshake with `node` completed or failed.
+  // handshake with `node` completed or failed. A node connected this way is
+  // dialled again whenever the connection is lost, forever.
   result<void> connect(const std::string& node, clock::duration timeout = std::chrono::seconds(10));
   std::vector<std::string> nodes() const;  // connected peers
   // Connected peers with the number of their current connection (as in node_up).
@@ -118,7 +119,9 @@ class distribution {
 
   // Request-reply with the process registered as `name` on `node` (a
   // call_request it answers with this_process::reply). Both types must be
-  // registered for distribution.
+  // registered for distribution. A node not connected yet is connected
+  // first, within `timeout` (which bounds the whole call); one that never
+  // answered is not kept for redials.
   result<message> call_named(const std::string& node, const std::string& name, message request,
                              clock::duration timeout = std::chrono::seconds(10));
 
@@ -142,6 +145,8 @@ class distribution {
   struct impl;
 
  private:
+  // `keep_trying` false: a name that never answers is not kept for redials.
+  result<void> connect(const std::string& node, clock::duration timeout, bool keep_trying);
   explicit distribution(std::shared_ptr<impl> i);
   std::shared_ptr<impl> impl_;  // shared with the distribution's processes
 };
