@@ -793,7 +793,18 @@ void distribution::impl::connector_main(std::string node) {
     }
     address = results.begin()->endpoint().address();
   }
+  // A host that drops packets would hold this dial for the kernel's SYN
+  // retries (about two minutes), and every call waiting on it: it gets
+  // the handshake's time.
+  boost::asio::steady_timer dial_deadline(io::context(), opts.handshake_timeout);
+  dial_deadline.async_wait([s = &sock](const boost::system::error_code& ec) {
+    if (!ec) {
+      boost::system::error_code ignored;
+      s->close(ignored);
+    }
+  });
   auto [cec, n] = io::await([&](auto h) { sock.async_connect(tcp::endpoint(address, a->port), h); });
+  dial_deadline.cancel();
   if (cec) {
     log::debug("dist", "cannot connect to ", node, ": ", cec.message());
     return;

@@ -253,6 +253,50 @@ TEST(Distribution, NodesIntroducedByAThirdMakeOneConnection) {
   }
 }
 
+// A listener on 127.0.0.1 whose accept queue is full: SYNs to it are
+// dropped, as by a host that is down or firewalled.
+struct black_hole {
+  black_hole() {
+    listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(listener, 0), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    for (int i = 0; i < 5; ++i) {  // the queue holds backlog + 1; the last one stays in SYN_SENT
+      const int f = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      (void)::connect(f, reinterpret_cast<sockaddr*>(&a), sizeof a);
+      fillers.push_back(f);
+    }
+    pollfd p{fillers.back(), POLLOUT, 0};
+    EXPECT_EQ(::poll(&p, 1, 1000), 0) << "the listener still completes connections: not a black hole";
+  }
+  ~black_hole() {
+    for (int f : fillers) ::close(f);
+    ::close(listener);
+  }
+  int listener = -1;
+  std::uint16_t port = 0;
+  std::vector<int> fillers;
+};
+
+// A dial to a host that drops packets gives up after the handshake's time
+// (5 s), not the kernel's SYN retries (about two minutes): a connect()
+// with a longer timeout fails with connection_lost, not its own timeout.
+TEST(Distribution, ADialToAnAddressThatDropsPacketsGivesUpInTheHandshakesTime) {
+  node a("a");
+  black_hole hole;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = a.dist->connect("x@127.0.0.1:" + std::to_string(hole.port), 30s);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.code(), errc::connection_lost) << r.err();
+  EXPECT_LT(took, 15s);
+}
+
 TEST(Distribution, SendNamedAndSpawnOn) {
   node a("a"), b("b");
   ASSERT_TRUE(a.dist->connect(b.name()));
