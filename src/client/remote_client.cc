@@ -23,9 +23,9 @@
 #include <thread>
 #include <unordered_map>
 
-#include "client/read_spin.h"
 #include "db/client_protocol.h"
 #include "store/hash.h"
+#include "util/pay_average.h"
 #include "wire/frame.h"
 
 namespace panal {
@@ -420,8 +420,18 @@ struct remote_client::impl {
   // node refused 3 (a node not yet upgraded: no routing then).
   std::atomic<std::uint32_t> speaks{cp::version};
   static constexpr auto interrupt_every = std::chrono::milliseconds(50);
-  std::chrono::microseconds spin_for{0};  // options.spin
-  client_detail::read_spin spin;
+  // Whether the read spin (options.spin) finds the answers: callers on
+  // several connections read at once, so it has a lock of its own.
+  std::mutex spin_mutex;
+  pay_average spin_pays;
+  bool spin_now() {
+    std::lock_guard lock(spin_mutex);
+    return spin_pays.try_now();
+  }
+  void spun(bool answered) {
+    std::lock_guard lock(spin_mutex);
+    spin_pays.record(answered, /*on_at_once=*/true);  // after a batch or a slow spell, one hit is enough
+  }
 
   // Sleeps `d`; true if interrupted meanwhile.
   bool sleep_interrupted(std::chrono::milliseconds d) {
@@ -680,14 +690,16 @@ struct remote_client::impl {
     const int wait_ms = static_cast<int>(std::max<std::chrono::milliseconds::rep>(wait.count(), 0));
     if (held.size() == 1) {  // the common case: one system call, a blocking read
       char* buf = held[0]->frames.prepare(kChunk);
-      if (spin_for.count() > 0 && wait_ms > 0 && spin.spin_now()) {
-        // Non-blocking reads for up to spin_for: a nearby node's answer
-        // comes before a blocked thread would have woken (read_spin.h).
-        const auto until = steady::now() + std::min<steady::duration>(spin_for, std::chrono::milliseconds(wait_ms));
+      if (options.spin.count() > 0 && wait_ms > 0 && spin_now()) {
+        // Non-blocking reads for up to options.spin: on one machine a
+        // node's answer usually comes before a blocked thread would have
+        // woken; where answers take longer the spin stops (spin_pays).
+        const auto until =
+            steady::now() + std::min<steady::duration>(options.spin, std::chrono::milliseconds(wait_ms));
         do {
           got[0] = held[0]->recv(buf, kChunk, 0);
         } while (got[0] == -1 && steady::now() < until);
-        spin.spun(got[0] != -1);
+        spun(got[0] != -1);
         if (got[0] != -1) return;
       }
       got[0] = held[0]->recv(buf, kChunk, wait_ms);
@@ -1153,7 +1165,6 @@ result<std::unique_ptr<remote_client>> remote_client::connect(remote_options opt
     }
   }
   i->timeout_ms = options.timeout.count();
-  i->spin_for = options.spin;
   i->options = std::move(options);
   const auto deadline = steady::now() + i->options.timeout;
   {

@@ -64,7 +64,7 @@ struct remote_options {
   // this long, then blocks: on one machine the answer usually comes before
   // a blocked thread would have woken (Python's sequential calls ran 2.4x
   // faster). It costs this client's CPU, never the node's, and stops by
-  // itself where the answers take longer (client/read_spin.h). 0: never.
+  // itself where the answers take longer (util/pay_average.h). 0: never.
   std::chrono::microseconds spin{50};
 };
 

@@ -3,7 +3,8 @@
 //
 // Promise: spin_now() is true while at least half of the recent spins
 // (an average over about the last 8) paid, and otherwise once every
-// kProbeEvery sleeps, so that a thread finds out when spinning pays again.
+// kProbeEvery sleeps, so that a thread finds out when spinning pays again
+// (util/pay_average.h).
 // A spin pays when what it found is worth the CPU it burnt:
 // - work from another thread of this node (a message: its sender waits);
 // - one socket event that a fiber waits on inline (io::await: the
@@ -19,34 +20,26 @@
 
 #include <cstddef>
 
+#include "util/pay_average.h"
+
 namespace panal::detail {
 
 class spin_policy {
  public:
-  static constexpr unsigned kOne = 1024;  // the average is kept in 1/1024ths
-  static constexpr unsigned kProbeEvery = 64;
+  static constexpr unsigned kProbeEvery = pay_average::kProbeEvery;
 
   // Before a sleep: spin first?
-  bool spin_now() {
-    if (paid_ >= kOne / 2) return true;
-    return ++unspun_ % kProbeEvery == 0;
-  }
+  bool spin_now() { return pays_.try_now(); }
   // A spin ended. `handled`: socket events its poll ran (0 if none);
   // `to_mailboxes`: how many of them went to a mailbox; `incoming`: it
   // found messages from another thread.
   void spun(std::size_t handled, std::size_t to_mailboxes, bool incoming) {
     const bool lone_client_request = handled == 1 && to_mailboxes == 1;
-    if (incoming || (handled > 0 && !lone_client_request)) {
-      paid_ += (kOne - paid_) / 8;
-    } else {
-      paid_ -= paid_ / 8;
-      if (paid_ < kOne / 2) unspun_ = 0;  // the next probe is kProbeEvery sleeps away
-    }
+    pays_.record(incoming || (handled > 0 && !lone_client_request));
   }
 
  private:
-  unsigned paid_ = kOne;  // share of recent spins that paid
-  unsigned unspun_ = 0;   // sleeps without a spin since the last probe
+  pay_average pays_;
 };
 
 }  // namespace panal::detail
