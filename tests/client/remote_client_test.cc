@@ -24,6 +24,7 @@
 #include "client/remote_client.h"
 #include "db/client_protocol.h"
 #include "wire/frame.h"
+#include "../test_ports.h"
 #include "../test_util.h"
 
 namespace panal {
@@ -45,17 +46,10 @@ std::size_t thread_count() {
 class fake_node {
  public:
   fake_node() {
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    EXPECT_EQ(::listen(listener_, 4), 0);
+    listener_ = test::bind_loopback(port_, 4);
+    EXPECT_GE(listener_, 0);
     timeval tv{10, 0};  // a client that never comes fails the test, it does not hang it
     ::setsockopt(listener_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    socklen_t len = sizeof a;
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
   }
   ~fake_node() {
     if (conn_ >= 0) ::close(conn_);

@@ -257,15 +257,9 @@ TEST(Distribution, NodesIntroducedByAThirdMakeOneConnection) {
 // dropped, as by a host that is down or firewalled.
 struct black_hole {
   black_hole() {
-    listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    EXPECT_EQ(::listen(listener, 0), 0);
-    socklen_t len = sizeof a;
-    ::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
+    listener = test::bind_loopback(port, 0);
+    EXPECT_GE(listener, 0);
+    sockaddr_in a = test::loopback(port);
     for (int i = 0; i < 5; ++i) {  // the queue holds backlog + 1; the last one stays in SYN_SENT
       const int f = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
       (void)::connect(f, reinterpret_cast<sockaddr*>(&a), sizeof a);
