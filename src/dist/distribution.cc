@@ -52,6 +52,8 @@ constexpr int kMaxSpawnsRunning = 64;  // remote starts at once (a peer's calls 
 // a refusal for the cookie is told apart by its words (connect(): unauthorized).
 const std::string kRefused = "refused: ";
 constexpr const char* kWrongCookie = "wrong cookie";
+// The accepting side's answer to a dial that crosses its own (8.2).
+constexpr const char* kCrossing = "crossing dial: the lower-named node's connection is kept";
 
 // ---- messages on the wire between controllers ---------------------------------
 
@@ -87,6 +89,11 @@ struct ctl_conn_ready {
   pid writer;
   std::shared_ptr<conn_state> state;
   bool initiated_here;
+};
+// From an accepting connection, once the dialer proved the cookie: may it
+// go on? (false: this node dials that node itself and has the lower name)
+struct ctl_crossing {
+  std::string node;
 };
 struct ctl_peers {
   std::vector<std::string> nodes;
@@ -184,6 +191,7 @@ struct distribution::impl final : remote_router, std::enable_shared_from_this<di
     pid connector;  // non-null while a connection attempt runs
     ref watch;      // the controller's monitor on it
     bool transient = false;  // only a call asked for it and it was never up: forgotten when a dial fails
+    clock::time_point accepting_until{};  // a connection from it is in its handshake: no dial meanwhile
   };
   std::map<std::string, known_node> known;
 
@@ -499,6 +507,16 @@ void distribution::impl::connection_main(tcp::socket tcp_sock, std::optional<std
     log::error("dist", "refused connection from ", peer, ": wrong cookie");
     (void)write_all(sock, encode_refused(kWrongCookie));
     return;
+  }
+  if (!dialed) {
+    // Both nodes dialling each other made two connections, and replacing
+    // the one in use lost what was sent on it: the crossing is settled
+    // here, before either is used (8.2).
+    auto go_on = tp::call(controller(), ctl_crossing{peer}, opts.handshake_timeout);
+    if (!go_on || !go_on->get<bool>()) {
+      (void)write_all(sock, encode_refused(kCrossing));
+      return;
+    }
   }
   if (!dialed && !write_all(sock, encode_proof({prove(opts.cookie, t, prover::acceptor)}))) return;
   deadline.cancel();
@@ -844,7 +862,7 @@ void distribution::impl::controller_main() {
   };
   auto start_connector = [&](const std::string& node) {
     auto& k = known[node];
-    if (k.connector) return;
+    if (k.connector || clock::now() < k.accepting_until) return;  // that connection will answer the waiters
     auto c = tp::spawn_monitor([self = shared_from_this(), node] { self->connector_main(node); });
     if (c) {
       k.connector = c->first;
@@ -884,11 +902,14 @@ void distribution::impl::controller_main() {
         else if (c->keep_trying) k.transient = false;
         k.last_up = now;
         waiting[node].push_back(std::move(*req));
-        // Just introduced to a lower-named node, which dials (8.1): wait for
-        // its connection (or this node's dial at the tick) instead of
-        // dialling too, which would cross.
-        if (!k.connector && k.next_try > now && k.next_try <= now + opts.reconnect_every && my_name > node) continue;
         start_connector(node);
+      } else if (auto* x = req->body.get_if<ctl_crossing>()) {
+        // Of two dials that cross, the lower-named node's goes on: it
+        // refuses the other's, and the higher-named node takes the lower's.
+        auto& k = known[x->node];
+        const bool refuse = k.connector && !connected(x->node) && my_name < x->node;
+        if (!refuse) k.accepting_until = clock::now() + opts.handshake_timeout;
+        tp::reply(*req, !refuse);
       } else if (auto* r = req->body.get_if<ctl_conn_ready>()) {
         const std::uint32_t idx = node_index(r->node);
         bool accept = true;
@@ -928,6 +949,7 @@ void distribution::impl::controller_main() {
         readers[r->reader] = {r->node, tp::monitor(r->reader)};
         known[r->node].last_up = clock::now();
         known[r->node].transient = false;
+        known[r->node].accepting_until = {};
         log::info("dist", "connected to node ", r->node);
         // Full mesh: tell the newcomer whom we know, and the others about it.
         auto names = connected_names();
@@ -1017,8 +1039,14 @@ void distribution::impl::controller_main() {
         if (k.connector == d->who && k.watch == d->monitor) {
           k.connector = {};
           if (connected(node)) continue;
-          if (k.transient) forget = node;
           const std::string& why = d->reason.detail;
+          if (why == kRefused + kCrossing) {
+            // The peer dials us: its connection answers the waiters (and
+            // if it does not come, the next tick dials again).
+            k.next_try = clock::now() + opts.reconnect_every;
+            continue;
+          }
+          if (k.transient) forget = node;
           if (why.rfind(kRefused, 0) == 0) {
             // Refused by the peer: the cookie (unauthorized) or the
             // protocol or name (bad_argument); not worth retrying.
@@ -1032,22 +1060,12 @@ void distribution::impl::controller_main() {
       }
       if (!forget.empty()) known.erase(forget);  // a call's target that never answered: not redialled
     } else if (auto* p = m->get_if<ctl_peers>()) {
-      // A peer learnt from another node is told about us too: only the node
-      // with the lower name dials, so the two do not dial each other at
-      // once (two connections up together, one replacing the other, lost
-      // what was already sent on it). The other dials only if no
-      // connection came by the next reconnect tick.
-      const auto now = clock::now();
       for (auto& node : p->nodes) {
         if (node == my_name || connected(node) || !parse_node_name(node)) continue;
         auto& k = known[node];
-        k.last_up = now;
+        k.last_up = clock::now();
         k.transient = false;
-        if (my_name < node) {
-          start_connector(node);
-        } else if (!k.connector) {
-          k.next_try = now + opts.reconnect_every;
-        }
+        start_connector(node);
       }
     } else if (m->is<ctl_reconnect>()) {
       // A lost node is dialled again every reconnect_every, and after
