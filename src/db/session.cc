@@ -16,6 +16,7 @@
 #include "dist/stream.h"
 #include "registry/pg.h"
 #include "runtime/io.h"
+#include "runtime/socket_read.h"
 #include "runtime/this_process.h"
 #include "util/log.h"
 #include "wire/frame.h"
@@ -85,7 +86,7 @@ void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::s
   const session_limits lim = ctx.sessions;
   std::string pending_bytes;                         // answers not yet handed to the socket
   auto writing = std::make_shared<std::string>();  // the write in progress
-  bool write_busy = false, read_busy = false, last_read_full = true;
+  bool write_busy = false, read_busy = false;
   // A decaying maximum of answer sizes. It starts high (a window of 8), so
   // that a client's first burst of GETs of large values is not a large
   // amount in flight, and opens up over a few hundred small answers.
@@ -164,25 +165,19 @@ void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::s
     out.flush();
     return ok;
   };
-  char* read_buf = nullptr;
-  auto start_read = [&, self = tp::self()] {
-    sock->async_read_some(boost::asio::buffer(read_buf, kReadChunk), io::completion(self, kRead, frames));
-  };
-  io::after_poll deferred_read(start_read);  // declared after what it uses: disarmed first
-  // Takes what is buffered, then reads more if the window still allows.
+  // Reads start as soon as the window allows: a read after one that emptied
+  // the socket waits for the client's next bytes without a system call
+  // (runtime/socket_read.h).
   auto pump_reads = [&]() -> bool {
     if (read_busy) return true;
     if (!take_frames()) return false;
     if (!may_take()) return true;
     char* buf = frames->prepare(kReadChunk);
     read_busy = true;
-    read_buf = buf;
-    // More is waiting in the socket, or TLS (a read returns one record, so
-    // a short read says nothing): read now.
-    if (last_read_full || sock->tls()) {
-      start_read();
-    } else {  // after the client has had time to send more (io.h, after_poll)
-      deferred_read.arm();
+    if (sock->tls()) {
+      sock->async_read_some(boost::asio::buffer(buf, kReadChunk), io::completion(tp::self(), kRead, frames));
+    } else {
+      io::start_read(sock->socket(), buf, kReadChunk, kRead, frames);
     }
     return true;
   };
@@ -193,7 +188,6 @@ void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::s
         read_busy = false;
         if (d->ec) return false;  // the client went away
         frames->commit(d->bytes);
-        last_read_full = d->bytes == kReadChunk;
         return true;
       }
       if (d->tag == kWrite) {

@@ -15,18 +15,6 @@ boost::asio::io_context& context() {
   return p->sched.io();
 }
 
-void after_poll::arm() {
-  if (armed_on_ != nullptr) return;
-  armed_on_ = scheduler::current();
-  armed_on_->arm_after_poll(this);
-}
-
-void after_poll::disarm() {
-  if (armed_on_ == nullptr) return;
-  armed_on_->disarm_after_poll(this);
-  armed_on_ = nullptr;
-}
-
 namespace detail {
 
 std::shared_ptr<wait_state> begin_wait() {

@@ -25,10 +25,6 @@
 #include "runtime/message.h"
 #include "runtime/pid.h"
 
-namespace panal::detail {
-class scheduler;
-}
-
 namespace panal::io {
 
 // The io_context of the calling process's scheduler thread.
@@ -70,7 +66,7 @@ struct io_done {
 };
 
 // The handler start() gives an operation: delivers io_done{tag, ...} to
-// `to`. For operations started outside the process (by an after_poll).
+// `to`.
 inline auto completion(pid to, std::uint64_t tag, std::shared_ptr<void> keep = {}) {
   return [to, tag, keep = std::move(keep)](const boost::system::error_code& ec, auto&&... rest) {
     detail::wait_state st;
@@ -78,34 +74,6 @@ inline auto completion(pid to, std::uint64_t tag, std::shared_ptr<void> keep = {
     detail::deliver(to, io_done{tag, st.ec, st.bytes});
   };
 }
-
-// A task that runs once on the process's thread, after the thread's next
-// poll of its sockets or before the thread waits, whichever comes first:
-// not inside the process (use completion() to hear back). A session starts
-// its socket reads this way: Asio tries every read at once, and right after
-// answers went out the client has not had time to send more, so an
-// immediate read would find nothing (a wasted system call per read).
-// arm() from inside a process, on its own thread; destroying it disarms it.
-class after_poll {
- public:
-  explicit after_poll(std::function<void()> task) : task_(std::move(task)) {}
-  after_poll(const after_poll&) = delete;
-  after_poll& operator=(const after_poll&) = delete;
-  ~after_poll() { disarm(); }
-
-  void arm();
-  void disarm();
-  bool armed() const { return armed_on_ != nullptr; }
-
- private:
-  friend class panal::detail::scheduler;
-  void fire() {
-    armed_on_ = nullptr;
-    task_();
-  }
-  std::function<void()> task_;
-  panal::detail::scheduler* armed_on_ = nullptr;
-};
 
 // Starts an asynchronous operation and returns at once: its completion
 // arrives in the calling process's mailbox as io_done{tag, ...}, so that a

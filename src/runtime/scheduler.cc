@@ -167,22 +167,7 @@ void scheduler::on_dispatcher_turn() {
   drain_incoming();
   if (++turns_ % kPollEvery == 0) {
     io_->poll();
-    run_after_poll();
   }
-}
-
-void scheduler::disarm_after_poll(io::after_poll* t) {
-  std::erase(after_poll_, t);
-  std::replace(running_after_poll_.begin(), running_after_poll_.end(), t, static_cast<io::after_poll*>(nullptr));
-}
-
-void scheduler::run_after_poll() {
-  if (after_poll_.empty()) return;
-  running_after_poll_.swap(after_poll_);
-  for (io::after_poll* t : running_after_poll_) {
-    if (t != nullptr) t->fire();  // may arm again: it goes to after_poll_, for the next poll
-  }
-  running_after_poll_.clear();
 }
 
 void scheduler::wait_for_events(clock::time_point deadline) {
@@ -196,8 +181,6 @@ void scheduler::wait_for_events(clock::time_point deadline) {
       total.store(total.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
     }
   } counted{idle_ns_};
-  // Deferred socket reads start now, before the thread waits for them.
-  run_after_poll();
   // Spin a little before sleeping, as Erlang's schedulers do: waking a
   // sleeping thread costs tens of microseconds (more on a VM), and a reply
   // from another thread often comes sooner than that.

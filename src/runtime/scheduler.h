@@ -24,9 +24,6 @@
 namespace boost::asio {
 class io_context;
 }
-namespace panal::io {
-class after_poll;
-}
 
 namespace panal::detail {
 
@@ -77,11 +74,6 @@ class scheduler {
   void begin_stop();
   void close_external(const pid& p);  // ends an inbox's pid (reason normal)  // kills every process; the thread ends when all are gone
 
-  // after_poll tasks (io.h): run once, after the next poll of the sockets
-  // or before the thread waits, whichever comes first.
-  void arm_after_poll(io::after_poll* t) { after_poll_.push_back(t); }
-  void disarm_after_poll(io::after_poll* t);
-
   // Called by the fiber algorithm (dispatcher context).
   void on_dispatcher_turn();
   void drain_incoming();
@@ -93,7 +85,6 @@ class scheduler {
   void start_process(std::unique_ptr<process> p);
   void run_process(process* p);
   void finish_process(process& p, const exit_reason& reason);
-  void run_after_poll();
 
   runtime& rt_;
   const unsigned index_;
@@ -112,7 +103,6 @@ class scheduler {
   struct timer_set;
   std::unique_ptr<timer_set> timers_;
   unsigned turns_ = 0;
-  std::vector<io::after_poll*> after_poll_, running_after_poll_;
   spin_policy spin_;
   std::uint64_t mailbox_completions_ = 0;
   std::atomic<std::uint64_t> idle_ns_{0};  // written by the own thread only

@@ -18,11 +18,6 @@ using namespace std::chrono_literals;
 namespace tp = this_process;
 using boost::asio::ip::tcp;
 
-// Where a task runs: inside a process, or on the thread outside any.
-const char* scheduler_process_name() {
-  return detail::scheduler::current_process() == nullptr ? "outside a process" : "inside a process";
-}
-
 TEST(Io, SocketWaitSuspendsOnlyTheFiber) {
   runtime rt({.threads = 1});  // one thread: a blocked thread would stall everything
   inbox in = rt.open_inbox();
@@ -71,50 +66,6 @@ TEST(Io, KillingAProcessBlockedInASocketWaitUnwindsIt) {
   // The thread still serves others after the stale accept completion.
   ASSERT_TRUE(rt.spawn([me] { tp::send(me, 5); }));
   EXPECT_EQ(*in.receive_as<int>(test::kWait), 5);
-}
-
-TEST(Io, AnAfterPollTaskRunsOnceOutsideTheProcessAfterItWaits) {
-  runtime rt({.threads = 1});
-  inbox in = rt.open_inbox();
-  const pid me = in.self();
-  ASSERT_TRUE(rt.spawn([me] {
-    int runs = 0;
-    std::string where;
-    io::after_poll task([&] {
-      ++runs;
-      where = scheduler_process_name();
-    });
-    task.arm();
-    task.arm();  // armed once, runs once
-    // Not while the process runs: only once it waits does the thread poll.
-    tp::send(me, "runs before waiting: " + std::to_string(runs));
-    tp::sleep_for(20ms);
-    tp::sleep_for(20ms);
-    tp::send(me, "runs after waiting: " + std::to_string(runs) + ", " + where + (task.armed() ? ", armed" : ""));
-  }));
-  EXPECT_EQ(*in.receive_as<std::string>(test::kWait), "runs before waiting: 0");
-  EXPECT_EQ(*in.receive_as<std::string>(test::kWait), "runs after waiting: 1, outside a process");
-}
-
-TEST(Io, ADestroyedOrDisarmedAfterPollTaskNeverRuns) {
-  runtime rt({.threads = 1});
-  inbox in = rt.open_inbox();
-  const pid me = in.self();
-  ASSERT_TRUE(rt.spawn([me] {
-    std::string ran;
-    {
-      io::after_poll task([&] { ran += "destroyed one ran; "; });
-      task.arm();
-    }  // destroyed before the thread polled
-    io::after_poll other([&] { ran += "disarmed one ran; "; });
-    other.arm();
-    other.disarm();
-    io::after_poll control([&] { ran += "control ran"; });
-    control.arm();
-    tp::sleep_for(20ms);  // the thread waits, so it runs what is armed now
-    tp::send(me, ran);
-  }));
-  EXPECT_EQ(*in.receive_as<std::string>(test::kWait), "control ran");
 }
 
 }  // namespace

@@ -1,0 +1,105 @@
+#include "runtime/socket_read.h"
+
+#include <boost/version.hpp>
+
+#include "runtime/io.h"
+
+// What this file relies on is Boost 1.74's epoll reactor (Debian 12's):
+// its reactor_op protocol and its socket implementation's layout. Any
+// other Boost reads through async_read_some, as before.
+#if BOOST_VERSION == 107400 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING)
+#define PANAL_SOCKET_READ_OWN_OP 1
+#include <boost/asio/detail/reactor.hpp>
+#include <boost/asio/detail/reactor_op.hpp>
+#include <boost/asio/detail/socket_ops.hpp>
+#endif
+
+namespace panal::io {
+
+namespace {
+thread_local std::uint64_t tries = 0;
+}  // namespace
+
+std::uint64_t read_tries() { return tries; }
+
+#ifdef PANAL_SOCKET_READ_OWN_OP
+namespace {
+
+namespace ad = boost::asio::detail;
+using tcp = boost::asio::ip::tcp;
+
+// The socket's implementation (descriptor, state, the reactor's data) is a
+// protected member of basic_socket. An explicit instantiation may name it
+// ([temp.spec.general]: access is not checked there); the friend it
+// defines hands the member pointer out.
+using socket_base_type = boost::asio::basic_socket<tcp, boost::asio::any_io_executor>;
+using socket_impl_type = ad::io_object_impl<ad::reactive_socket_service<tcp>, boost::asio::any_io_executor>;
+struct socket_impl_tag {
+  using type = socket_impl_type socket_base_type::*;
+  friend type member_pointer(socket_impl_tag);
+};
+template <class Tag, typename Tag::type Member>
+struct expose {
+  friend typename Tag::type member_pointer(Tag) { return Member; }
+};
+template struct expose<socket_impl_tag, &socket_base_type::impl_>;
+
+// Asio's stream read, except for what it tells the reactor: a read that
+// returned less than it asked for emptied the socket
+// (done_and_exhausted), so the reactor queues the next read without trying
+// it, until the socket's next readiness event. Asio's own read says that
+// only at end of stream.
+class read_op : public ad::reactor_op {
+ public:
+  read_op(int fd, char* buf, std::size_t size, pid to, std::uint64_t tag, std::shared_ptr<void> keep)
+      : reactor_op(boost::system::error_code(), &read_op::perform, &read_op::complete),
+        fd_(fd), buf_(buf), size_(size), to_(to), tag_(tag), keep_(std::move(keep)) {}
+
+ private:
+  static status perform(reactor_op* base) {
+    auto* o = static_cast<read_op*>(base);
+    ++tries;
+    if (!ad::socket_ops::non_blocking_recv1(o->fd_, o->buf_, o->size_, 0, true, o->ec_, o->bytes_transferred_)) {
+      return not_done;  // nothing there: wait for the next readiness event
+    }
+    return o->ec_ || o->bytes_transferred_ < o->size_ ? done_and_exhausted : done;
+  }
+  // owner is null when the io_context is destroyed with the read pending.
+  static void complete(void* owner, ad::operation* base, const boost::system::error_code&, std::size_t) {
+    std::unique_ptr<read_op> o(static_cast<read_op*>(base));
+    if (owner != nullptr) detail::deliver(o->to_, io_done{o->tag_, o->ec_, o->bytes_transferred_});
+  }
+
+  int fd_;
+  char* buf_;
+  std::size_t size_;
+  pid to_;
+  std::uint64_t tag_;
+  std::shared_ptr<void> keep_;
+};
+
+}  // namespace
+
+void start_read(tcp::socket& socket, char* buf, std::size_t size, std::uint64_t tag, std::shared_ptr<void> keep) {
+  auto& impl = (static_cast<socket_base_type&>(socket).*member_pointer(socket_impl_tag{})).get_implementation();
+  auto& reactor = boost::asio::use_service<ad::reactor>(static_cast<boost::asio::execution_context&>(context()));
+  auto* op = new read_op(impl.socket_, buf, size, detail::current_pid(), tag, std::move(keep));
+  // As Asio's own reads do: the descriptor must not block the thread.
+  if ((impl.state_ & ad::socket_ops::non_blocking) == 0 &&
+      !ad::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, op->ec_)) {
+    reactor.post_immediate_completion(op, false);
+    return;
+  }
+  reactor.start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, op, false, true);
+}
+
+#else
+
+void start_read(boost::asio::ip::tcp::socket& socket, char* buf, std::size_t size, std::uint64_t tag,
+                std::shared_ptr<void> keep) {
+  socket.async_read_some(boost::asio::buffer(buf, size), completion(detail::current_pid(), tag, std::move(keep)));
+}
+
+#endif
+
+}  // namespace panal::io
