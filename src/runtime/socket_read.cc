@@ -51,9 +51,14 @@ template struct expose<socket_impl_tag, &socket_base_type::impl_>;
 // only at end of stream.
 class read_op : public ad::reactor_op {
  public:
+  // Completes into `to`'s mailbox as io_done{tag}.
   read_op(int fd, char* buf, std::size_t size, pid to, std::uint64_t tag, std::shared_ptr<void> keep)
       : reactor_op(boost::system::error_code(), &read_op::perform, &read_op::complete),
         fd_(fd), buf_(buf), size_(size), to_(to), tag_(tag), keep_(std::move(keep)) {}
+  // Completes a process's inline wait.
+  read_op(int fd, char* buf, std::size_t size, std::shared_ptr<detail::wait_state> waiter)
+      : reactor_op(boost::system::error_code(), &read_op::perform, &read_op::complete),
+        fd_(fd), buf_(buf), size_(size), waiter_(std::move(waiter)) {}
 
  private:
   static status perform(reactor_op* base) {
@@ -67,7 +72,14 @@ class read_op : public ad::reactor_op {
   // owner is null when the io_context is destroyed with the read pending.
   static void complete(void* owner, ad::operation* base, const boost::system::error_code&, std::size_t) {
     std::unique_ptr<read_op> o(static_cast<read_op*>(base));
-    if (owner != nullptr) detail::deliver(o->to_, io_done{o->tag_, o->ec_, o->bytes_transferred_});
+    if (owner == nullptr) return;
+    if (o->waiter_) {
+      o->waiter_->ec = o->ec_;
+      o->waiter_->bytes = o->bytes_transferred_;
+      detail::complete(*o->waiter_);
+    } else {
+      detail::deliver(o->to_, io_done{o->tag_, o->ec_, o->bytes_transferred_});
+    }
   }
 
   int fd_;
@@ -76,14 +88,15 @@ class read_op : public ad::reactor_op {
   pid to_;
   std::uint64_t tag_;
   std::shared_ptr<void> keep_;
+  std::shared_ptr<detail::wait_state> waiter_;
 };
 
-}  // namespace
-
-void start_read(tcp::socket& socket, char* buf, std::size_t size, std::uint64_t tag, std::shared_ptr<void> keep) {
+// `make_op(fd)` makes the read; it is started as Asio starts its own.
+template <class MakeOp>
+void start(tcp::socket& socket, MakeOp&& make_op) {
   auto& impl = (static_cast<socket_base_type&>(socket).*member_pointer(socket_impl_tag{})).get_implementation();
   auto& reactor = boost::asio::use_service<ad::reactor>(static_cast<boost::asio::execution_context&>(context()));
-  auto* op = new read_op(impl.socket_, buf, size, detail::current_pid(), tag, std::move(keep));
+  read_op* op = make_op(impl.socket_);
   // As Asio's own reads do: the descriptor must not block the thread.
   if ((impl.state_ & ad::socket_ops::non_blocking) == 0 &&
       !ad::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, op->ec_)) {
@@ -93,11 +106,29 @@ void start_read(tcp::socket& socket, char* buf, std::size_t size, std::uint64_t 
   reactor.start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, op, false, true);
 }
 
+}  // namespace
+
+void start_read(tcp::socket& socket, char* buf, std::size_t size, std::uint64_t tag, std::shared_ptr<void> keep) {
+  start(socket, [&](int fd) { return new read_op(fd, buf, size, detail::current_pid(), tag, std::move(keep)); });
+}
+
+std::pair<boost::system::error_code, std::size_t> read_some(tcp::socket& socket, char* buf, std::size_t size) {
+  auto st = detail::begin_wait();
+  start(socket, [&](int fd) { return new read_op(fd, buf, size, st); });
+  detail::end_wait(*st);
+  return {st->ec, st->bytes};
+}
+
 #else
 
 void start_read(boost::asio::ip::tcp::socket& socket, char* buf, std::size_t size, std::uint64_t tag,
                 std::shared_ptr<void> keep) {
   socket.async_read_some(boost::asio::buffer(buf, size), completion(detail::current_pid(), tag, std::move(keep)));
+}
+
+std::pair<boost::system::error_code, std::size_t> read_some(boost::asio::ip::tcp::socket& socket, char* buf,
+                                                            std::size_t size) {
+  return await([&](auto h) { socket.async_read_some(boost::asio::buffer(buf, size), h); });
 }
 
 #endif

@@ -30,13 +30,19 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <utility>
 
 namespace panal::io {
 
 void start_read(boost::asio::ip::tcp::socket& socket, char* buf, std::size_t size, std::uint64_t tag,
                 std::shared_ptr<void> keep);
 
-// How many reads start_read() tried on the calling thread, each a system
+// The same read, waited for inline (as io::await of async_read_some): the
+// process suspends until it completes; an exit point.
+std::pair<boost::system::error_code, std::size_t> read_some(boost::asio::ip::tcp::socket& socket, char* buf,
+                                                            std::size_t size);
+
+// How many reads start_read() or read_some() tried on the calling thread, each a system
 // call (tests count them). Always 0 where Asio's own read is used instead
 // (any Boost but Debian 12's 1.74: see socket_read.cc).
 std::uint64_t read_tries();
