@@ -255,6 +255,52 @@ TEST(RemoteClient, AnInterruptEndsACallWhoseWriteWaitsOnAFullSocket) {
   EXPECT_NE(r.err().message.find("interrupted"), std::string::npos) << r.err();
 }
 
+// A caller whose interrupt check takes long (Python runs its signal
+// handlers there) lets go of its connection before the check: another
+// caller's answer on it is read meanwhile, not once the check is over.
+TEST(RemoteClient, ACallerInItsInterruptCheckLeavesItsConnectionToOthers) {
+  fake_node node;
+  auto c = connect_to(node);
+  ASSERT_TRUE(c);
+  std::atomic<std::thread::id> checker{};  // the caller whose check is slow
+  std::atomic<bool> in_check{false}, b_done{false}, give_up{false};
+  c->set_interrupt_check([&] {
+    if (std::this_thread::get_id() != checker.load()) return false;
+    in_check = true;
+    // Held here until the other call is over (or the test gave up on it).
+    while (!b_done && !give_up) std::this_thread::sleep_for(1ms);
+    return false;
+  });
+  auto a = std::async(std::launch::async, [&] {
+    checker = std::this_thread::get_id();
+    return c->get("a");
+  });
+  auto ra = node.next();  // A's request: answered last
+  ASSERT_TRUE(ra);
+  ASSERT_EQ(ra->key, "a");
+  ASSERT_TRUE(test::eventually([&] { return in_check.load(); }));
+  auto b = std::async(std::launch::async, [&] {
+    auto r = c->get("b");
+    b_done = true;
+    return r;
+  });
+  auto rb = node.next();
+  ASSERT_TRUE(rb);
+  ASSERT_EQ(rb->key, "b");
+  ASSERT_TRUE(node.answer(*rb, "vb"));
+  const bool b_ready = b.wait_for(test::kWait) == std::future_status::ready;
+  give_up = true;
+  ASSERT_TRUE(node.answer(*ra, "va"));
+  ASSERT_TRUE(b_ready) << "the answer waited for the other caller's interrupt check";
+  auto vb = b.get();
+  ASSERT_TRUE(vb) << vb.err();
+  EXPECT_EQ(**vb, "vb");
+  ASSERT_EQ(a.wait_for(test::kWait), std::future_status::ready);
+  auto va = a.get();
+  ASSERT_TRUE(va) << va.err();
+  EXPECT_EQ(**va, "va");
+}
+
 // An unsafe_set sent before the client had a map (to its home node) pins
 // its key there: once the map names another node for the key, a later
 // request of the key still goes home, after the unsafe_set on the same
