@@ -12,6 +12,7 @@
 #include <boost/asio/detail/reactor.hpp>
 #include <boost/asio/detail/reactor_op.hpp>
 #include <boost/asio/detail/socket_ops.hpp>
+#include <sys/epoll.h>
 #endif
 
 namespace panal::io {
@@ -44,21 +45,68 @@ struct expose {
 };
 template struct expose<socket_impl_tag, &socket_base_type::impl_>;
 
+// And, the same way, what the reactor keeps per descriptor: the events it
+// asks epoll for, the lock they are kept under, the events of its last
+// poll (task_result_), and its epoll descriptor.
+using descriptor_state = ad::epoll_reactor::descriptor_state;
+struct registered_events_tag {
+  using type = std::uint32_t descriptor_state::*;
+  friend type member_pointer(registered_events_tag);
+};
+template struct expose<registered_events_tag, &descriptor_state::registered_events_>;
+struct descriptor_mutex_tag {
+  using type = ad::conditionally_enabled_mutex descriptor_state::*;
+  friend type member_pointer(descriptor_mutex_tag);
+};
+template struct expose<descriptor_mutex_tag, &descriptor_state::mutex_>;
+struct task_result_tag {
+  using type = unsigned int ad::scheduler_operation::*;
+  friend type member_pointer(task_result_tag);
+};
+template struct expose<task_result_tag, &ad::scheduler_operation::task_result_>;
+struct epoll_fd_tag {
+  using type = int ad::epoll_reactor::*;
+  friend type member_pointer(epoll_fd_tag);
+};
+template struct expose<epoll_fd_tag, &ad::epoll_reactor::epoll_fd_>;
+
+// The events of the descriptor's last poll. descriptor_state derives
+// privately from scheduler_operation: only a C-style cast converts.
+unsigned last_events(descriptor_state* d) {
+  return ((ad::scheduler_operation*)d)->*member_pointer(task_result_tag{});  // NOLINT(google-readability-casting)
+}
+
+// The peer's end of stream (a FIN) is taken by the read that takes the
+// bytes before it, and no readiness event follows: a short read is "the
+// socket is empty" only if the peer has not shut down. epoll says that
+// with EPOLLRDHUP, which Asio does not ask for: ask once per socket.
+void watch_peer_shutdown(ad::epoll_reactor& reactor, int fd, descriptor_state* d) {
+  if (d == nullptr) return;
+  ad::conditionally_enabled_mutex::scoped_lock lock(d->*member_pointer(descriptor_mutex_tag{}));
+  std::uint32_t& events = d->*member_pointer(registered_events_tag{});
+  if (events == 0 || (events & EPOLLRDHUP) != 0) return;  // not registered (closed), or asked already
+  epoll_event ev{};
+  ev.events = events | EPOLLRDHUP;
+  ev.data.ptr = d;
+  if (::epoll_ctl(reactor.*member_pointer(epoll_fd_tag{}), EPOLL_CTL_MOD, fd, &ev) == 0) events = ev.events;
+}
+
 // Asio's stream read, except for what it tells the reactor: a read that
 // returned less than it asked for emptied the socket
 // (done_and_exhausted), so the reactor queues the next read without trying
 // it, until the socket's next readiness event. Asio's own read says that
-// only at end of stream.
+// only at end of stream. Not when the peer has shut down: the end of
+// stream is still to be read, and no event will come for it.
 class read_op : public ad::reactor_op {
  public:
   // Completes into `to`'s mailbox as io_done{tag}.
-  read_op(int fd, char* buf, std::size_t size, pid to, std::uint64_t tag, std::shared_ptr<void> keep)
+  read_op(int fd, descriptor_state* d, char* buf, std::size_t size, pid to, std::uint64_t tag, std::shared_ptr<void> keep)
       : reactor_op(boost::system::error_code(), &read_op::perform, &read_op::complete),
-        fd_(fd), buf_(buf), size_(size), to_(to), tag_(tag), keep_(std::move(keep)) {}
+        fd_(fd), descriptor_(d), buf_(buf), size_(size), to_(to), tag_(tag), keep_(std::move(keep)) {}
   // Completes a process's inline wait.
-  read_op(int fd, char* buf, std::size_t size, std::shared_ptr<detail::wait_state> waiter)
+  read_op(int fd, descriptor_state* d, char* buf, std::size_t size, std::shared_ptr<detail::wait_state> waiter)
       : reactor_op(boost::system::error_code(), &read_op::perform, &read_op::complete),
-        fd_(fd), buf_(buf), size_(size), waiter_(std::move(waiter)) {}
+        fd_(fd), descriptor_(d), buf_(buf), size_(size), waiter_(std::move(waiter)) {}
 
  private:
   static status perform(reactor_op* base) {
@@ -67,7 +115,11 @@ class read_op : public ad::reactor_op {
     if (!ad::socket_ops::non_blocking_recv1(o->fd_, o->buf_, o->size_, 0, true, o->ec_, o->bytes_transferred_)) {
       return not_done;  // nothing there: wait for the next readiness event
     }
-    return o->ec_ || o->bytes_transferred_ < o->size_ ? done_and_exhausted : done;
+    if (o->ec_) return done_and_exhausted;
+    if (o->bytes_transferred_ == o->size_) return done;  // more may be waiting
+    // Runs under the descriptor's lock (the reactor holds it), which also
+    // guards the events of its last poll.
+    return (last_events(o->descriptor_) & EPOLLRDHUP) != 0 ? done : done_and_exhausted;
   }
   // owner is null when the io_context is destroyed with the read pending.
   static void complete(void* owner, ad::operation* base, const boost::system::error_code&, std::size_t) {
@@ -83,6 +135,7 @@ class read_op : public ad::reactor_op {
   }
 
   int fd_;
+  descriptor_state* descriptor_;  // alive while the read is queued on it
   char* buf_;
   std::size_t size_;
   pid to_;
@@ -91,12 +144,13 @@ class read_op : public ad::reactor_op {
   std::shared_ptr<detail::wait_state> waiter_;
 };
 
-// `make_op(fd)` makes the read; it is started as Asio starts its own.
+// `make_op(fd, descriptor)` makes the read; it is started as Asio starts its own.
 template <class MakeOp>
 void start(tcp::socket& socket, MakeOp&& make_op) {
   auto& impl = (static_cast<socket_base_type&>(socket).*member_pointer(socket_impl_tag{})).get_implementation();
   auto& reactor = boost::asio::use_service<ad::reactor>(static_cast<boost::asio::execution_context&>(context()));
-  read_op* op = make_op(impl.socket_);
+  watch_peer_shutdown(reactor, impl.socket_, impl.reactor_data_);
+  read_op* op = make_op(impl.socket_, impl.reactor_data_);
   // As Asio's own reads do: the descriptor must not block the thread.
   if ((impl.state_ & ad::socket_ops::non_blocking) == 0 &&
       !ad::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, op->ec_)) {
@@ -109,12 +163,14 @@ void start(tcp::socket& socket, MakeOp&& make_op) {
 }  // namespace
 
 void start_read(tcp::socket& socket, char* buf, std::size_t size, std::uint64_t tag, std::shared_ptr<void> keep) {
-  start(socket, [&](int fd) { return new read_op(fd, buf, size, detail::current_pid(), tag, std::move(keep)); });
+  start(socket, [&](int fd, descriptor_state* d) {
+    return new read_op(fd, d, buf, size, detail::current_pid(), tag, std::move(keep));
+  });
 }
 
 std::pair<boost::system::error_code, std::size_t> read_some(tcp::socket& socket, char* buf, std::size_t size) {
   auto st = detail::begin_wait();
-  start(socket, [&](int fd) { return new read_op(fd, buf, size, st); });
+  start(socket, [&](int fd, descriptor_state* d) { return new read_op(fd, d, buf, size, st); });
   detail::end_wait(*st);
   return {st->ec, st->bytes};
 }

@@ -12,7 +12,10 @@
 // is then queued for the socket's next readiness event without a system
 // call. A readiness event that comes in between (the thread polled while
 // the process was busy) makes the next read try at once, as before: no
-// request is left waiting in the socket.
+// request is left waiting in the socket. Nor is the peer's end of stream:
+// the kernel hands it over with the bytes before it and no event follows,
+// so once epoll says the peer shut down (EPOLLRDHUP, asked for on the
+// socket's first read) a short read is not taken as emptying the socket.
 //
 // `keep` stays alive until the completion (the buffer). The socket must be
 // closed when the process ends; the completion then goes to a pid that is

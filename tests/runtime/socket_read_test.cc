@@ -103,6 +103,46 @@ TEST(SocketRead, AReadAfterOneThatEmptiedTheSocketWaitsWithoutASystemCall) {
   EXPECT_EQ(fourth.ec, boost::asio::error::eof);
 }
 
+// The kernel takes a peer's end of stream (FIN) with the bytes before it,
+// and no readiness event follows: the read that took the last bytes must
+// not count as emptying the socket, or the next read waits for ever (a
+// client that shut its sending side, or a node that died, would hold its
+// session or connection open).
+TEST(SocketRead, TheEndOfStreamThatCameWithTheLastBytesIsRead) {
+  runtime rt({.threads = 1});
+  inbox in = rt.open_inbox();
+  const pid me = in.self();
+  ASSERT_TRUE(rt.spawn([me] {
+    tcp::acceptor acceptor(io::context(), tcp::endpoint(boost::asio::ip::address_v4::loopback(), 0));
+    std::vector<std::string> seen;
+    auto show = [&](const read_result& r) { seen.push_back(r.ec ? r.ec.message() : r.bytes); };
+    for (bool read_waits_first : {false, true}) {
+      tcp::socket peer(io::context()), conn(io::context());
+      peer.connect(acceptor.local_endpoint());
+      acceptor.accept(conn);
+      boost::asio::write(peer, boost::asio::buffer("abc", 3));
+      show(read_once(conn, 1));  // a short read: the next one waits without trying
+      auto bytes_then_end = [&] {
+        boost::asio::write(peer, boost::asio::buffer("xyz", 3));
+        peer.shutdown(tcp::socket::shutdown_send);
+      };
+      if (read_waits_first) {
+        show(read_once(conn, 2, bytes_then_end));  // both came while the read waited
+      } else {
+        bytes_then_end();
+        (void)tp::receive(20ms);  // the thread polls: their event finds no read waiting
+        show(read_once(conn, 2));
+      }
+      show(read_once(conn, 3));
+    }
+    tp::send(me, seen);
+  }));
+  auto seen = in.receive_as<std::vector<std::string>>(std::chrono::seconds(30));
+  ASSERT_TRUE(seen);
+  const std::string eof = boost::system::error_code(boost::asio::error::eof).message();
+  EXPECT_EQ(*seen, (std::vector<std::string>{"abc", "xyz", eof, "abc", "xyz", eof}));
+}
+
 TEST(SocketRead, ClosingTheSocketEndsAWaitingRead) {
   runtime rt({.threads = 1});
   inbox in = rt.open_inbox();
