@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/error.hpp>
 
 #include "db/auth_throttle.h"
 #include "db/client_protocol.h"
@@ -87,6 +88,7 @@ void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::s
   std::string pending_bytes;                         // answers not yet handed to the socket
   auto writing = std::make_shared<std::string>();  // the write in progress
   bool write_busy = false, read_busy = false;
+  bool client_done = false;  // it shut its sending side: answer what it sent, then close
   // A decaying maximum of answer sizes. It starts high (a window of 8), so
   // that a client's first burst of GETs of large values is not a large
   // amount in flight, and opens up over a few hundred small answers.
@@ -171,7 +173,7 @@ void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::s
   auto pump_reads = [&]() -> bool {
     if (read_busy) return true;
     if (!take_frames()) return false;
-    if (!may_take()) return true;
+    if (client_done || !may_take()) return true;
     char* buf = frames->prepare(kReadChunk);
     read_busy = true;
     if (sock->tls()) {
@@ -186,6 +188,10 @@ void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::s
     if (auto* d = m.get_if<io::io_done>()) {
       if (d->tag == kRead) {
         read_busy = false;
+        if (d->ec == boost::asio::error::eof) {
+          client_done = true;
+          return true;
+        }
         if (d->ec) return false;  // the client went away
         frames->commit(d->bytes);
         return true;
@@ -228,7 +234,11 @@ void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::s
     return true;
   };
 
-  if (!pump_reads() || !flush()) return;
+  // Once the client has sent all it will, the session ends when every
+  // request it sent is answered and the answers are written (an incomplete
+  // last frame is dropped).
+  auto finished = [&] { return client_done && out.pending() == 0 && held() == 0; };
+  if (!pump_reads() || !flush() || finished()) return;
   for (;;) {
     auto m = tp::receive();
     if (!handle(*m)) return;
@@ -237,7 +247,7 @@ void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::s
       if (!more) break;
       if (!handle(*more)) return;
     }
-    if (!pump_reads() || !flush()) return;
+    if (!pump_reads() || !flush() || finished()) return;
   }
 }
 

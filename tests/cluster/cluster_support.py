@@ -119,3 +119,27 @@ def make_certs(directory, name="panal-test"):
 def tls_args(certs, ca=True):
     """panal_test_node arguments for TLS with `certs` (make_certs)."""
     return ["--tls-cert", certs["cert"], "--tls-key", certs["key"], *(["--tls-ca", certs["ca"]] if ca else [])]
+
+
+def client_frame(obj):
+    """One frame of the client protocol (protocol.md): a 4-byte length, then msgpack."""
+    import msgpack
+    import struct
+    payload = msgpack.packb(obj, use_bin_type=True)
+    return struct.pack(">I", len(payload)) + payload
+
+
+def read_client_frames(s, count):
+    """The next `count` frames from socket `s`, decoded; fails if it closes first."""
+    import msgpack
+    import struct
+    buf, out = b"", []
+    while len(out) < count:
+        chunk = s.recv(1 << 20)
+        assert chunk, f"connection closed after {len(out)} answers"
+        buf += chunk
+        while len(buf) >= 4 and len(buf) >= 4 + struct.unpack(">I", buf[:4])[0]:
+            n = struct.unpack(">I", buf[:4])[0]
+            out.append(msgpack.unpackb(buf[4:4 + n], raw=False))
+            buf = buf[4 + n:]
+    return out

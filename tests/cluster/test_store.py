@@ -4,7 +4,7 @@ import socket
 import struct
 import time
 
-from cluster_support import eventually, settled
+from cluster_support import client_frame, eventually, read_client_frames, settled
 from test_cluster import mesh
 
 
@@ -205,28 +205,11 @@ def _rss_mib(node):
 def test_a_client_that_pipelines_without_reading_cannot_grow_the_node(cluster):
     # The probe of the security review: 1,000 GETs of a 1 MiB value (16 KB
     # sent), never reading the answers, made a node hold over 1 GiB.
-    import msgpack
-
     a, = cluster(1)
     ok(a.cmd("server db"))
     ok(a.cmd("data db 1"))
     host, port = address(a).rsplit(":", 1)
-
-    def frame(obj):
-        payload = msgpack.packb(obj, use_bin_type=True)
-        return struct.pack(">I", len(payload)) + payload
-
-    def read_frames(s, count):
-        buf, out = b"", []
-        while len(out) < count:
-            chunk = s.recv(1 << 20)
-            assert chunk, f"connection closed after {len(out)} answers"
-            buf += chunk
-            while len(buf) >= 4 and len(buf) >= 4 + struct.unpack(">I", buf[:4])[0]:
-                n = struct.unpack(">I", buf[:4])[0]
-                out.append(msgpack.unpackb(buf[4:4 + n], raw=False))
-                buf = buf[4 + n:]
-        return out
+    frame, read_frames = client_frame, read_client_frames
 
     big = b"x" * (1 << 20)
     hello = frame([64, 2, "db", None, 0])
@@ -255,32 +238,37 @@ def test_a_client_that_pipelines_without_reading_cannot_grow_the_node(cluster):
         assert all(x[2] == 0 and x[4] and len(x[5]) == len(big) for x in answers)
 
 
+def test_a_client_that_shuts_its_sending_side_gets_its_answers_and_the_session_ends(cluster):
+    # The kernel hands a session the client's end of stream (FIN) with the
+    # bytes before it, and no readiness event follows it: a read that took
+    # both once left the session waiting for ever, open on a closed client.
+    a, = cluster(1)
+    ok(a.cmd("server db"))
+    ok(a.cmd("data db 1"))
+    assert eventually(lambda: settled([a], 1), timeout=20)
+    host, port = address(a).rsplit(":", 1)
+    for _ in range(3):
+        with socket.create_connection((host, int(port)), timeout=15) as s:
+            s.sendall(client_frame([64, 2, "db", None, 0]))
+            assert read_client_frames(s, 1)[0][1] == 0  # welcomed
+            s.sendall(client_frame([66, 1, 2, b"k", b"v", 0, 0, False]) + client_frame([66, 2, 1, b"k", None, 0, 0, False]))
+            s.shutdown(socket.SHUT_WR)
+            set_answer, get_answer = read_client_frames(s, 2)
+            assert set_answer[1:3] == [1, 0] and get_answer[1:3] == [2, 0] and get_answer[5] == b"v", (set_answer, get_answer)
+            assert s.recv(1) == b"", "the session answered, then must close"  # a timeout raises: the session stayed
+
+
 def test_a_session_whose_answers_pile_up_past_the_limit_is_closed(cluster):
     # The window opens over many small answers; then 300 GETs of a 1 MiB
     # value, never read: the answers in flight pass max_output_bytes (64 MiB)
     # and the node closes that session (others are served throughout).
-    import msgpack
-
     a, = cluster(1)
     ok(a.cmd("server db"))
     ok(a.cmd("data db 1"))
     assert eventually(lambda: settled([a], 1), timeout=20)
     ok(a.cmd(f"rconnect {address(a)} db"))
     host, port = address(a).rsplit(":", 1)
-
-    def frame(obj):
-        payload = msgpack.packb(obj, use_bin_type=True)
-        return struct.pack(">I", len(payload)) + payload
-
-    def read_frames(s, count):
-        buf, n = b"", 0
-        while n < count:
-            chunk = s.recv(1 << 20)
-            assert chunk, f"connection closed after {n} answers"
-            buf += chunk
-            while len(buf) >= 4 and len(buf) >= 4 + struct.unpack(">I", buf[:4])[0]:
-                buf = buf[4 + struct.unpack(">I", buf[:4])[0]:]
-                n += 1
+    frame, read_frames = client_frame, read_client_frames
 
     with socket.create_connection((host, int(port)), timeout=30) as s:
         s.sendall(frame([64, 2, "db", None, 0]) + frame([66, 1, 2, b"big", b"x" * (1 << 20), 0, 0, False]) +
