@@ -118,8 +118,10 @@ class read_op : public ad::reactor_op {
     if (o->ec_) return done_and_exhausted;
     if (o->bytes_transferred_ == o->size_) return done;  // more may be waiting
     // Runs under the descriptor's lock (the reactor holds it), which also
-    // guards the events of its last poll.
-    return (last_events(o->descriptor_) & EPOLLRDHUP) != 0 ? done : done_and_exhausted;
+    // guards its events. Where epoll does not watch for the peer's
+    // shutdown (the request failed), every read tries, as Asio's do.
+    const bool watched = (o->descriptor_->*member_pointer(registered_events_tag{}) & EPOLLRDHUP) != 0;
+    return watched && (last_events(o->descriptor_) & EPOLLRDHUP) == 0 ? done_and_exhausted : done;
   }
   // owner is null when the io_context is destroyed with the read pending.
   static void complete(void* owner, ad::operation* base, const boost::system::error_code&, std::size_t) {
