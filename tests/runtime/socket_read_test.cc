@@ -53,15 +53,24 @@ read_result read_once(tcp::socket& conn, std::uint64_t tag, const std::function<
   }
 }
 
+// A connected pair on loopback, both of the calling process: `conn` is
+// read, `peer` writes.
+struct connected_pair {
+  tcp::acceptor acceptor{io::context(), tcp::endpoint(boost::asio::ip::address_v4::loopback(), 0)};
+  tcp::socket peer{io::context()}, conn{io::context()};
+  connected_pair() {
+    peer.connect(acceptor.local_endpoint());  // loopback: the kernel completes it from the backlog
+    acceptor.accept(conn);
+  }
+};
+
 TEST(SocketRead, AReadAfterOneThatEmptiedTheSocketWaitsWithoutASystemCall) {
   runtime rt({.threads = 1});
   inbox in = rt.open_inbox();
   const pid me = in.self();
   ASSERT_TRUE(rt.spawn([me] {
-    tcp::acceptor acceptor(io::context(), tcp::endpoint(boost::asio::ip::address_v4::loopback(), 0));
-    tcp::socket peer(io::context()), conn(io::context());
-    peer.connect(acceptor.local_endpoint());  // loopback: the kernel completes it from the backlog
-    acceptor.accept(conn);
+    connected_pair pair;
+    tcp::socket &peer = pair.peer, &conn = pair.conn;
     std::vector<read_result> seen;
     // 1. Bytes already there: read at once.
     boost::asio::write(peer, boost::asio::buffer("abc", 3));
@@ -113,13 +122,11 @@ TEST(SocketRead, TheEndOfStreamThatCameWithTheLastBytesIsRead) {
   inbox in = rt.open_inbox();
   const pid me = in.self();
   ASSERT_TRUE(rt.spawn([me] {
-    tcp::acceptor acceptor(io::context(), tcp::endpoint(boost::asio::ip::address_v4::loopback(), 0));
     std::vector<std::string> seen;
     auto show = [&](const read_result& r) { seen.push_back(r.ec ? r.ec.message() : r.bytes); };
     for (bool read_waits_first : {false, true}) {
-      tcp::socket peer(io::context()), conn(io::context());
-      peer.connect(acceptor.local_endpoint());
-      acceptor.accept(conn);
+      connected_pair pair;
+      tcp::socket &peer = pair.peer, &conn = pair.conn;
       boost::asio::write(peer, boost::asio::buffer("abc", 3));
       show(read_once(conn, 1));  // a short read: the next one waits without trying
       auto bytes_then_end = [&] {
@@ -148,10 +155,8 @@ TEST(SocketRead, ClosingTheSocketEndsAWaitingRead) {
   inbox in = rt.open_inbox();
   const pid me = in.self();
   ASSERT_TRUE(rt.spawn([me] {
-    tcp::acceptor acceptor(io::context(), tcp::endpoint(boost::asio::ip::address_v4::loopback(), 0));
-    tcp::socket peer(io::context()), conn(io::context());
-    peer.connect(acceptor.local_endpoint());
-    acceptor.accept(conn);
+    connected_pair pair;
+    tcp::socket& conn = pair.conn;
     auto buf = std::make_shared<std::array<char, 64>>();
     io::start_read(conn, buf->data(), buf->size(), 7, buf);
     conn.close();
@@ -165,10 +170,8 @@ TEST(SocketRead, ClosingTheSocketEndsAWaitingRead) {
   // A process that ends with its read waiting: the late completion is
   // dropped, and the thread goes on (ASan checks the read is freed).
   auto ended = rt.spawn([] {
-    tcp::acceptor acceptor(io::context(), tcp::endpoint(boost::asio::ip::address_v4::loopback(), 0));
-    tcp::socket peer(io::context()), conn(io::context());
-    peer.connect(acceptor.local_endpoint());
-    acceptor.accept(conn);
+    connected_pair pair;
+    tcp::socket& conn = pair.conn;
     auto buf = std::make_shared<std::array<char, 64>>();
     io::start_read(conn, buf->data(), buf->size(), 8, buf);
   });
