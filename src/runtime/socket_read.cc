@@ -12,6 +12,8 @@
 #include <boost/asio/detail/reactor.hpp>
 #include <boost/asio/detail/reactor_op.hpp>
 #include <boost/asio/detail/socket_ops.hpp>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/query.hpp>
 #include <sys/epoll.h>
 #endif
 
@@ -150,7 +152,10 @@ class read_op : public ad::reactor_op {
 template <class MakeOp>
 void start(tcp::socket& socket, MakeOp&& make_op) {
   auto& impl = (static_cast<socket_base_type&>(socket).*member_pointer(socket_impl_tag{})).get_implementation();
-  auto& reactor = boost::asio::use_service<ad::reactor>(static_cast<boost::asio::execution_context&>(context()));
+  // The reactor the socket is registered with (its io_context's: the
+  // process's own, as io.h asks).
+  auto& reactor = boost::asio::use_service<ad::reactor>(
+      boost::asio::query(socket.get_executor(), boost::asio::execution::context));
   watch_peer_shutdown(reactor, impl.socket_, impl.reactor_data_);
   read_op* op = make_op(impl.socket_, impl.reactor_data_);
   // As Asio's own reads do: the descriptor must not block the thread.
