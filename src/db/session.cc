@@ -17,7 +17,6 @@
 #include "dist/stream.h"
 #include "registry/pg.h"
 #include "runtime/io.h"
-#include "runtime/socket_read.h"
 #include "runtime/this_process.h"
 #include "util/log.h"
 #include "wire/frame.h"
@@ -169,18 +168,14 @@ void run_session(context& ctx, const std::shared_ptr<stream>& sock, const std::s
   };
   // Reads start as soon as the window allows: a read after one that emptied
   // the socket waits for the client's next bytes without a system call
-  // (runtime/socket_read.h).
+  // (stream::start_read).
   auto pump_reads = [&]() -> bool {
     if (read_busy) return true;
     if (!take_frames()) return false;
     if (client_done || !may_take()) return true;
     char* buf = frames->prepare(kReadChunk);
     read_busy = true;
-    if (sock->tls()) {
-      sock->async_read_some(boost::asio::buffer(buf, kReadChunk), io::completion(tp::self(), kRead, frames));
-    } else {
-      io::start_read(sock->socket(), buf, kReadChunk, kRead, frames);
-    }
+    sock->start_read(buf, kReadChunk, kRead, frames);
     return true;
   };
   // False when the connection must close.

@@ -27,7 +27,6 @@
 #include "dist/stream.h"
 #include "runtime/borrowed_acceptor.h"
 #include "runtime/io.h"
-#include "runtime/socket_read.h"
 #include "runtime/process.h"
 #include "runtime/scheduler.h"
 #include "runtime/this_process.h"
@@ -580,9 +579,7 @@ void distribution::impl::reader_loop(const std::shared_ptr<conn_state>& st, wire
     }
     if (!*f) {
       char* buf = frames.prepare(64 * 1024);
-      // Plain TCP: a read after one that emptied the socket waits without a system call (runtime/socket_read.h).
-      auto [ec, n] = st->conn.tls() ? io::await([&](auto h) { st->conn.async_read_some(boost::asio::buffer(buf, 64 * 1024), h); })
-                                    : io::read_some(st->conn.socket(), buf, 64 * 1024);
+      auto [ec, n] = st->conn.read_some(buf, 64 * 1024);
       if (ec) {
         log::info("dist", "connection to ", st->peer, " closed: ", ec.message());
         if (st->why_closed.is_normal() || st->why_closed == exit_reason::noconnection()) {

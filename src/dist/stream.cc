@@ -9,6 +9,7 @@
 #include <boost/asio/ssl/host_name_verification.hpp>
 
 #include "runtime/io.h"
+#include "runtime/socket_read.h"
 
 namespace panal::dist {
 
@@ -116,6 +117,19 @@ std::size_t send_now(int fd, iovec* iov, std::size_t count, boost::system::error
 }
 
 }  // namespace
+
+void stream::start_read(char* buf, std::size_t n, std::uint64_t tag, std::shared_ptr<void> keep) {
+  if (tls_) {  // a short TLS read says nothing about the socket: Asio's read
+    io::start([&](auto h) { async_read_some(boost::asio::buffer(buf, n), h); }, tag, std::move(keep));
+  } else {
+    io::start_read(plain_, buf, n, tag, std::move(keep));
+  }
+}
+
+std::pair<boost::system::error_code, std::size_t> stream::read_some(char* buf, std::size_t n) {
+  if (tls_) return io::await([&](auto h) { async_read_some(boost::asio::buffer(buf, n), h); });
+  return io::read_some(plain_, buf, n);
+}
 
 std::size_t stream::try_write_some(const char* data, std::size_t n, boost::system::error_code& ec) {
   ec.clear();

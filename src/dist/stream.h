@@ -24,6 +24,7 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -81,6 +82,14 @@ class stream {
       plain_.async_read_some(b, std::forward<Handler>(h));
     }
   }
+  // From inside a process: reads up to `n` bytes into `buf`; the
+  // completion comes to the process's mailbox as io::io_done{tag} (`keep`
+  // lives until then). Plain TCP reads with runtime/socket_read.h, so a
+  // read after one that emptied the socket waits without a system call.
+  void start_read(char* buf, std::size_t n, std::uint64_t tag, std::shared_ptr<void> keep);
+  // The same read, waited for inline (an exit point, as io::await).
+  std::pair<boost::system::error_code, std::size_t> read_some(char* buf, std::size_t n);
+
   template <class Buffers, class Handler>
   void async_write(const Buffers& b, Handler&& h) {
     if (tls_) {
