@@ -492,6 +492,13 @@ std::shared_ptr<py_client> connect_tcp(std::vector<std::string> addresses, const
   return std::make_shared<tcp_client>(std::move(c), db);
 }
 
+std::string node_at(const std::string& address, double timeout, bool tls, std::optional<std::string> tls_ca) {
+  remote_options o{{address}, "", "", std::chrono::milliseconds(static_cast<long>(timeout * 1000))};
+  o.tls = tls;
+  o.tls_ca = tls_ca.value_or("");
+  return unwrap(blocking([o] { return remote_client::node_at(o); }));
+}
+
 // A runtime alone (no node), for experiments with processes.
 class py_runtime {
  public:
@@ -771,6 +778,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("connect_tcp", &connect_tcp, py::arg("addresses"), py::arg("db"), py::arg("token") = py::none(),
         py::arg("timeout") = 5.0, py::arg("tls") = false, py::arg("tls_ca") = py::none(), py::arg("route") = true,
         py::arg("spin") = 50e-6);
+  m.def("node_at", &node_at, py::arg("address"), py::arg("timeout") = 5.0, py::arg("tls") = false,
+        py::arg("tls_ca") = py::none(), "The name of the node at host:port (it says it in its WELCOME).");
 
   py::class_<py_runtime>(m, "Runtime", R"doc(
 The process runtime alone: scheduler threads running lightweight processes.

@@ -100,30 +100,13 @@ def _settle(node, timeout=5.0):
 
 def _node_name(args) -> str:
     """args.node as a node name: given as host:port, the node says its name
-    (it is in the WELCOME that refuses a client hello for no database)."""
+    (in the WELCOME that refuses a client hello for no database)."""
     if "@" in args.node:
         return args.node
-    import ssl
-    import struct
-    import msgpack
-    host, port = args.node.rsplit(":", 1)
-    payload = msgpack.packb([64, 2, "", None, 0], use_bin_type=True)
+    from . import _core
     try:
-        with socket.create_connection((host, int(port)), timeout=5) as raw:
-            s = raw
-            if args.tls_cert or args.tls_ca:
-                ctx = ssl.create_default_context(cafile=args.tls_ca) if args.tls_ca else ssl._create_unverified_context()
-                s = ctx.wrap_socket(raw, server_hostname=host)
-            s.sendall(struct.pack(">I", len(payload)) + payload)
-            data = b""
-            while len(data) < 4 or len(data) < 4 + struct.unpack(">I", data[:4])[0]:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-            welcome = msgpack.unpackb(data[4:4 + struct.unpack(">I", data[:4])[0]], raw=False)
-            return welcome[3]
-    except (OSError, ValueError, IndexError, struct.error, msgpack.UnpackException) as e:
+        return _core.node_at(args.node, 5.0, bool(args.tls_cert or args.tls_ca), args.tls_ca)
+    except Error as e:
         raise ConnectionLost(f"cannot learn the name of the node at {args.node} ({e}); "
                              f"give it as name@host:port") from None
 

@@ -116,7 +116,8 @@ class Client:
     def sessions(self) -> list[str]:
         """The nodes a TCP client has a session with: the home node (the
         first address that answered) first, then those opened to route
-        requests to their slot's primary. Empty for a client process."""
+        requests to their slot's primary. A session whose node closed it (a
+        node that died) is left out at once. Empty for a client process."""
         return list(self._raw.sessions())
 
     def __getitem__(self, key):

@@ -186,6 +186,12 @@ class link {
     ::shutdown(fd_, SHUT_RDWR);
   }
   bool alive() const { return !down_; }
+  // The node closed its end (or the connection failed), as the socket says
+  // now, without reading it: a node that died, before a call notices.
+  bool peer_closed() const {
+    pollfd p{fd_, POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+  }
 
   // Held while a caller writes (send_some): one writer at a time.
   std::mutex& write_mutex() { return write_mutex_; }
@@ -581,6 +587,16 @@ struct remote_client::impl {
   // Dials `address`, with TLS if the client uses it, and opens a session.
   result<welcome_info> open_link(const std::string& address, std::chrono::milliseconds dial_timeout,
                                  std::chrono::milliseconds welcome_timeout) {
+    auto l = dial_link(address, dial_timeout);
+    if (!l) return l.err();
+    auto w = hello(**l, options.db, welcome_timeout);
+    if (!w) return w.err();
+    if (w->code != 0) return {static_cast<errc>(w->code), w->message};
+    return welcome_info{std::move(*l), std::move(w->node), w->max_key, w->max_value};
+  }
+
+  // A connection to `address`, with TLS if the client uses it.
+  result<std::shared_ptr<link>> dial_link(const std::string& address, std::chrono::milliseconds dial_timeout) {
     auto fdr = dial(address, dial_timeout, tls_ctx == nullptr);
     if (!fdr) return fdr.err();
     SSL* ssl = nullptr;
@@ -592,16 +608,13 @@ struct remote_client::impl {
       }
       ssl = *t;
     }
-    auto l = std::make_shared<link>(*fdr, ssl);
-    auto w = handshake(*l, welcome_timeout);
-    if (!w) return w.err();
-    w->conn = std::move(l);
-    return w;
+    return std::make_shared<link>(*fdr, ssl);
   }
 
-  result<welcome_info> handshake(link& s, std::chrono::milliseconds timeout) {
-    if (!s.send_all(cp::encode_hello(options.db, options.token, client_id, speaks.load()),
-                    static_cast<int>(timeout.count()))) {
+  // Says HELLO for `db` and reads the node's WELCOME, a refusal included
+  // (its code is the frame's: a refusal names the node too).
+  result<cp::frame> hello(link& s, std::string_view db, std::chrono::milliseconds timeout) {
+    if (!s.send_all(cp::encode_hello(db, options.token, client_id, speaks.load()), static_cast<int>(timeout.count()))) {
       return {errc::connection_lost, "send failed"};
     }
     wire::frame_reader frames(1u << 20);
@@ -612,8 +625,7 @@ struct remote_client::impl {
       if (*f) {
         auto w = cp::decode(**f);
         if (!w || w->kind != cp::welcome) return {errc::malformed, "the node did not answer with WELCOME"};
-        if (w->code != 0) return {static_cast<errc>(w->code), w->message};
-        return welcome_info{nullptr, w->node, w->max_key, w->max_value};
+        return w;
       }
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count();
       char* buf = frames.prepare(4096);
@@ -626,6 +638,23 @@ struct remote_client::impl {
       }
       frames.commit(static_cast<std::size_t>(n));
     }
+  }
+
+  // The client's TLS settings (options.tls, options.tls_ca) as a context.
+  result<void> use_tls() {
+    if (!options.tls && options.tls_ca.empty()) return {};
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (tls_ctx == nullptr) return error{errc::bad_argument, "TLS: " + tls_error_text()};
+    SSL_CTX_set_min_proto_version(tls_ctx, TLS1_3_VERSION);
+    if (!options.tls_ca.empty()) {
+      if (SSL_CTX_load_verify_locations(tls_ctx, options.tls_ca.c_str(), nullptr) != 1) {
+        return error{errc::bad_argument, "cannot use TLS CA file " + options.tls_ca + ": " + tls_error_text()};
+      }
+      SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, nullptr);
+    } else {
+      SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, nullptr);  // encrypted, but the node is not checked
+    }
+    return {};
   }
 
   // Hands out the frames `l` has buffered: answers to their waiters, maps
@@ -1151,21 +1180,9 @@ result<std::unique_ptr<remote_client>> remote_client::connect(remote_options opt
   if (options.addresses.empty()) return {errc::bad_argument, "connect needs at least one address"};
   if (options.db.empty()) return {errc::bad_argument, "connect needs a database name"};
   auto i = std::make_unique<impl>();
-  if (options.tls || !options.tls_ca.empty()) {
-    i->tls_ctx = SSL_CTX_new(TLS_client_method());
-    if (i->tls_ctx == nullptr) return error{errc::bad_argument, "TLS: " + tls_error_text()};
-    SSL_CTX_set_min_proto_version(i->tls_ctx, TLS1_3_VERSION);
-    if (!options.tls_ca.empty()) {
-      if (SSL_CTX_load_verify_locations(i->tls_ctx, options.tls_ca.c_str(), nullptr) != 1) {
-        return error{errc::bad_argument, "cannot use TLS CA file " + options.tls_ca + ": " + tls_error_text()};
-      }
-      SSL_CTX_set_verify(i->tls_ctx, SSL_VERIFY_PEER, nullptr);
-    } else {
-      SSL_CTX_set_verify(i->tls_ctx, SSL_VERIFY_NONE, nullptr);  // encrypted, but the node is not checked
-    }
-  }
   i->timeout_ms = options.timeout.count();
   i->options = std::move(options);
+  if (auto t = i->use_tls(); !t) return t.err();
   const auto deadline = steady::now() + i->options.timeout;
   {
     std::unique_lock lock(i->mutex);
@@ -1176,6 +1193,20 @@ result<std::unique_ptr<remote_client>> remote_client::connect(remote_options opt
     i->open_all_peers(deadline);
   }
   return std::unique_ptr<remote_client>(new remote_client(std::move(i)));
+}
+
+result<std::string> remote_client::node_at(remote_options options) {
+  if (options.addresses.size() != 1) return {errc::bad_argument, "node_at needs one address"};
+  auto i = std::make_unique<impl>();
+  i->options = std::move(options);
+  if (auto t = i->use_tls(); !t) return t.err();
+  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(i->options.timeout);
+  auto l = i->dial_link(i->options.addresses[0], timeout);
+  if (!l) return l.err();
+  auto w = i->hello(**l, "", timeout);  // no database: every node refuses it, with its name
+  if (!w) return w.err();
+  if (w->node.empty()) return {errc::malformed, "the node's WELCOME has no name"};
+  return std::move(w->node);
 }
 
 remote_client::~remote_client() { close(); }
@@ -1210,10 +1241,10 @@ std::vector<std::string> remote_client::sessions() const {
   std::lock_guard lock(impl_->mutex);
   std::vector<std::string> out;
   for (const auto& [name, p] : impl_->peers) {
-    if (p.conn && p.conn->alive()) out.push_back(name);
+    if (p.conn && p.conn->alive() && !p.conn->peer_closed()) out.push_back(name);
   }
   std::sort(out.begin(), out.end());
-  if (impl_->conn) out.insert(out.begin(), impl_->node);
+  if (impl_->conn && impl_->conn->alive() && !impl_->conn->peer_closed()) out.insert(out.begin(), impl_->node);
   return out;
 }
 

@@ -71,6 +71,10 @@ struct remote_options {
 class remote_client {
  public:
   static result<std::unique_ptr<remote_client>> connect(remote_options options);
+  // The name of the node at options.addresses[0] (one address), as its
+  // WELCOME says it, with the client's TLS settings: a HELLO for no
+  // database, which every node refuses with its name. Opens no session.
+  static result<std::string> node_at(remote_options options);
   ~remote_client();
   remote_client(const remote_client&) = delete;
   remote_client& operator=(const remote_client&) = delete;
@@ -97,7 +101,8 @@ class remote_client {
   void close();
   std::string node() const;  // the node of the home session
   // The nodes with an open session: the home node first, then those opened
-  // for routing.
+  // for routing. A session whose node has closed it (a node that died) is
+  // left out as soon as its socket says so, before a call notices.
   std::vector<std::string> sessions() const;
   void set_timeout(std::chrono::milliseconds t);
 

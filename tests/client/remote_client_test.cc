@@ -67,7 +67,10 @@ class fake_node {
     ::setsockopt(conn_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto hello = next();
     if (!hello || hello->kind != cp::hello) return false;
-    return write(cp::encode_welcome(errc::ok, "", name()));
+    hello_db_ = hello->db;
+    // No database: refused, with the node's name (as a node does).
+    return write(hello_db_.empty() ? cp::encode_welcome(errc::unknown_db, "no database", name())
+                                   : cp::encode_welcome(errc::ok, "", name()));
   }
   // The next frame from the client (nothing when none came in 10 s).
   std::optional<cp::frame> next() {
@@ -120,6 +123,7 @@ class fake_node {
     return write(bytes);
   }
   std::string name() const { return "fake@" + address(); }
+  const std::string& hello_db() const { return hello_db_; }
 
  private:
   bool write(const std::string& bytes) {
@@ -128,6 +132,7 @@ class fake_node {
   int listener_ = -1;
   int conn_ = -1;
   std::uint16_t port_ = 0;
+  std::string hello_db_;
   wire::frame_reader frames_;
 };
 
@@ -402,6 +407,33 @@ TEST(RemoteClient, AConnectionLostUnderAWaitingCallEndsIt) {
   auto v = got.get();
   ASSERT_FALSE(v);
   EXPECT_EQ(v.code(), errc::connection_lost) << v.err();
+}
+
+TEST(RemoteClient, TheNodeAtAnAddressSaysItsNameAndOpensNoSession) {
+  fake_node node;
+  auto accepted = std::async(std::launch::async, [&] { return node.accept(); });
+  auto name = remote_client::node_at({.addresses = {node.address()}, .timeout = 20s});
+  ASSERT_TRUE(accepted.get());
+  ASSERT_TRUE(name) << name.err();
+  EXPECT_EQ(*name, node.name());
+  EXPECT_EQ(node.hello_db(), "");  // asked for no database: a session is never opened
+}
+
+TEST(RemoteClient, TheNodeAtAnAddressWhereNoneListensIsAnError) {
+  auto name = remote_client::node_at({.addresses = {"127.0.0.1:" + std::to_string(test::free_port())}, .timeout = 5s});
+  ASSERT_FALSE(name);
+  EXPECT_EQ(name.code(), errc::connection_lost) << name.err();
+}
+
+// A node that closed the session (it died) leaves the list at once: the
+// socket says so before any call reads it.
+TEST(RemoteClient, ASessionWhoseNodeClosedItLeavesTheListBeforeAnyCall) {
+  auto node = std::make_unique<fake_node>();
+  auto c = connect_to(*node);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->sessions(), std::vector<std::string>{node->name()});
+  node.reset();
+  EXPECT_EQ(c->sessions(), std::vector<std::string>{});
 }
 
 }  // namespace

@@ -80,6 +80,8 @@ def test_a_routed_client_reads_everything_after_a_routed_nodes_death(cluster):
     assert a.cmd("rsessions").split()[1:] == [a.name] + sorted([b.name, c.name])
     c.signal(signal.SIGKILL)
     c.proc.wait()
+    # The session on c is gone from the list at once (its socket says so), before any call.
+    assert a.cmd("rsessions").split()[1:] == [a.name, b.name]
     # c's slots are unavailable until their new primary serves them (c's
     # lease runs out first): a call may time out meanwhile, and is repeated.
     for i in range(KEYS):

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from py_support import PANAL, node_name, wait_for_line
+from py_support import PANAL, free_port, node_name, wait_for_line
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -41,6 +41,10 @@ def test_cli_against_a_running_cluster(processes, cookie_file):
     # --node takes host:port too (the node tells its name).
     by_address = run("status", "--node", n1.split("@")[1], "--cookie-file", cookie_file)
     assert by_address.returncode == 0 and "database db: master <" in by_address.stdout, by_address.stderr
+    # No node there: one line that says to give the name.
+    nobody = run("status", "--node", f"127.0.0.1:{free_port()}", "--cookie-file", cookie_file)
+    assert nobody.returncode == 1 and "cannot learn the name of the node at 127.0.0.1:" in nobody.stderr, nobody
+    assert "give it as name@host:port" in nobody.stderr and len(nobody.stderr.strip().splitlines()) == 1, nobody
     # Drain one of n2's two data processes: its slots move to the other, nothing is lost.
     for i in range(50):
         assert run("set", f"k{i}", str(i), "--db", "db", "--node", address).returncode == 0
