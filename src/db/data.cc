@@ -279,7 +279,7 @@ class data_process {
   // Lease.
   steady::time_point lease_until_{};
   steady::time_point turn_now_{};
-  std::uint64_t turn_ms_ = 0;  // the wall clock for versions, read with turn_now_
+  std::uint64_t turn_ms_ = 0;  // the wall clock for versions, read by the first write after turn_now_ (0: not yet)
   std::uint32_t lease_epoch_ = 0;  // serve only with a map at least this new
   std::uint64_t lease_seq_ = 0;
   std::deque<std::pair<std::uint64_t, steady::time_point>> lease_sent_;
@@ -325,12 +325,17 @@ void data_process::run() {
   adopt(ctx_.routes.get(db_));
   renew_lease();
 
+  // The clock is read once a turn and once per 64 messages of it (the
+  // wait for the turn's first message reads it too): one request at a time,
+  // each read is a request's.
+  auto t = steady::now();
   for (;;) {
-    const auto now = steady::now();
     auto wake = std::min({next_lease_, next_retry_, report_due() ? next_report_ : steady::time_point::max(),
                           quota_reports() ? next_quota_report_ : steady::time_point::max()});
     if (map_ && me_ >= 0) wake = std::min({wake, next_sweep_, next_expire_});
-    auto m = tp::receive(wake > now ? wake - now : clock::duration::zero());
+    // `t` is the end of the last turn: its timers' work since then only
+    // makes the wake a little late.
+    auto m = wake > t ? tp::receive_until(wake) : tp::receive(clock::duration::zero());
     // Up to 512 messages (and 512 requests, a batch counting each) per
     // turn, then the turn's work (flushes, timers).
     turn_requests_ = 0;
@@ -338,7 +343,7 @@ void data_process::run() {
       if ((n & 63) == 0) {
         if (n > 0) flush_replies();
         turn_now_ = steady::now();
-        turn_ms_ = store::version_clock::now_millis();
+        turn_ms_ = 0;  // read by the turn's first write
       }
       message& x = *m;
       const bool prefetched = prefetched_ > 0;  // it came from the mailbox's front
@@ -401,7 +406,7 @@ void data_process::run() {
       m = tp::receive(clock::duration::zero());
     }
     flush_replies();
-    const auto t = steady::now();
+    t = steady::now();
     if (t >= next_lease_) renew_lease();
     if (t >= next_retry_) {
       next_retry_ = steady::time_point::max();
@@ -730,7 +735,7 @@ void data_process::on_batch(request_batch& b) {
   for (std::size_t first = 0; first < b.requests.size(); first += kGroup) {
     if (first % 64 == 0) {
       turn_now_ = steady::now();
-      turn_ms_ = store::version_clock::now_millis();
+      turn_ms_ = 0;
       if (first > 0) flush_replies();
     }
     turn_requests_ += static_cast<int>(std::min(kGroup, b.requests.size() - first));
@@ -874,6 +879,7 @@ void data_process::on_request(request& r) {
   w.hash = hash;
   w.key = std::move(r.key);
   w.value = w.tombstone ? std::string() : std::move(r.value);
+  if (turn_ms_ == 0) turn_ms_ = store::version_clock::now_millis();
   w.v = clock_.next_at(turn_ms_, map_->epoch(), stored ? stored->version : version{});
   w.wid = r.wid;
   w.first = {r.id, r.reply_to};

@@ -58,14 +58,16 @@ void process::wake() {
   if (!ctx->ready_is_linked()) context::active()->schedule(ctx);
 }
 
-void process::wait(wait_state why, clock::time_point deadline) {
+bool process::wait(wait_state why, clock::time_point deadline) {
   waiting = why;
+  bool before_deadline = true;
   if (deadline == clock::time_point::max()) {
     ctx->suspend();
   } else {
-    ctx->wait_until(deadline);
+    before_deadline = ctx->wait_until(deadline);
   }
   waiting = wait_state::none;
+  return before_deadline;
 }
 
 void process::check_exit() {

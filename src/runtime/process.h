@@ -65,8 +65,10 @@ class process {
   void kill_with(exit_reason reason);
   void wake();
 
-  // Called by the process on its own fiber.
-  void wait(wait_state why, clock::time_point deadline);
+  // Called by the process on its own fiber. False when it woke because
+  // `deadline` passed (Boost's wait reads the clock to say so: the caller
+  // need not).
+  bool wait(wait_state why, clock::time_point deadline);
   void check_exit();  // throws process_exit if the process has been killed
 
   scheduler& sched;

@@ -56,11 +56,16 @@ std::optional<message> receive(clock::duration timeout) {
   return receive_if([](const message&) { return true; }, timeout);
 }
 
-std::optional<message> receive_if(function_ref<bool(const message&)> pred, clock::duration timeout) {
+namespace {
+
+// The first message that matches, waiting until `deadline` (none: do not
+// wait). Only the wait reads the clock, to say whether the deadline passed:
+// one request at a time, a data process's receive read it three times.
+std::optional<message> receive_matching(function_ref<bool(const message&)> pred,
+                                        std::optional<clock::time_point> deadline) {
   process& p = me();
-  const auto deadline = deadline_after(timeout);
   std::size_t scanned = 0;  // messages already refused by pred stay refused
-  for (;;) {
+  for (bool expired = !deadline;;) {
     p.check_exit();
     for (; scanned < p.mailbox.size(); ++scanned) {
       if (pred(p.mailbox[scanned])) {
@@ -70,10 +75,27 @@ std::optional<message> receive_if(function_ref<bool(const message&)> pred, clock
         return m;
       }
     }
-    if (p.pending_exit) return std::nullopt;  // dying inside a destructor: do not wait
-    if (deadline != clock::time_point::max() && clock::now() >= deadline) return std::nullopt;
-    p.wait(process::wait_state::receive, deadline);
+    if (p.pending_exit || expired) return std::nullopt;  // (dying inside a destructor: do not wait)
+    expired = !p.wait(process::wait_state::receive, *deadline);
   }
+}
+
+}  // namespace
+
+std::optional<message> receive_if(function_ref<bool(const message&)> pred, clock::duration timeout) {
+  if (timeout <= clock::duration::zero()) return receive_matching(pred, std::nullopt);
+  return receive_matching(pred, deadline_after(timeout));
+}
+
+std::optional<message> receive_until(clock::time_point deadline) {
+  process& p = me();
+  p.check_exit();
+  if (!p.mailbox.empty()) {
+    message m = std::move(p.mailbox.front());
+    p.mailbox.pop_front();
+    return m;
+  }
+  return receive_matching([](const message&) { return true; }, deadline);
 }
 
 std::size_t mailbox_size() { return me().mailbox.size(); }

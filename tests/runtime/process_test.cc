@@ -67,6 +67,45 @@ TEST(Process, ReceiveWithZeroTimeoutPolls) {
   EXPECT_TRUE(*r);
 }
 
+TEST(Process, ReceiveUntilTimesOutAtItsDeadlineAndTakesWhatCameBefore) {
+  runtime rt({.threads = 1});
+  inbox in = rt.open_inbox();
+  const pid me = in.self();
+  auto p = rt.spawn([me] {
+    const auto t0 = clock::now();
+    auto none = tp::receive_until(t0 + 50ms);
+    const bool waited = clock::now() - t0 >= 50ms;
+    auto past = tp::receive_until(clock::now() - 1s);  // past: returns at once, with nothing
+    tp::send(me, std::string("ready"));
+    auto m = tp::receive_until(clock::now() + test::kWait);
+    tp::send(me, std::string(!none && waited && !past && m && m->is<int>() && m->get<int>() == 7 ? "ok" : "wrong"));
+  });
+  ASSERT_TRUE(p);
+  ASSERT_EQ(in.receive_as<std::string>(test::kWait), "ready");
+  rt.send(*p, 7);
+  EXPECT_EQ(in.receive_as<std::string>(test::kWait), "ok");
+}
+
+// A message that does not match wakes a selective receive, which then
+// waits on until its deadline, not longer and not shorter.
+TEST(Process, SelectiveReceiveWokenByOtherMessagesWaitsOutItsTimeout) {
+  runtime rt({.threads = 2});
+  inbox in = rt.open_inbox();
+  const pid me = in.self();
+  auto p = rt.spawn([me] {
+    tp::send(me, std::string("ready"));
+    const auto t0 = clock::now();
+    auto m = tp::receive_as<std::string>(300ms);
+    const auto waited = clock::now() - t0;
+    tp::send(me, std::string(!m && waited >= 300ms && tp::mailbox_size() == 2 ? "ok" : "wrong"));
+  });
+  ASSERT_TRUE(p);
+  ASSERT_EQ(in.receive_as<std::string>(test::kWait), "ready");
+  rt.send(*p, 1);
+  rt.send(*p, 2);
+  EXPECT_EQ(in.receive_as<std::string>(test::kWait), "ok");
+}
+
 TEST(Process, SelectiveReceiveLeavesOtherMessagesInOrder) {
   runtime rt({.threads = 1});
   inbox in = rt.open_inbox();
