@@ -106,6 +106,42 @@ TEST(Process, SelectiveReceiveWokenByOtherMessagesWaitsOutItsTimeout) {
   EXPECT_EQ(in.receive_as<std::string>(test::kWait), "ok");
 }
 
+// Two processes that pass a message back and forth keep one of them ready
+// at every moment; the scheduler's own turn (timers, polls) must still come:
+// a third process's timeout fires while they play.
+TEST(Process, ATimeoutFiresWhileTwoProcessesOnItsThreadPassAMessageWithoutPause) {
+  constexpr int kRounds = 2'000'000;  // several seconds' worth: far longer than the timeout
+  runtime rt({.threads = 1});
+  inbox in = rt.open_inbox();
+  const pid me = in.self();
+  std::atomic<int> rounds{0};
+  std::atomic<bool> stop{false};
+  auto ponger = rt.spawn([&] {
+    while (auto m = tp::receive_as<pid>()) {
+      if (stop.load()) return;
+      tp::send(*m, tp::self());
+    }
+  });
+  ASSERT_TRUE(ponger);
+  ASSERT_TRUE(rt.spawn([&, p = *ponger] {
+    tp::send(p, tp::self());
+    for (int i = 0; i < kRounds && !stop.load(); ++i) {
+      auto m = tp::receive_as<pid>();
+      rounds.store(i + 1);
+      tp::send(*m, tp::self());
+    }
+  }));
+  ASSERT_TRUE(rt.spawn([&, me] {
+    auto m = tp::receive(20ms);  // nothing comes: it times out
+    tp::send(me, std::pair<bool, int>{m.has_value(), rounds.load()});
+    stop.store(true);
+  }));
+  auto r = in.receive_as<std::pair<bool, int>>(test::kWait * 3);
+  ASSERT_TRUE(r) << "the timeout never fired";
+  EXPECT_FALSE(r->first);
+  EXPECT_LT(r->second, kRounds) << "the timeout fired only once the two had stopped";
+}
+
 TEST(Process, SelectiveReceiveLeavesOtherMessagesInOrder) {
   runtime rt({.threads = 1});
   inbox in = rt.open_inbox();
