@@ -44,19 +44,16 @@ void send(const pid& to, message m) {
   route(p.sched.rt(), signal{signal::kind::message, p.self, to, {}, std::move(m)});
 }
 
-std::optional<message> receive(clock::duration timeout) {
-  process& p = me();
-  p.check_exit();
-  if (!p.mailbox.empty()) {
-    message m = std::move(p.mailbox.front());
-    p.mailbox.pop_front();
-    return m;
-  }
-  if (timeout == clock::duration::zero()) return std::nullopt;  // as receive_if would say, without reading the clock
-  return receive_if([](const message&) { return true; }, timeout);
-}
-
 namespace {
+
+// The oldest message, if one waits (no clock, no wait).
+std::optional<message> take_oldest(process& p) {
+  p.check_exit();
+  if (p.mailbox.empty()) return std::nullopt;
+  message m = std::move(p.mailbox.front());
+  p.mailbox.pop_front();
+  return m;
+}
 
 // The first message that matches, waiting until `deadline` (none: do not
 // wait). Only the wait reads the clock, to say whether the deadline passed:
@@ -80,7 +77,15 @@ std::optional<message> receive_matching(function_ref<bool(const message&)> pred,
   }
 }
 
+constexpr auto any_message = [](const message&) { return true; };
+
 }  // namespace
+
+std::optional<message> receive(clock::duration timeout) {
+  if (auto m = take_oldest(me())) return m;
+  if (timeout <= clock::duration::zero()) return std::nullopt;  // without reading the clock
+  return receive_matching(any_message, deadline_after(timeout));
+}
 
 std::optional<message> receive_if(function_ref<bool(const message&)> pred, clock::duration timeout) {
   if (timeout <= clock::duration::zero()) return receive_matching(pred, std::nullopt);
@@ -88,14 +93,8 @@ std::optional<message> receive_if(function_ref<bool(const message&)> pred, clock
 }
 
 std::optional<message> receive_until(clock::time_point deadline) {
-  process& p = me();
-  p.check_exit();
-  if (!p.mailbox.empty()) {
-    message m = std::move(p.mailbox.front());
-    p.mailbox.pop_front();
-    return m;
-  }
-  return receive_matching([](const message&) { return true; }, deadline);
+  if (auto m = take_oldest(me())) return m;
+  return receive_matching(any_message, deadline);
 }
 
 std::size_t mailbox_size() { return me().mailbox.size(); }
