@@ -361,7 +361,7 @@ void data_process::run() {
       else if (auto* u = x.get_if<map_update>()) {
         if (u->db == db_) adopt(decode(*u, map_.get()));
       } else if (auto* g = x.get_if<lease_grant>()) on_grant(*g);
-      else if (auto* t = x.get_if<token_grant>()) on_tokens(*t);
+      else if (auto* tg = x.get_if<token_grant>()) on_tokens(*tg);
       else if (auto* c = x.get_if<map_changed>()) {
         if (c->db == db_) adopt(ctx_.routes.get(db_));
       } else if (auto* d = x.get_if<down_msg>()) {

@@ -59,8 +59,8 @@ class fiber_algorithm final : public boost::fibers::algo::algorithm {
       tls_process = nullptr;
       return nullptr;
     }
-    // Boost's dispatcher queues itself behind the process it resumes; its
-    // turn (timers, terminated fibers, our polls) waits while processes are
+    // Boost's dispatcher queues itself behind the processes ready when it
+    // resumes one; its turn (timers, terminated fibers, our polls) waits while processes are
     // ready, up to kDispatcherDelay picks. One request at a time a session
     // and a data process hand the request over and back: two turns of it
     // per request instead of four.

@@ -43,7 +43,8 @@ void send(const pid& to, message m);
 std::optional<message> receive(clock::duration timeout = infinity);
 // The same, until `deadline`. It reads no clock before it waits (a loop
 // that has read it just now saves a read): a deadline already past lets the
-// other processes of its thread run once, then it returns nothing.
+// other ready processes of its thread run (and the dispatcher's turn come),
+// then it returns nothing.
 std::optional<message> receive_until(clock::time_point deadline);
 std::optional<message> receive_if(function_ref<bool(const message&)> pred,
                                   clock::duration timeout = infinity);
