@@ -142,10 +142,14 @@ class sigpipe_guard {
   bool was_pending_ = false;
 };
 
-bool wait_for(int fd, short events, int timeout_ms) {
+// What the socket reports within `timeout_ms` (0: nothing): `events` of
+// it, and a hang-up or an error whether asked or not.
+short poll_events(int fd, short events, int timeout_ms) {
   pollfd p{fd, events, 0};
-  return ::poll(&p, 1, timeout_ms) > 0;
+  return ::poll(&p, 1, timeout_ms) > 0 ? p.revents : 0;
 }
+
+bool wait_for(int fd, short events, int timeout_ms) { return poll_events(fd, events, timeout_ms) != 0; }
 
 // One connection to a node: TCP, or TLS over it (OpenSSL). One caller at
 // a time reads it (the one that holds `reading`) while one caller at a time
@@ -188,10 +192,7 @@ class link {
   bool alive() const { return !down_; }
   // The node closed its end (or the connection failed), as the socket says
   // now, without reading it: a node that died, before a call notices.
-  bool peer_closed() const {
-    pollfd p{fd_, POLLRDHUP, 0};
-    return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
-  }
+  bool peer_closed() const { return poll_events(fd_, POLLRDHUP, 0) != 0; }
 
   // Held while a caller writes (send_some): one writer at a time.
   std::mutex& write_mutex() { return write_mutex_; }

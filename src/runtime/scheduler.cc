@@ -60,10 +60,10 @@ class fiber_algorithm final : public boost::fibers::algo::algorithm {
       return nullptr;
     }
     // Boost's dispatcher queues itself behind the processes ready when it
-    // resumes one; its turn (timers, terminated fibers, our polls) waits while processes are
-    // ready, up to kDispatcherDelay picks. One request at a time a session
-    // and a data process hand the request over and back: two turns of it
-    // per request instead of four.
+    // resumes one. Its turn (timers, terminated fibers, our polls) waits
+    // while processes are ready, up to kDispatcherDelay picks: one request
+    // at a time a session and a data process hand the request over and
+    // back, and it takes two turns per request instead of four.
     auto it = ready_.begin();
     if (picks_since_dispatcher_ < kDispatcherDelay && it->is_context(boost::fibers::type::dispatcher_context) &&
         std::next(it) != ready_.end()) {
